@@ -59,22 +59,14 @@ export function headContexts(ir: PatternIR, opts: InstanceOptions): EvalContext[
   for (let h = 0; h < heads; h++) {
     const ctx: EvalContext = { head: h, n, selections: [], routes: [] };
     if (q && k) {
-      const d = q.shape[3];
-      const offset = h * n * d;
-      for (const sel of ir.selections) {
-        const nqb = Math.ceil(n / sel.qblock);
-        const nkb = Math.ceil(n / sel.kblock);
-        const qp = L.meanPool(q.data, offset, n, d, sel.qblock);
-        const kp = L.meanPool(k.data, offset, n, d, sel.kblock);
-        const among = clause(sel.among, ctx, sel.qblock, sel.kblock);
-        const always = clause(sel.always, ctx, sel.qblock, sel.kblock);
-        const kept = L.selectBlocks(qp, kp, nqb, nkb, d, sel.rule, among, always);
-        ctx.selections.push(L.selectionIndex(kept, nqb, nkb, sel.qblock, sel.kblock));
-      }
-      for (const r of ir.routes) {
-        const [qc, kc] = L.routeClusters(q.data, k.data, offset, n, d, r.clusters, r.iterations);
-        ctx.routes.push(L.clusterIndex(qc, kc, r.clusters));
-      }
+      const specs: L.SelectionSpec[] = ir.selections.map((sel) => ({
+        qblock: sel.qblock,
+        kblock: sel.kblock,
+        keep: sel.rule,
+        among: clause(sel.among, ctx, sel.qblock, sel.kblock),
+        always: clause(sel.always, ctx, sel.qblock, sel.kblock),
+      }));
+      L.instantiateHead(ctx, q.data, k.data, q.shape[3], specs, ir.routes);
     }
     out.push(ctx);
   }

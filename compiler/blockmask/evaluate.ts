@@ -4,12 +4,7 @@ import type { IntExpr, MaskExpr } from "../ir.js";
 import * as L from "./lib.js";
 
 /** Everything a mask reads besides positions: fixed per head and sequence length. */
-export interface EvalContext {
-  head: number;
-  n: number;
-  selections: L.SelectionIndex[];
-  routes: L.ClusterIndex[];
-}
+export type EvalContext = L.Ctx;
 
 /** Block indices of a selection clause; unused (0) outside clauses. */
 export interface Point {
@@ -127,8 +122,9 @@ export function maskPoint(m: MaskExpr, ctx: EvalContext): (p: Point) => boolean 
     case "or": { const xs = m.args.map((x) => maskPoint(x, ctx)); return (p) => xs.some((f) => f(p)); }
     case "not": { const a = maskPoint(m.a, ctx); return (p) => !a(p); }
     case "byHead": return maskPoint(headCase(m, ctx.head), ctx);
-    case "selected": { const s = ctx.selections[m.selection]; return (p) => L.selectedPoint(s, p.q, p.k); }
-    case "sameCluster": { const r = ctx.routes[m.route]; return (p) => r.q[p.q] === r.k[p.k]; }
+    // Looked up at call time: a clause is compiled before its head's selections are made.
+    case "selected": { const id = m.selection; return (p) => L.selectedPoint(ctx.selections[id], p.q, p.k); }
+    case "sameCluster": { const id = m.route; return (p) => ctx.routes[id].q[p.q] === ctx.routes[id].k[p.k]; }
   }
   throw new Error(`internal: unknown mask node ${(m as MaskExpr).op}`);
 }
@@ -149,8 +145,8 @@ export function maskBox(m: MaskExpr, ctx: EvalContext): (b: L.Box) => number {
     }
     case "not": { const a = maskBox(m.a, ctx); return (b) => L.triNot(a(b)); }
     case "byHead": return maskBox(headCase(m, ctx.head), ctx);
-    case "selected": { const s = ctx.selections[m.selection]; return (b) => L.selectedBox(s, b); }
-    case "sameCluster": { const r = ctx.routes[m.route]; return (b) => L.clusterBox(r, b); }
+    case "selected": { const id = m.selection; return (b) => L.selectedBox(ctx.selections[id], b); }
+    case "sameCluster": { const id = m.route; return (b) => L.clusterBox(ctx.routes[id], b); }
   }
   throw new Error(`internal: unknown mask node ${(m as MaskExpr).op}`);
 }

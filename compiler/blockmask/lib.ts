@@ -626,3 +626,48 @@ export function selectedBox(s: SelectionIndex, b: Box): number {
   if (sum === (i1 - i0 + 1) * (j1 - j0 + 1)) return T;
   return tri(P, DEP_Q | DEP_K);
 }
+
+// ---------------------------------------------------------------- one head's inputs
+
+/** Everything a mask reads besides positions, for one head and sequence length. */
+export interface Ctx {
+  head: number;
+  n: number;
+  selections: SelectionIndex[];
+  routes: ClusterIndex[];
+}
+
+export interface SelectionSpec {
+  qblock: number;
+  kblock: number;
+  keep: Keep;
+  /** Clause predicates on block indices; they may read selections made before this one. */
+  among: (qb: number, kb: number) => boolean;
+  always: (qb: number, kb: number) => boolean;
+}
+
+export interface RouteSpec {
+  clusters: number;
+  iterations: number;
+}
+
+/**
+ * Runs the data-dependent steps of one head in order, filling ctx.selections and ctx.routes.
+ * q and k hold [heads, n, d] rows; this head's rows start at head * n * d.
+ */
+export function instantiateHead(ctx: Ctx, q: ArrayLike<number>, k: ArrayLike<number>, d: number, selections: SelectionSpec[], routes: RouteSpec[]): void {
+  const n = ctx.n;
+  const offset = ctx.head * n * d;
+  for (const sel of selections) {
+    const nqb = Math.ceil(n / sel.qblock);
+    const nkb = Math.ceil(n / sel.kblock);
+    const qp = meanPool(q, offset, n, d, sel.qblock);
+    const kp = meanPool(k, offset, n, d, sel.kblock);
+    const kept = selectBlocks(qp, kp, nqb, nkb, d, sel.keep, sel.among, sel.always);
+    ctx.selections.push(selectionIndex(kept, nqb, nkb, sel.qblock, sel.kblock));
+  }
+  for (const r of routes) {
+    const [qc, kc] = routeClusters(q, k, offset, n, d, r.clusters, r.iterations);
+    ctx.routes.push(clusterIndex(qc, kc, r.clusters));
+  }
+}

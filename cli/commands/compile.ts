@@ -1,0 +1,36 @@
+// spattn compile FILE --target ts|ir --out DIR: generated code, written atomically.
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { compile } from "../../compiler/compile.js";
+import { emitTypeScript } from "../../backends/ts/emit.js";
+import { writeFileAtomic } from "../../runtime/npy.js";
+import { readSource, UsageError } from "../io.js";
+
+export interface CompileCommandOptions {
+  pattern?: string;
+  target: string;
+  set?: Record<string, string>;
+  out: string;
+}
+
+const PLANNED: Record<string, string> = {
+  cuda: "the CUDA target is not built yet (issue: CUDA backend)",
+  wgsl: "the WGSL target is not built yet (issue: WGSL backend)",
+};
+
+export function runCompile(file: string, o: CompileCommandOptions): void {
+  if (o.target !== "ts" && o.target !== "ir") throw new UsageError(PLANNED[o.target] ?? `unknown target '${o.target}' (targets: ts, ir)`);
+  const source = readSource(file);
+  const ir = compile(source, { fileName: file, pattern: o.pattern, set: o.set });
+  mkdirSync(o.out, { recursive: true });
+  if (o.target === "ir") {
+    writeFileAtomic(join(o.out, `${safeFileName(ir.name)}.ir.json`), JSON.stringify(ir, null, 2) + "\n");
+    return;
+  }
+  writeFileAtomic(join(o.out, `${safeFileName(ir.name)}.mask.ts`), emitTypeScript(ir, { sourceName: file }));
+}
+
+/** Pattern names are identifiers already; this keeps file names safe all the same. */
+function safeFileName(name: string): string {
+  return name.replace(/[^A-Za-z0-9_-]/g, "_");
+}

@@ -1,0 +1,40 @@
+// spattn mask FILE --seq N --format dense|bsr --block B --out PATH
+import { compile } from "../../compiler/compile.js";
+import { buildBlockMask, buildDenseMask } from "../../compiler/blockmask/build.js";
+import { formatBsrJson, toBsrJson } from "../../backends/mask/bsr.js";
+import { writeFileAtomic, writeNpyAtomic } from "../../runtime/npy.js";
+import { readSource, readTensor, UsageError } from "../io.js";
+
+export interface MaskCommandOptions {
+  pattern?: string;
+  seq: number;
+  heads?: number;
+  set?: Record<string, string>;
+  q?: string;
+  k?: string;
+  format: string;
+  block?: number;
+  out: string;
+}
+
+export function runMask(file: string, o: MaskCommandOptions): void {
+  const source = readSource(file);
+  if (o.format !== "dense" && o.format !== "bsr") throw new UsageError(`--format must be dense or bsr, got '${o.format}'`);
+  if ((o.q === undefined) !== (o.k === undefined)) throw new UsageError("--q and --k go together");
+  const ir = compile(source, { fileName: file, pattern: o.pattern, set: o.set });
+  const inputs = {
+    seqLen: o.seq,
+    heads: o.heads,
+    fileName: file,
+    q: o.q ? readTensor(o.q, "Q") : undefined,
+    k: o.k ? readTensor(o.k, "K") : undefined,
+  };
+  if (o.format === "dense") {
+    const m = buildDenseMask(ir, inputs);
+    writeNpyAtomic(o.out, { dtype: "|b1", shape: [m.heads, m.seqLen, m.seqLen], data: m.data });
+    return;
+  }
+  const block = o.block ?? ir.tile.q ?? 128;
+  const bm = buildBlockMask(ir, { ...inputs, blockQ: block, blockK: o.block ?? ir.tile.k ?? block });
+  writeFileAtomic(o.out, formatBsrJson(toBsrJson(bm)));
+}

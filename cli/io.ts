@@ -1,0 +1,60 @@
+// Shared CLI plumbing: reading pattern files, --set parsing, tensors from .npy, and the one
+// place where errors become messages (never stack traces) and exit codes.
+import { readFileSync } from "node:fs";
+import { CommanderError } from "commander";
+import { formatDiagnostics, SpattnError } from "../compiler/diagnostics.js";
+import type { Tensor4 } from "../compiler/blockmask/build.js";
+import { NpyError, readNpy } from "../runtime/npy.js";
+
+/** An error the user can act on; printed as `spattn: error: message`. */
+export class UsageError extends Error {}
+
+export function readSource(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (e) {
+    throw new UsageError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** Collects repeated `--set name=value` options. */
+export function collectSet(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  const eq = value.indexOf("=");
+  if (eq <= 0) throw new UsageError(`--set expects name=value, got '${value}'`);
+  return { ...previous, [value.slice(0, eq).trim()]: value.slice(eq + 1) };
+}
+
+export function positiveInt(what: string) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value.trim())) throw new UsageError(`${what} must be a non-negative integer, got '${value}'`);
+    return Number(value);
+  };
+}
+
+/** A float32/float64 tensor of shape [1, H, N, D] from an .npy file. */
+export function readTensor(path: string, name: string): Tensor4 {
+  const a = readNpy(path);
+  if (a.dtype !== "<f4" && a.dtype !== "<f8") throw new UsageError(`${path}: ${name} must be float32 or float64, got ${a.dtype}`);
+  if (a.shape.length !== 4 || a.shape[0] !== 1) throw new UsageError(`${path}: ${name} must have shape [1, H, N, D], got [${a.shape.join(", ")}]`);
+  return { shape: a.shape, data: a.data as Float32Array | Float64Array };
+}
+
+/** Runs a command body, turning every expected failure into a message and exit code 1. */
+export async function guarded(source: string | undefined, body: () => Promise<void> | void): Promise<void> {
+  try {
+    await body();
+  } catch (e) {
+    process.exitCode = 1;
+    if (e instanceof SpattnError) {
+      process.stderr.write(formatDiagnostics(e.diagnostics, e.source ?? source) + "\n");
+    } else if (e instanceof UsageError || e instanceof NpyError) {
+      process.stderr.write(`spattn: error: ${e.message}\n`);
+    } else if (e instanceof CommanderError) {
+      throw e;
+    } else {
+      const msg = e instanceof Error ? e.message : String(e);
+      process.stderr.write(`spattn: internal error: ${msg}\n(this is a bug in spattn; set SPATTN_DEBUG=1 for a stack trace)\n`);
+      if (process.env.SPATTN_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    }
+  }
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+// The spattn command line: check, mask, run, compile.
+import { Command, CommanderError } from "commander";
+import { runCheck } from "./commands/check.js";
+import { runCompile } from "./commands/compile.js";
+import { runMask } from "./commands/mask.js";
+import { runRun } from "./commands/run.js";
+import { collectSet, guarded, positiveInt } from "./io.js";
+
+export function program(): Command {
+  const p = new Command("spattn")
+    .description("A compiler for sparse attention patterns")
+    .version("0.1.0")
+    .exitOverride()
+    .showHelpAfterError();
+
+  p.command("check")
+    .description("check a pattern file; print FILE:LINE:COL diagnostics")
+    .argument("<file>", "a .spattn file")
+    .action((file: string) => guarded(undefined, () => runCheck(file)));
+
+  p.command("mask")
+    .description("write a pattern's mask: dense boolean .npy [H, N, N] or FlexAttention-style block mask JSON")
+    .argument("<file>", "a .spattn file")
+    .option("--pattern <name>", "pattern to use when the file has several")
+    .requiredOption("--seq <n>", "sequence length N", positiveInt("--seq"))
+    .option("--heads <h>", "number of heads", positiveInt("--heads"))
+    .option("--set <name=value>", "override a parameter (repeatable)", collectSet)
+    .option("--q <q.npy>", "queries [1, H, N, D] (data-dependent patterns)")
+    .option("--k <k.npy>", "keys [1, H, N, D] (data-dependent patterns)")
+    .option("--format <fmt>", "dense or bsr", "bsr")
+    .option("--block <b>", "block size for bsr (default: the pattern's tile hint, else 128)", positiveInt("--block"))
+    .requiredOption("--out <path>", "output file")
+    .action((file: string, o) => guarded(undefined, () => runMask(file, o)));
+
+  p.command("run")
+    .description("attention under the pattern's mask")
+    .argument("<file>", "a .spattn file")
+    .option("--pattern <name>", "pattern to use when the file has several")
+    .option("--backend <name>", "reference (float64 CPU); cuda and webgpu are planned", "reference")
+    .option("--set <name=value>", "override a parameter (repeatable)", collectSet)
+    .requiredOption("--q <q.npy>", "queries [1, H, N, D]")
+    .requiredOption("--k <k.npy>", "keys [1, H, N, D]")
+    .requiredOption("--v <v.npy>", "values [1, H, N, Dv]")
+    .requiredOption("--out <o.npy>", "output [1, H, N, Dv]")
+    .option("--dtype <t>", "output dtype: float32 or float64", "float32")
+    .action((file: string, o) => guarded(undefined, () => runRun(file, o)));
+
+  p.command("compile")
+    .description("generate code for a pattern: ts (standalone mask generator module) or ir (the checked IR as JSON)")
+    .argument("<file>", "a .spattn file")
+    .option("--pattern <name>", "pattern to use when the file has several")
+    .option("--target <t>", "ts or ir", "ts")
+    .option("--set <name=value>", "override a parameter (repeatable)", collectSet)
+    .requiredOption("--out <dir>", "output folder")
+    .action((file: string, o) => guarded(undefined, () => runCompile(file, o)));
+  return p;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await program().parseAsync(argv, { from: "user" });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    const msg = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`spattn: error: ${msg}\n`);
+    return 2;
+  }
+  return Number(process.exitCode ?? 0);
+}
+
+const invoked = process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, "/").split("/").pop()!);
+if (invoked) main(process.argv.slice(2)).then((code) => process.exit(code));
