@@ -1,0 +1,58 @@
+// Shared test helpers: deterministic random tensors and brute-force block classification.
+import type { Tensor4 } from "../compiler/blockmask/build.js";
+import type { HeadBlocks } from "../compiler/blockmask/lib.js";
+
+/** A small deterministic generator (mulberry32) so failures reproduce. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function randomTensor(heads: number, n: number, d: number, seed: number): Tensor4 {
+  const r = rng(seed);
+  const data = new Float32Array(heads * n * d);
+  for (let i = 0; i < data.length; i++) data[i] = r() * 2 - 1;
+  return { shape: [1, heads, n, d], data };
+}
+
+/** 0 empty, 1 full, 2 partial, for every block, from a dense [n, n] predicate. */
+export function bruteBlocks(n: number, bq: number, bk: number, allowed: (q: number, k: number) => boolean): number[][] {
+  const out: number[][] = [];
+  for (let i = 0; i * bq < n; i++) {
+    const row: number[] = [];
+    for (let j = 0; j * bk < n; j++) {
+      let yes = 0;
+      let all = 0;
+      for (let q = i * bq; q < Math.min(n, (i + 1) * bq); q++) {
+        for (let k = j * bk; k < Math.min(n, (j + 1) * bk); k++) {
+          all++;
+          if (allowed(q, k)) yes++;
+        }
+      }
+      row.push(yes === 0 ? 0 : yes === all ? 1 : 2);
+    }
+    out.push(row);
+  }
+  return out;
+}
+
+/** The same table from a classifier's compressed rows. */
+export function blocksTable(h: HeadBlocks, nqb: number, nkb: number): number[][] {
+  const out: number[][] = [];
+  for (let i = 0; i < nqb; i++) {
+    const row = new Array(nkb).fill(0);
+    for (let t = h.full.ptr[i]; t < h.full.ptr[i + 1]; t++) row[h.full.idx[t]] = 1;
+    for (let t = h.partial.ptr[i]; t < h.partial.ptr[i + 1]; t++) {
+      if (row[h.partial.idx[t]] !== 0) throw new Error(`block (${i}, ${h.partial.idx[t]}) listed twice`);
+      row[h.partial.idx[t]] = 2;
+    }
+    out.push(row);
+  }
+  return out;
+}
