@@ -39,14 +39,14 @@ export function readTensor(path: string, name: string): Tensor4 {
   return { shape: a.shape, data: a.data as Float32Array | Float64Array };
 }
 
-/** Runs a command body, turning every expected failure into a message and exit code 1. */
-export async function guarded(source: string | undefined, body: () => Promise<void> | void): Promise<void> {
+/** Runs a command body, turning every expected failure into a message and exit code 1.
+ *  A body may return its own exit code (check does: 1 when the file has errors). */
+export async function guarded(body: () => Promise<number | void> | number | void): Promise<number> {
   try {
-    await body();
+    return (await body()) ?? 0;
   } catch (e) {
-    process.exitCode = 1;
     if (e instanceof SpattnError) {
-      process.stderr.write(formatDiagnostics(e.diagnostics, e.source ?? source) + "\n");
+      process.stderr.write(formatDiagnostics(e.diagnostics, e.source) + "\n");
     } else if (e instanceof UsageError || e instanceof NpyError) {
       process.stderr.write(`spattn: error: ${e.message}\n`);
     } else if (e instanceof CommanderError) {
@@ -56,5 +56,6 @@ export async function guarded(source: string | undefined, body: () => Promise<vo
       process.stderr.write(`spattn: internal error: ${msg}\n(this is a bug in spattn; set SPATTN_DEBUG=1 for a stack trace)\n`);
       if (process.env.SPATTN_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
     }
+    return 1;
   }
 }

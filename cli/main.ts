@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 // The spattn command line: check, mask, run, compile.
 import { Command, CommanderError } from "commander";
 import { runCheck } from "./commands/check.js";
@@ -7,7 +6,8 @@ import { runMask } from "./commands/mask.js";
 import { runRun } from "./commands/run.js";
 import { collectSet, guarded, positiveInt } from "./io.js";
 
-export function program(): Command {
+/** The command tree; each action stores its exit code through `done`. */
+export function program(done: (code: number) => void = () => {}): Command {
   const p = new Command("spattn")
     .description("A compiler for sparse attention patterns")
     .version("0.1.0")
@@ -17,7 +17,7 @@ export function program(): Command {
   p.command("check")
     .description("check a pattern file; print FILE:LINE:COL diagnostics")
     .argument("<file>", "a .spattn file")
-    .action((file: string) => guarded(undefined, () => runCheck(file)));
+    .action((file: string) => guarded(() => runCheck(file)).then(done));
 
   p.command("mask")
     .description("write a pattern's mask: dense boolean .npy [H, N, N] or FlexAttention-style block mask JSON")
@@ -31,7 +31,7 @@ export function program(): Command {
     .option("--format <fmt>", "dense or bsr", "bsr")
     .option("--block <b>", "block size for bsr (default: the pattern's tile hint, else 128)", positiveInt("--block"))
     .requiredOption("--out <path>", "output file")
-    .action((file: string, o) => guarded(undefined, () => runMask(file, o)));
+    .action((file: string, o) => guarded(() => runMask(file, o)).then(done));
 
   p.command("run")
     .description("attention under the pattern's mask")
@@ -44,7 +44,7 @@ export function program(): Command {
     .requiredOption("--v <v.npy>", "values [1, H, N, Dv]")
     .requiredOption("--out <o.npy>", "output [1, H, N, Dv]")
     .option("--dtype <t>", "output dtype: float32 or float64", "float32")
-    .action((file: string, o) => guarded(undefined, () => runRun(file, o)));
+    .action((file: string, o) => guarded(() => runRun(file, o)).then(done));
 
   p.command("compile")
     .description("generate code for a pattern: ts (standalone mask generator module) or ir (the checked IR as JSON)")
@@ -53,21 +53,19 @@ export function program(): Command {
     .option("--target <t>", "ts or ir", "ts")
     .option("--set <name=value>", "override a parameter (repeatable)", collectSet)
     .requiredOption("--out <dir>", "output folder")
-    .action((file: string, o) => guarded(undefined, () => runCompile(file, o)));
+    .action((file: string, o) => guarded(() => runCompile(file, o)).then(done));
   return p;
 }
 
 export async function main(argv: string[]): Promise<number> {
+  let code = 0;
   try {
-    await program().parseAsync(argv, { from: "user" });
+    await program((c) => (code = c)).parseAsync(argv, { from: "user" });
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     const msg = e instanceof Error ? e.message : String(e);
     process.stderr.write(`spattn: error: ${msg}\n`);
     return 2;
   }
-  return Number(process.exitCode ?? 0);
+  return code;
 }
-
-const invoked = process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, "/").split("/").pop()!);
-if (invoked) main(process.argv.slice(2)).then((code) => process.exit(code));
