@@ -28,7 +28,8 @@ export const NO_LOC: Loc = { line: 1, col: 1, offset: 0, end: 0 };
 export function formatDiagnostic(d: Diagnostic, source: string | undefined): string {
   const head = `${d.fileName}:${d.loc.line}:${d.loc.col}: ${d.severity}: ${d.message}`;
   if (source === undefined) return head;
-  const lines = source.split("\n");
+  // Lines end as the lexer counts them: \r\n, \n or a lone \r.
+  const lines = source.split(/\r\n|\r|\n/);
   const text = lines[d.loc.line - 1];
   if (text === undefined) return head;
   const start = Math.max(0, d.loc.col - 1);

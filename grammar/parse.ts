@@ -2,6 +2,7 @@
 import { spattnLexer } from "./lexer.js";
 import { parserInstance } from "./parser.js";
 import { buildFile, tokenLoc } from "./cst-to-ast.js";
+import { checkLimits } from "./limits.js";
 import type { SourceFile } from "./ast.js";
 import type { Diagnostic } from "../compiler/diagnostics.js";
 
@@ -21,6 +22,11 @@ export function parseSource(source: string, fileName = "<input>"): ParseResult {
       message: `unexpected character ${JSON.stringify(text)}`,
       loc: { line: e.line ?? 1, col: e.column ?? 1, offset: e.offset, end: e.offset + Math.max(1, e.length) },
     });
+  }
+  const tooBig = checkLimits(lexed.tokens);
+  if (tooBig) {
+    diagnostics.push({ severity: "error", fileName, message: tooBig.message, loc: tokenLoc(tooBig.token) });
+    return { file: { fileName, source, patterns: [] }, diagnostics };
   }
   parserInstance.input = lexed.tokens;
   const cst = parserInstance.file();
@@ -43,6 +49,7 @@ function endLoc(source: string) {
 function describeParseError(message: string, atEnd: boolean): string {
   const firstLine = message.split("\n")[0];
   const m = /Expecting (?:token of type )?--> (\w+) <-- but found --> '(.*)' <--/.exec(firstLine);
+  if (m && m[1] === "EOF") return `expected 'pattern' but found '${m[2]}'`;
   if (m) return `expected ${spell(m[1])} but found ${atEnd ? "end of file" : `'${m[2]}'`}`;
   if (/^Expecting: one of these possible Token sequences|^Expecting: expecting at least one/.test(firstLine) || /but found:/.test(message)) {
     const found = /but found: '(.*)'/.exec(message);

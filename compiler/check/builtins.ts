@@ -10,6 +10,9 @@ import { ERROR, intExprOf, maskExprOf, mkAnd, typeName, type CValue } from "./va
 
 type Call = Extract<A.Expr, { kind: "call" }>;
 
+/** Pattern calls expand recursively in the checker; this bounds the depth. */
+const MAX_CALL_DEPTH = 32;
+
 export function checkCall(s: Scope, e: Call): CValue {
   switch (e.callee) {
     case "abs": return unaryInt(s, e);
@@ -241,6 +244,9 @@ function sameCluster(s: Scope, e: Call): CValue {
 
 /** Another pattern of the same file, used as a mask with its parameters bound here. */
 function callPattern(s: Scope, e: Call, callee: A.PatternDecl): CValue {
+  if (s.state.expanding.length >= MAX_CALL_DEPTH) {
+    return err(s, e.calleeLoc, `patterns call each other more than ${MAX_CALL_DEPTH} levels deep`);
+  }
   if (s.state.expanding.includes(callee.name)) {
     return err(s, e.calleeLoc, `pattern '${callee.name}' calls itself (through ${[...s.state.expanding, callee.name].join(" -> ")})`);
   }
