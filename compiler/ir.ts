@@ -43,10 +43,12 @@ export type MaskExpr =
 export type KeepRule = { kind: "topk"; count: number } | { kind: "topp"; mass: number };
 
 /**
- * A data-dependent block selection. For every query block qb (of `qblock` tokens) and key
- * block kb (of `kblock` tokens): score(qb, kb) = mean(Q rows of qb) . mean(K rows of kb),
- * in float64. Blocks where `always` holds are kept; then candidates (`among` holds, `always`
- * does not) are taken by descending score, ties to the lower kb, until the rule is met.
+ * A block selection. For every query block qb (of `qblock` tokens) and key block kb (of
+ * `kblock` tokens) a score: by default mean(Q rows of qb) . mean(K rows of kb) in float64
+ * (data-dependent); with a `seed`, the seeded hash of `randomScorer` in lib.ts (BigBird's
+ * random blocks, no data needed). Blocks where `always` holds are kept; then candidates
+ * (`among` holds, `always` does not) are taken by descending score, ties to the lower kb,
+ * until the rule is met.
  */
 export interface Selection {
   id: number;
@@ -54,6 +56,7 @@ export interface Selection {
   qblock: number;
   kblock: number;
   rule: KeepRule;
+  seed?: number;
   among: MaskExpr;
   always: MaskExpr;
 }
@@ -92,8 +95,9 @@ export interface PatternIR {
   routes: Route[];
 }
 
+/** Does the mask read Q and K (pooled scores or routing)? */
 export function isDynamic(p: PatternIR): boolean {
-  return p.selections.length > 0 || p.routes.length > 0;
+  return p.selections.some((s) => s.seed === undefined) || p.routes.length > 0;
 }
 
 /** Does the mask's value depend on the head index? (If not, one head's mask serves all.) */

@@ -90,7 +90,7 @@ function addEvaluators(sf: SourceFile, ir: PatternIR, hoist: Hoist): void {
 function addEntryPoints(sf: SourceFile, ir: PatternIR): void {
   const layoutTotal = ir.layout ? ir.layout.reduce((a, x) => a * x.size, 1) : null;
   const specs = ir.selections
-    .map((sel, i) => `{ qblock: ${sel.qblock}, kblock: ${sel.kblock}, keep: ${JSON.stringify(sel.rule)} as Keep, among: (qb: number, kb: number) => clause${i}_among(qb, kb, ctx), always: (qb: number, kb: number) => clause${i}_always(qb, kb, ctx) }`)
+    .map((sel, i) => `{ qblock: ${sel.qblock}, kblock: ${sel.kblock}, keep: ${JSON.stringify(sel.rule)} as Keep, ${sel.seed !== undefined ? `seed: ${sel.seed}, ` : ""}among: (qb: number, kb: number) => clause${i}_among(qb, kb, ctx), always: (qb: number, kb: number) => clause${i}_always(qb, kb, ctx) }`)
     .join(",\n");
   const routes = JSON.stringify(ir.routes.map((r) => ({ clusters: r.clusters, iterations: r.iterations })));
   sf.addStatements(`
@@ -141,7 +141,9 @@ export function contexts(n: number, options: MaskOptions = {}): Ctx[] {
       throw new RangeError(\`q and k must have shape [1, \${heads}, \${n}, d]\`);
     }
     instantiateHead(ctx, q.data, k.data, q.shape[3], [${specs}], ${routes});`
-        : ""
+        : ir.selections.length > 0
+          ? `instantiateHead(ctx, undefined, undefined, 0, [${specs}], []);`
+          : ""
     }
     out.push(ctx);
   }

@@ -58,16 +58,15 @@ export function headContexts(ir: PatternIR, opts: InstanceOptions): EvalContext[
   const out: EvalContext[] = [];
   for (let h = 0; h < heads; h++) {
     const ctx: EvalContext = { head: h, n, selections: [], routes: [] };
-    if (q && k) {
-      const specs: L.SelectionSpec[] = ir.selections.map((sel) => ({
-        qblock: sel.qblock,
-        kblock: sel.kblock,
-        keep: sel.rule,
-        among: clause(sel.among, ctx, sel.qblock, sel.kblock),
-        always: clause(sel.always, ctx, sel.qblock, sel.kblock),
-      }));
-      L.instantiateHead(ctx, q.data, k.data, q.shape[3], specs, ir.routes);
-    }
+    const specs: L.SelectionSpec[] = ir.selections.map((sel) => ({
+      qblock: sel.qblock,
+      kblock: sel.kblock,
+      keep: sel.rule,
+      ...(sel.seed !== undefined ? { seed: sel.seed } : {}),
+      among: clause(sel.among, ctx, sel.qblock, sel.kblock),
+      always: clause(sel.always, ctx, sel.qblock, sel.kblock),
+    }));
+    L.instantiateHead(ctx, q?.data, k?.data, q?.shape[3] ?? 0, specs, ir.routes);
     out.push(ctx);
   }
   return out;

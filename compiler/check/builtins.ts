@@ -20,7 +20,7 @@ export function checkCall(s: Scope, e: Call): CValue {
     case "clamp": return clamp(s, e);
     case "document": return documentOf(s, e);
     case "neighborhood": return neighborhood(s, e);
-    case "topk": case "topp": return selection(s, e);
+    case "topk": case "topp": case "random_blocks": return selection(s, e);
     case "same_cluster": return sameCluster(s, e);
   }
   const callee = s.state.file.patterns.find((p) => p.name === e.callee);
@@ -190,12 +190,17 @@ function usesRoute(m: MaskExpr): boolean {
 /**
  * topk(count, block | qblock + kblock, among: cond, always: cond) and topp(mass, ...):
  * data-dependent block selection from mean-pooled query and key blocks (see `Selection`).
+ * random_blocks(count, ..., seed: S) ranks by a seeded hash instead (BigBird): no data.
  */
 function selection(s: Scope, e: Call): CValue {
-  const isTopk = e.callee === "topk";
+  const isTopk = e.callee !== "topp";
+  const isRandom = e.callee === "random_blocks";
   const first = isTopk ? "count" : "mass";
-  const args = bindArgs(s, e, [{ name: first, required: true }, { name: "block" }, { name: "qblock" }, { name: "kblock" }, { name: "among" }, { name: "always" }], e.callee);
+  const specs = [{ name: first, required: true }, { name: "block" }, { name: "qblock" }, { name: "kblock" }, { name: "among" }, { name: "always" }];
+  const args = bindArgs(s, e, isRandom ? [...specs, { name: "seed" }] : specs, e.callee);
   if (!args) return ERROR;
+  const seed = isRandom ? (args.has("seed") ? constInt(s, args.get("seed"), "the seed", 0) : 0) : undefined;
+  if (isRandom && seed === undefined) return ERROR;
   let rule: KeepRule | undefined;
   if (isTopk) {
     const count = constInt(s, args.get("count"), "the count", 0);
@@ -226,7 +231,7 @@ function selection(s: Scope, e: Call): CValue {
     }
   }
   const id = s.state.selections.length;
-  s.state.selections.push({ id, name: `${e.callee}${id}`, qblock, kblock, rule, among, always });
+  s.state.selections.push({ id, name: `${e.callee}${id}`, qblock, kblock, rule, ...(seed !== undefined ? { seed } : {}), among, always });
   return { t: "selection", id };
 }
 

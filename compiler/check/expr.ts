@@ -33,7 +33,7 @@ export function checkExpr(s: Scope, e: A.Expr): CValue {
       return e.op === "-" ? checkNeg(s, e) : checkNot(s, e);
     case "binary":
       if (e.op === "and" || e.op === "or" || e.op === "except") return checkLogic(s, e);
-      return checkArith(s, e.op, checkExpr(s, e.left), checkExpr(s, e.right), e.right.loc, e.loc);
+      return checkArith(s, e.op, checkExpr(s, e.left), checkExpr(s, e.right), e.left.loc, e.right.loc, e.loc);
     case "compare":
       return checkCompare(s, e);
     case "match":
@@ -150,7 +150,7 @@ function numeric(v: CValue): v is { t: "int" | "float"; v: number } {
   return v.t === "int" || v.t === "float";
 }
 
-export function checkArith(s: Scope, op: string, l: CValue, r: CValue, rightLoc: A.Loc, loc: A.Loc): CValue {
+function checkArith(s: Scope, op: string, l: CValue, r: CValue, leftLoc: A.Loc, rightLoc: A.Loc, loc: A.Loc): CValue {
   if (l.t === "error" || r.t === "error") return ERROR;
   if (numeric(l) && numeric(r)) {
     const isFloat = l.t === "float" || r.t === "float";
@@ -165,10 +165,7 @@ export function checkArith(s: Scope, op: string, l: CValue, r: CValue, rightLoc:
   }
   const a = intExprOf(l);
   const b = intExprOf(r);
-  if (!a || !b) {
-    const bad = !a ? l : r;
-    return err(s, loc, `'${op}' needs integers or positions, not ${typeName(bad)}`);
-  }
+  if (!a || !b) return err(s, !a ? leftLoc : rightLoc, `'${op}' needs integers or positions, not ${typeName(!a ? l : r)}`);
   if (op === "/" || op === "%") {
     if (r.t !== "int") return err(s, rightLoc, `the right side of '${op}' must be a constant integer (a parameter or a number), not ${typeName(r)}`);
     if (r.v <= 0) return err(s, rightLoc, `the right side of '${op}' must be positive, got ${r.v}`);

@@ -211,3 +211,39 @@ describe("dynamic examples", () => {
     });
   });
 });
+
+describe("seeded random blocks", () => {
+  // The hash of the spec (docs/language.md): murmur-style 32-bit finaliser.
+  const mix = (x: number) => {
+    x = (x ^ (x >>> 16)) >>> 0;
+    x = Number((BigInt(x) * 0x7feb352dn) & 0xffffffffn);
+    x = (x ^ (x >>> 15)) >>> 0;
+    x = Number((BigInt(x) * 0x846ca68bn) & 0xffffffffn);
+    return (x ^ (x >>> 16)) >>> 0;
+  };
+
+  it("bigbird: window, global blocks and the seeded random blocks", () => {
+    const B = 16;
+    const n = 200;
+    const heads = 2;
+    const seed = 5;
+    const keep: Set<string>[] = [];
+    for (let h = 0; h < heads; h++) {
+      const s = new Set<string>();
+      const nb = Math.ceil(n / B);
+      for (let i = 0; i < nb; i++) {
+        const row = mix((mix((mix(seed) ^ h) >>> 0) ^ i) >>> 0);
+        const score = (j: number) => mix((row ^ j) >>> 0);
+        const cands = Array.from({ length: nb }, (_, j) => j).filter((j) => Math.abs(i - j) > 1 && i >= 1 && j >= 1);
+        for (const j of best(cands, score, 3)) s.add(`${i},${j}`);
+      }
+      keep.push(s);
+    }
+    const pred: Pred = (h, q, k) => {
+      const i = Math.floor(q / B);
+      const j = Math.floor(k / B);
+      return Math.abs(i - j) <= 1 || i < 1 || j < 1 || keep[h].has(`${i},${j}`);
+    };
+    expectMask("bigbird", n, heads, pred, { set: { block: String(B), seed: String(seed) } });
+  });
+});

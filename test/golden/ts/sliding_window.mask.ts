@@ -341,7 +341,6 @@ function refineBlock(m: MaskEval, q0: number, q1: number, k0: number, k1: number
   }
   return anyTrue ? BLOCK_FULL : BLOCK_EMPTY;
 }
-const IV0 = ivConst(256);
 
 /**
  * Classifies every (query block, key block) of an n x n mask into empty, partial and full,
@@ -428,56 +427,84 @@ function meanPool(x: ArrayLike<number>, offset: number, n: number, d: number, bl
   }
   return out;
 }
+const IV0 = ivConst(256);
 
 type Keep = { kind: "topk"; count: number } | { kind: "topp"; mass: number };
 
+/** Block scores of one query block: scores[kb] for every key block. */
+type BlockScorer = (qb: number, scores: Float64Array) => void;
+
+/** score(qb, kb) = mean(Q block) . mean(K block), from pooled rows, in float64. */
+function pooledScorer(qPool: Float64Array, kPool: Float64Array, nkb: number, d: number): BlockScorer {
+  return (i, out) => {
+    for (let j = 0; j < nkb; j++) {
+      let s = 0;
+      for (let c = 0; c < d; c++) s += qPool[i * d + c] * kPool[j * d + c];
+      out[j] = s;
+    }
+  };
+}
+
+/** A 32-bit integer mixer (the finaliser of a common hash); exact in every language. */
+function mix32(x: number): number {
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x7feb352d);
+  x ^= x >>> 15;
+  x = Math.imul(x, 0x846ca68b);
+  x ^= x >>> 16;
+  return x >>> 0;
+}
+
+/** Seeded random scores (BigBird's random blocks): mix32(mix32(mix32(mix32(seed) ^ head) ^ qb) ^ kb). */
+function randomScorer(seed: number, head: number, nkb: number): BlockScorer {
+  const base = mix32(mix32(seed) ^ head);
+  return (i, out) => {
+    const row = mix32(base ^ i);
+    for (let j = 0; j < nkb; j++) out[j] = mix32(row ^ j);
+  };
+}
+
 /**
- * One selection for one head: kept[qb * nkb + kb] = 1 for kept blocks. Scores are pooled
- * dot products in float64. `always` blocks are kept first; candidates follow by descending
- * score (ties to the lower kb) until `topk` blocks are kept in all, or until the kept blocks
- * hold `mass` of the softmax (scale 1/sqrt(d)) over always and candidate blocks.
+ * One selection for one head: kept[qb * nkb + kb] = 1 for kept blocks. `always` blocks are
+ * kept first; candidates follow by descending score (ties to the lower kb) until `topk`
+ * blocks are kept in all, or until the kept blocks hold `mass` of the softmax (with `scale`)
+ * over always and candidate blocks.
  */
 function selectBlocks(
-  qPool: Float64Array,
-  kPool: Float64Array,
+  scorer: BlockScorer,
   nqb: number,
   nkb: number,
-  d: number,
+  scale: number,
   keep: Keep,
   among: (qb: number, kb: number) => boolean,
   always: (qb: number, kb: number) => boolean,
 ): Uint8Array {
   const kept = new Uint8Array(nqb * nkb);
-  const scale = 1 / Math.sqrt(d);
   const score = new Float64Array(nkb);
   const cand: number[] = [];
   for (let i = 0; i < nqb; i++) {
     cand.length = 0;
     let keptCount = 0;
     let maxScore = -Infinity;
+    scorer(i, score);
     for (let j = 0; j < nkb; j++) {
-      let s = 0;
-      for (let c = 0; c < d; c++) s += qPool[i * d + c] * kPool[j * d + c];
-      score[j] = s;
-      const isAlways = always(i, j);
-      if (isAlways) {
+      if (always(i, j)) {
         kept[i * nkb + j] = 1;
         keptCount++;
       } else if (among(i, j)) cand.push(j);
       else continue;
-      if (s > maxScore) maxScore = s;
+      if (score[j] > maxScore) maxScore = score[j];
     }
     cand.sort((a, b) => score[b] - score[a] || a - b);
     if (keep.kind === "topk") {
       for (let t = 0; t < cand.length && keptCount < keep.count; t++, keptCount++) kept[i * nkb + cand[t]] = 1;
       continue;
     }
-    let total = 0;
     let have = 0;
     for (let j = 0; j < nkb; j++) {
       if (kept[i * nkb + j]) have += Math.exp((score[j] - maxScore) * scale);
     }
-    total = have;
+    let total = have;
     for (const j of cand) total += Math.exp((score[j] - maxScore) * scale);
     for (let t = 0; t < cand.length && have < keep.mass * total; t++) {
       kept[i * nkb + cand[t]] = 1;
@@ -645,6 +672,8 @@ interface SelectionSpec {
   qblock: number;
   kblock: number;
   keep: Keep;
+  /** Seeded random scores instead of pooled Q.K (data-free selections). */
+  seed?: number;
   /** Clause predicates on block indices; they may read selections made before this one. */
   among: (qb: number, kb: number) => boolean;
   always: (qb: number, kb: number) => boolean;
@@ -656,22 +685,32 @@ interface RouteSpec {
 }
 
 /**
- * Runs the data-dependent steps of one head in order, filling ctx.selections and ctx.routes.
- * q and k hold [heads, n, d] rows; this head's rows start at head * n * d.
+ * Runs the selection and routing steps of one head in order, filling ctx.selections and
+ * ctx.routes. q and k hold [heads, n, d] rows (this head's start at head * n * d); they may be
+ * absent when every selection is seeded and there is no routing.
  */
-function instantiateHead(ctx: Ctx, q: ArrayLike<number>, k: ArrayLike<number>, d: number, selections: SelectionSpec[], routes: RouteSpec[]): void {
+function instantiateHead(ctx: Ctx, q: ArrayLike<number> | undefined, k: ArrayLike<number> | undefined, d: number, selections: SelectionSpec[], routes: RouteSpec[]): void {
   const n = ctx.n;
   const offset = ctx.head * n * d;
+  const data = (): [ArrayLike<number>, ArrayLike<number>] => {
+    if (!q || !k) throw new Error("this pattern is data-dependent: Q and K are needed");
+    return [q, k];
+  };
   for (const sel of selections) {
     const nqb = Math.ceil(n / sel.qblock);
     const nkb = Math.ceil(n / sel.kblock);
-    const qp = meanPool(q, offset, n, d, sel.qblock);
-    const kp = meanPool(k, offset, n, d, sel.kblock);
-    const kept = selectBlocks(qp, kp, nqb, nkb, d, sel.keep, sel.among, sel.always);
+    let scorer: BlockScorer;
+    if (sel.seed !== undefined) scorer = randomScorer(sel.seed, ctx.head, nkb);
+    else {
+      const [qd, kd] = data();
+      scorer = pooledScorer(meanPool(qd, offset, n, d, sel.qblock), meanPool(kd, offset, n, d, sel.kblock), nkb, d);
+    }
+    const kept = selectBlocks(scorer, nqb, nkb, 1 / Math.sqrt(Math.max(d, 1)), sel.keep, sel.among, sel.always);
     ctx.selections.push(selectionIndex(kept, nqb, nkb, sel.qblock, sel.kblock));
   }
   for (const r of routes) {
-    const [qc, kc] = routeClusters(q, k, offset, n, d, r.clusters, r.iterations);
+    const [qd, kd] = data();
+    const [qc, kc] = routeClusters(qd, kd, offset, n, d, r.clusters, r.iterations);
     ctx.routes.push(clusterIndex(qc, kc, r.clusters));
   }
 }
