@@ -1,10 +1,30 @@
 // Shared CLI plumbing: reading pattern files, --set parsing, tensors from .npy, and the one
 // place where errors become messages (never stack traces) and exit codes.
 import { readFileSync } from "node:fs";
+import { writeFileAtomic, writeNpyAtomic, type NpyInput } from "../runtime/npy.js";
 import { CommanderError } from "commander";
 import { formatDiagnostics, SpattnError } from "../compiler/diagnostics.js";
 import type { Tensor4 } from "../compiler/blockmask/build.js";
 import { NpyError, readNpy } from "../runtime/npy.js";
+
+/** File-system failures while writing an output are the user's to fix, not spattn bugs. */
+function writing<T>(path: string, write: () => T): T {
+  try {
+    return write();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code) throw new UsageError(`cannot write ${path}: ${code}${code === "ENOENT" ? " (does its folder exist?)" : ""}`);
+    throw e;
+  }
+}
+
+export function writeOutput(path: string, data: string | Uint8Array): void {
+  writing(path, () => writeFileAtomic(path, data));
+}
+
+export function writeNpyOutput(path: string, a: NpyInput): void {
+  writing(path, () => writeNpyAtomic(path, a));
+}
 
 /** An error the user can act on; printed as `spattn: error: message`. */
 export class UsageError extends Error {}

@@ -37,7 +37,9 @@ export type MaskExpr =
   /** (q, k) lies in a block kept by a dynamic selection: (q / qblock, k / kblock) is kept. */
   | { op: "selected"; selection: number }
   /** q and k were routed to the same cluster by a routing step. */
-  | { op: "sameCluster"; route: number };
+  | { op: "sameCluster"; route: number }
+  /** k is a kept vertical (column) or q - k a kept slash (diagonal) of a vertical-slash step. */
+  | { op: "verticalSlash"; vs: number };
 
 /** How a selection ranks and keeps candidate blocks. */
 export type KeepRule = { kind: "topk"; count: number } | { kind: "topp"; mass: number };
@@ -68,6 +70,22 @@ export interface Route {
   iterations: number;
 }
 
+/**
+ * MInference's vertical-slash estimate, per head. The last `last` queries attend causally
+ * (softmax, scale 1/sqrt(D), float64); a column's score is its total probability over those
+ * rows, a diagonal offset o = q - k >= 0 likewise. Columns k < `first` are always kept, then
+ * the best columns until `verticals` are kept; offsets o < `recent` are always kept, then the
+ * best offsets until `slashes` are kept (ties to the lower index).
+ */
+export interface VerticalSlash {
+  id: number;
+  verticals: number;
+  slashes: number;
+  last: number;
+  first: number;
+  recent: number;
+}
+
 export interface LayoutAxis {
   name: string;
   size: number;
@@ -93,16 +111,17 @@ export interface PatternIR {
   /** Dependency order: a selection's clauses may only use selections listed before it. */
   selections: Selection[];
   routes: Route[];
+  verticalSlashes: VerticalSlash[];
 }
 
 /** Does the mask read Q and K (pooled scores or routing)? */
 export function isDynamic(p: PatternIR): boolean {
-  return p.selections.some((s) => s.seed === undefined) || p.routes.length > 0;
+  return p.selections.some((s) => s.seed === undefined) || p.routes.length > 0 || p.verticalSlashes.length > 0;
 }
 
 /** Does the mask's value depend on the head index? (If not, one head's mask serves all.) */
 export function dependsOnHead(p: PatternIR): boolean {
-  if (p.routes.length > 0 || p.selections.length > 0) return true;
+  if (p.routes.length > 0 || p.selections.length > 0 || p.verticalSlashes.length > 0) return true;
   const seenInt = (e: IntExpr): boolean => {
     switch (e.op) {
       case "const": return false;

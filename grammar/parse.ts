@@ -51,13 +51,11 @@ function describeParseError(message: string, atEnd: boolean): string {
   const m = /Expecting (?:token of type )?--> (\w+) <-- but found --> '(.*)' <--/.exec(firstLine);
   if (m && m[1] === "EOF") return `expected 'pattern' but found '${m[2]}'`;
   if (m) return `expected ${spell(m[1])} but found ${atEnd ? "end of file" : `'${m[2]}'`}`;
-  if (/^Expecting: one of these possible Token sequences|^Expecting: expecting at least one/.test(firstLine) || /but found:/.test(message)) {
-    const found = /but found: '(.*)'/.exec(message);
-    return `unexpected ${atEnd ? "end of file" : found ? `'${found[1]}'` : "token"}`;
-  }
-  if (/Redundant input, expecting EOF/.test(firstLine)) {
-    const found = /but found: '(.*)'/.exec(message);
-    return `expected 'pattern' but found ${found ? `'${found[1]}'` : "more input"}`;
+  // Chevrotain quotes the found token in some messages and not in others.
+  const found = /but found: '?(.*?)'?$/m.exec(message)?.[1];
+  if (/Redundant input, expecting EOF/.test(firstLine)) return `expected 'pattern' but found ${found ? `'${found}'` : "more input"}`;
+  if (/^Expecting: one of these possible Token sequences|^Expecting: expecting at least one/.test(firstLine) || found !== undefined) {
+    return `unexpected ${atEnd ? "end of file" : found ? `'${found}'` : "token"}`;
   }
   return firstLine;
 }

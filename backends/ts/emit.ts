@@ -93,6 +93,7 @@ function addEntryPoints(sf: SourceFile, ir: PatternIR): void {
     .map((sel, i) => `{ qblock: ${sel.qblock}, kblock: ${sel.kblock}, keep: ${JSON.stringify(sel.rule)} as Keep, ${sel.seed !== undefined ? `seed: ${sel.seed}, ` : ""}among: (qb: number, kb: number) => clause${i}_among(qb, kb, ctx), always: (qb: number, kb: number) => clause${i}_always(qb, kb, ctx) }`)
     .join(",\n");
   const routes = JSON.stringify(ir.routes.map((r) => ({ clusters: r.clusters, iterations: r.iterations })));
+  const vslash = JSON.stringify(ir.verticalSlashes.map(({ id: _id, ...spec }) => spec));
   sf.addStatements(`
 /** Q or K of one batch: [1, heads, n, d], row-major. */
 export interface Tensor4 {
@@ -131,7 +132,7 @@ export function contexts(n: number, options: MaskOptions = {}): Ctx[] {
   ${layoutTotal !== null ? `if (n !== ${layoutTotal}) throw new RangeError(\`the layout holds ${layoutTotal} tokens, not \${n}\`);` : ""}
   const out: Ctx[] = [];
   for (let head = 0; head < heads; head++) {
-    const ctx: Ctx = { head, n, selections: [], routes: [] };
+    const ctx: Ctx = { head, n, selections: [], routes: [], vslash: [] };
     ${
       isDynamic(ir)
         ? `const q = options.q;
@@ -140,7 +141,7 @@ export function contexts(n: number, options: MaskOptions = {}): Ctx[] {
     if (q.shape[1] !== heads || q.shape[2] !== n || k.shape[1] !== heads || k.shape[2] !== n || q.shape[3] !== k.shape[3]) {
       throw new RangeError(\`q and k must have shape [1, \${heads}, \${n}, d]\`);
     }
-    instantiateHead(ctx, q.data, k.data, q.shape[3], [${specs}], ${routes});`
+    instantiateHead(ctx, q.data, k.data, q.shape[3], [${specs}], ${routes}, ${vslash});`
         : ir.selections.length > 0
           ? `instantiateHead(ctx, undefined, undefined, 0, [${specs}], []);`
           : ""

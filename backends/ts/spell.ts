@@ -57,6 +57,7 @@ export function pointMask(m: MaskExpr, h: Hoist): string {
     case "byHead": return `(${m.cases.map((c) => `${headTest(c.heads)} ? ${pointMask(c.body, h)} : `).join("")}${pointMask(m.otherwise, h)})`;
     case "selected": return `selectedPoint(ctx.selections[${m.selection}], q, k)`;
     case "sameCluster": return `(ctx.routes[${m.route}].q[q] === ctx.routes[${m.route}].k[k])`;
+    case "verticalSlash": return `verticalSlashPoint(ctx.vslash[${m.vs}], q, k)`;
   }
 }
 
@@ -93,5 +94,6 @@ export function boxMask(m: MaskExpr, h: Hoist): string {
     case "byHead": return `(${m.cases.map((c) => `${headTest(c.heads)} ? ${boxMask(c.body, h)} : `).join("")}${boxMask(m.otherwise, h)})`;
     case "selected": return `selectedBox(ctx.selections[${m.selection}], b)`;
     case "sameCluster": return `clusterBox(ctx.routes[${m.route}], b)`;
+    case "verticalSlash": return `verticalSlashBox(ctx.vslash[${m.vs}], b)`;
   }
 }

@@ -3,8 +3,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { compile } from "../../compiler/compile.js";
 import { emitTypeScript } from "../../backends/ts/emit.js";
-import { writeFileAtomic } from "../../runtime/npy.js";
-import { readSource, UsageError } from "../io.js";
+import { UsageError, readSource, writeOutput } from "../io.js";
 
 export interface CompileCommandOptions {
   pattern?: string;
@@ -24,10 +23,10 @@ export function runCompile(file: string, o: CompileCommandOptions): void {
   const ir = compile(source, { fileName: file, pattern: o.pattern, set: o.set });
   mkdirSync(o.out, { recursive: true });
   if (o.target === "ir") {
-    writeFileAtomic(join(o.out, `${safeFileName(ir.name)}.ir.json`), JSON.stringify(ir, null, 2) + "\n");
+    writeOutput(join(o.out, `${safeFileName(ir.name)}.ir.json`), JSON.stringify(ir, null, 2) + "\n");
     return;
   }
-  writeFileAtomic(join(o.out, `${safeFileName(ir.name)}.mask.ts`), emitTypeScript(ir, { sourceName: file }));
+  writeOutput(join(o.out, `${safeFileName(ir.name)}.mask.ts`), emitTypeScript(ir, { sourceName: file }));
 }
 
 /** Pattern names are identifiers already; this keeps file names safe all the same. */

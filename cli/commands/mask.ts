@@ -2,8 +2,7 @@
 import { compile } from "../../compiler/compile.js";
 import { buildBlockMask, buildDenseMask } from "../../compiler/blockmask/build.js";
 import { formatBsrJson, toBsrJson } from "../../backends/mask/bsr.js";
-import { writeFileAtomic, writeNpyAtomic } from "../../runtime/npy.js";
-import { readSource, readTensor, UsageError } from "../io.js";
+import { UsageError, readSource, readTensor, writeNpyOutput, writeOutput } from "../io.js";
 
 export interface MaskCommandOptions {
   pattern?: string;
@@ -31,10 +30,10 @@ export function runMask(file: string, o: MaskCommandOptions): void {
   };
   if (o.format === "dense") {
     const m = buildDenseMask(ir, inputs);
-    writeNpyAtomic(o.out, { dtype: "|b1", shape: [m.heads, m.seqLen, m.seqLen], data: m.data });
+    writeNpyOutput(o.out, { dtype: "|b1", shape: [m.heads, m.seqLen, m.seqLen], data: m.data });
     return;
   }
   const block = o.block ?? ir.tile.q ?? 128;
   const bm = buildBlockMask(ir, { ...inputs, blockQ: block, blockK: o.block ?? ir.tile.k ?? block });
-  writeFileAtomic(o.out, formatBsrJson(toBsrJson(bm)));
+  writeOutput(o.out, formatBsrJson(toBsrJson(bm)));
 }

@@ -1,9 +1,8 @@
 // spattn run FILE --backend reference --q --k --v --out o.npy: attention under the mask.
 import { compile } from "../../compiler/compile.js";
 import { maskRows } from "../../compiler/blockmask/build.js";
-import { writeNpyAtomic } from "../../runtime/npy.js";
 import { referenceAttention } from "../../runtime/reference.js";
-import { readSource, readTensor, UsageError } from "../io.js";
+import { UsageError, readSource, readTensor, writeNpyOutput } from "../io.js";
 
 export interface RunCommandOptions {
   pattern?: string;
@@ -35,5 +34,5 @@ export function runRun(file: string, o: RunCommandOptions): void {
   const rows = maskRows(ir, { seqLen: n, heads, q, k, fileName: file });
   const { out } = referenceAttention({ q: q.data, k: k.data, v: v.data, heads, seqLen: n, headDim: d, valueDim: v.shape[3] }, rows.row);
   const shape = [1, heads, n, v.shape[3]];
-  writeNpyAtomic(o.out, o.dtype === "float64" ? { dtype: "<f8", shape, data: out } : { dtype: "<f4", shape, data: Float32Array.from(out) });
+  writeNpyOutput(o.out, o.dtype === "float64" ? { dtype: "<f8", shape, data: out } : { dtype: "<f4", shape, data: Float32Array.from(out) });
 }

@@ -2,7 +2,7 @@
 // steps on Q and K when the pattern has any), then builds block masks or dense masks.
 import { NO_LOC, SpattnError } from "../diagnostics.js";
 import { dependsOnHead, isDynamic, type PatternIR } from "../ir.js";
-import { maskEval, maskPoint, type EvalContext, type Point } from "./evaluate.js";
+import { largestMagnitude, maskEval, maskPoint, type EvalContext, type Point } from "./evaluate.js";
 import * as L from "./lib.js";
 
 /** Q or K of one batch: [1, heads, n, d] row-major. */
@@ -51,13 +51,16 @@ export function headContexts(ir: PatternIR, opts: InstanceOptions): EvalContext[
     if (total !== n) fail(opts, `layout (${ir.layout.map((a) => `${a.name}: ${a.size}`).join(", ")}) holds ${total} tokens but the sequence length is ${n}`);
   }
   checkNeighborhoods(ir, opts);
+  // Integer arithmetic must stay exact in every backend (float64 here, 64-bit ints in kernels).
+  const worst = largestMagnitude(ir.mask, { head: heads - 1, n, selections: [], routes: [], vslash: [] });
+  if (worst >= 2 ** 52) fail(opts, `the pattern's arithmetic reaches ${worst} at N = ${n}, beyond the exact integer range (2^52)`);
   const dynamic = isDynamic(ir);
   const q = dynamic ? checkTensor(opts, opts.q, "Q", heads) : undefined;
   const k = dynamic ? checkTensor(opts, opts.k, "K", heads) : undefined;
   if (q && k && q.shape[3] !== k.shape[3]) fail(opts, `Q and K head dimensions differ (${q.shape[3]} and ${k.shape[3]})`);
   const out: EvalContext[] = [];
   for (let h = 0; h < heads; h++) {
-    const ctx: EvalContext = { head: h, n, selections: [], routes: [] };
+    const ctx: EvalContext = { head: h, n, selections: [], routes: [], vslash: [] };
     const specs: L.SelectionSpec[] = ir.selections.map((sel) => ({
       qblock: sel.qblock,
       kblock: sel.kblock,
@@ -66,7 +69,7 @@ export function headContexts(ir: PatternIR, opts: InstanceOptions): EvalContext[
       among: clause(sel.among, ctx, sel.qblock, sel.kblock),
       always: clause(sel.always, ctx, sel.qblock, sel.kblock),
     }));
-    L.instantiateHead(ctx, q?.data, k?.data, q?.shape[3] ?? 0, specs, ir.routes);
+    L.instantiateHead(ctx, q?.data, k?.data, q?.shape[3] ?? 0, specs, ir.routes, ir.verticalSlashes);
     out.push(ctx);
   }
   return out;

@@ -99,6 +99,40 @@ function intBox(e: IntExpr, ctx: EvalContext): IntBoxFn {
   throw new Error(`internal: unknown int node ${(e as IntExpr).op}`);
 }
 
+/** Children of an integer node, for walks over every sub-expression. */
+function intChildren(e: IntExpr): IntExpr[] {
+  switch (e.op) {
+    case "const": case "var": return [];
+    case "add": case "sub": case "mul": case "min": case "max": return [e.a, e.b];
+    default: return [e.a];
+  }
+}
+
+/**
+ * The largest magnitude any integer sub-expression of the mask can take over the whole
+ * n x n square (a sound bound from the box domain). Backends compute in float64 or int32/64;
+ * callers reject patterns whose arithmetic leaves the exact range.
+ */
+export function largestMagnitude(m: MaskExpr, ctx: EvalContext): number {
+  const box: L.Box = { q0: 0, q1: Math.max(0, ctx.n - 1), k0: 0, k1: Math.max(0, ctx.n - 1) };
+  let worst = 0;
+  const visitInt = (e: IntExpr): void => {
+    const v = intBox(e, ctx)(box);
+    worst = Math.max(worst, Math.abs(v.lo), Math.abs(v.hi));
+    intChildren(e).forEach(visitInt);
+  };
+  const visit = (x: MaskExpr): void => {
+    switch (x.op) {
+      case "cmp": visitInt(x.a); visitInt(x.b); visitInt({ op: "sub", a: x.a, b: x.b }); break;
+      case "and": case "or": x.args.forEach(visit); break;
+      case "not": visit(x.a); break;
+      case "byHead": x.cases.forEach((c) => visit(c.body)); visit(x.otherwise); break;
+    }
+  };
+  visit(m);
+  return worst;
+}
+
 /** The case of a `byHead` node that applies to this head. */
 export function headCase(m: Extract<MaskExpr, { op: "byHead" }>, head: number): MaskExpr {
   return m.cases.find((c) => c.heads.includes(head))?.body ?? m.otherwise;
@@ -125,6 +159,7 @@ export function maskPoint(m: MaskExpr, ctx: EvalContext): (p: Point) => boolean 
     // Looked up at call time: a clause is compiled before its head's selections are made.
     case "selected": { const id = m.selection; return (p) => L.selectedPoint(ctx.selections[id], p.q, p.k); }
     case "sameCluster": { const id = m.route; return (p) => ctx.routes[id].q[p.q] === ctx.routes[id].k[p.k]; }
+    case "verticalSlash": { const id = m.vs; return (p) => L.verticalSlashPoint(ctx.vslash[id], p.q, p.k); }
   }
   throw new Error(`internal: unknown mask node ${(m as MaskExpr).op}`);
 }
@@ -147,6 +182,7 @@ export function maskBox(m: MaskExpr, ctx: EvalContext): (b: L.Box) => number {
     case "byHead": return maskBox(headCase(m, ctx.head), ctx);
     case "selected": { const id = m.selection; return (b) => L.selectedBox(ctx.selections[id], b); }
     case "sameCluster": { const id = m.route; return (b) => L.clusterBox(ctx.routes[id], b); }
+    case "verticalSlash": { const id = m.vs; return (b) => L.verticalSlashBox(ctx.vslash[id], b); }
   }
   throw new Error(`internal: unknown mask node ${(m as MaskExpr).op}`);
 }

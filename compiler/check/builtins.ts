@@ -22,6 +22,7 @@ export function checkCall(s: Scope, e: Call): CValue {
     case "neighborhood": return neighborhood(s, e);
     case "topk": case "topp": case "random_blocks": return selection(s, e);
     case "same_cluster": return sameCluster(s, e);
+    case "vertical_slash": return verticalSlash(s, e);
   }
   const callee = s.state.file.patterns.find((p) => p.name === e.callee);
   if (callee) return callPattern(s, e, callee);
@@ -245,6 +246,22 @@ function sameCluster(s: Scope, e: Call): CValue {
   const id = s.state.routes.length;
   s.state.routes.push({ id, clusters, iterations });
   return { t: "mask", e: { op: "sameCluster", route: id } };
+}
+
+/** vertical_slash(verticals, slashes, last: 64, first: 0, recent: 0): MInference's estimate. */
+function verticalSlash(s: Scope, e: Call): CValue {
+  const args = bindArgs(s, e, [{ name: "verticals", required: true }, { name: "slashes", required: true }, { name: "last" }, { name: "first" }, { name: "recent" }], "vertical_slash");
+  if (!args) return ERROR;
+  const verticals = constInt(s, args.get("verticals"), "verticals", 0);
+  const slashes = constInt(s, args.get("slashes"), "slashes", 0);
+  const last = args.has("last") ? constInt(s, args.get("last"), "last", 1) : 64;
+  const first = args.has("first") ? constInt(s, args.get("first"), "first", 0) : 0;
+  const recent = args.has("recent") ? constInt(s, args.get("recent"), "recent", 0) : 0;
+  if (verticals === undefined || slashes === undefined || last === undefined || first === undefined || recent === undefined) return ERROR;
+  if (s.inClause) return err(s, e.loc, "vertical_slash cannot be used inside a selection clause");
+  const id = s.state.verticalSlashes.length;
+  s.state.verticalSlashes.push({ id, verticals, slashes, last, first, recent });
+  return { t: "mask", e: { op: "verticalSlash", vs: id } };
 }
 
 /** Another pattern of the same file, used as a mask with its parameters bound here. */

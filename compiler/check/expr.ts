@@ -8,7 +8,7 @@ import type { Scope } from "./scope.js";
 import { ERROR, intExprOf, maskExprOf, mkAnd, mkNot, typeName, type CValue } from "./values.js";
 
 /** Largest integer the checker lets through: products stay exact in float64 arithmetic. */
-const INT_LIMIT = 2 ** 31;
+export const INT_LIMIT = 2 ** 31;
 
 export function checkExpr(s: Scope, e: A.Expr): CValue {
   switch (e.kind) {

@@ -5,7 +5,7 @@ import { DiagnosticBag, SpattnError, type Diagnostic } from "../diagnostics.js";
 import type { PatternIR, Value } from "../ir.js";
 import { constInt } from "./builtins.js";
 import { bindArgs } from "./args.js";
-import { checkExpr, err } from "./expr.js";
+import { checkExpr, err, INT_LIMIT } from "./expr.js";
 import { Scope, valueToC, type PatternState } from "./scope.js";
 import { maskExprOf, typeName, type CValue } from "./values.js";
 
@@ -13,8 +13,17 @@ export type Overrides = Record<string, string | Value>;
 
 const TYPES = ["int", "float", "bool"];
 
-/** Parses a `--set name=value` text as the parameter's type. */
+/** Parses a `--set name=value` text as the parameter's type, with the literals' limits. */
 export function parseOverride(text: string, type: string): CValue | string {
+  const v = parseOverrideText(text, type);
+  if (typeof v === "string") return v;
+  const ints = v.t === "int" ? [v.v] : v.t === "list" ? v.v : [];
+  const big = ints.find((x) => Math.abs(x) >= INT_LIMIT);
+  if (big !== undefined) return `integer ${big} is too large (limit ${INT_LIMIT - 1})`;
+  return v;
+}
+
+function parseOverrideText(text: string, type: string): CValue | string {
   const t = text.trim();
   if (type === "int[]") {
     const inner = t.replace(/^\[/, "").replace(/\]$/, "").trim();
@@ -197,7 +206,7 @@ export interface CheckResult {
 /** Checks one pattern with parameter overrides; `ir` is present when there is no error. */
 export function checkPattern(file: A.SourceFile, decl: A.PatternDecl, overrides: Overrides = {}): CheckResult {
   const diags = new DiagnosticBag(file.fileName);
-  const state: PatternState = { file, diags, selections: [], routes: [], tile: {}, expanding: [decl.name] };
+  const state: PatternState = { file, diags, selections: [], routes: [], verticalSlashes: [], tile: {}, expanding: [decl.name] };
   const given = new Map<string, CValue>();
   for (const [name, raw] of Object.entries(overrides)) {
     const param = decl.params.find((p) => p.name === name);
@@ -228,6 +237,7 @@ export function checkPattern(file: A.SourceFile, decl: A.PatternDecl, overrides:
     mask: maskExprOf(mask)!,
     selections: state.selections,
     routes: state.routes,
+    verticalSlashes: state.verticalSlashes,
   };
   return { ir, diagnostics: diags.items };
 }

@@ -2,7 +2,7 @@
 // the layout, and where diagnostics go.
 import type { Loc, PatternDecl, SourceFile } from "../../grammar/ast.js";
 import type { DiagnosticBag } from "../diagnostics.js";
-import type { LayoutAxis, Route, Selection, TileHint, Value } from "../ir.js";
+import type { LayoutAxis, Route, Selection, TileHint, Value, VerticalSlash } from "../ir.js";
 import type { CValue } from "./values.js";
 
 export interface PatternState {
@@ -10,6 +10,7 @@ export interface PatternState {
   diags: DiagnosticBag;
   selections: Selection[];
   routes: Route[];
+  verticalSlashes: VerticalSlash[];
   layout?: LayoutAxis[];
   layoutLoc?: Loc;
   heads?: number;

@@ -247,3 +247,48 @@ describe("seeded random blocks", () => {
     expectMask("bigbird", n, heads, pred, { set: { block: String(B), seed: String(seed) } });
   });
 });
+
+describe("vertical-slash (MInference)", () => {
+  it("keeps the strongest columns and diagonals of the last queries' attention", () => {
+    const n = 150;
+    const d = 8;
+    const heads = 2;
+    const last = 20;
+    const verticals = 12;
+    const slashes = 9;
+    const Q = randomTensor(heads, n, d, 21);
+    const K = randomTensor(heads, n, d, 22);
+    const keptCols: Set<number>[] = [];
+    const keptDiags: Set<number>[] = [];
+    for (let h = 0; h < heads; h++) {
+      const col = new Array(n).fill(0);
+      const diag = new Array(n).fill(0);
+      const row = (x: Float32Array, r: number) => Array.from(x.subarray((h * n + r) * d, (h * n + r + 1) * d), Number);
+      for (let i = n - last; i < n; i++) {
+        const s = Array.from({ length: i + 1 }, (_, j) => dot(row(Q.data as Float32Array, i), row(K.data as Float32Array, j)) / Math.sqrt(d));
+        const m = Math.max(...s);
+        const z = s.reduce((a, v) => a + Math.exp(v - m), 0);
+        s.forEach((v, j) => {
+          col[j] += Math.exp(v - m) / z;
+          diag[i - j] += Math.exp(v - m) / z;
+        });
+      }
+      const idx = Array.from({ length: n }, (_, i) => i);
+      keptCols.push(new Set([0, 1, 2, ...best(idx.filter((j) => j >= 3), (j) => col[j], verticals - 3)]));
+      keptDiags.push(new Set([0, 1, ...best(idx.filter((o) => o >= 2), (o) => diag[o], slashes - 2)]));
+    }
+    const src = `pattern vs() { mask causal and vertical_slash(${verticals}, ${slashes}, last: ${last}, first: 3, recent: 2) }`;
+    const ir = compile(src);
+    const dense = buildDenseMask(ir, { seqLen: n, heads, q: Q, k: K });
+    for (let h = 0; h < heads; h++) {
+      for (let q = 0; q < n; q++) {
+        for (let k = 0; k < n; k++) {
+          const want = k <= q && (keptCols[h].has(k) || keptDiags[h].has(q - k)) ? 1 : 0;
+          if (dense.data[(h * n + q) * n + k] !== want) throw new Error(`head ${h} (${q}, ${k}): want ${want}`);
+        }
+      }
+      const bm = buildBlockMask(ir, { seqLen: n, heads, q: Q, k: K, blockQ: 16 });
+      expect(blocksTable(bm.perHead[h], bm.numQBlocks, bm.numKBlocks)).toEqual(bruteBlocks(n, 16, 16, (q, k) => dense.data[(h * n + q) * n + k] === 1));
+    }
+  });
+});

@@ -427,7 +427,6 @@ function meanPool(x: ArrayLike<number>, offset: number, n: number, d: number, bl
   }
   return out;
 }
-const IV0 = ivConst(1);
 
 type Keep = { kind: "topk"; count: number } | { kind: "topp"; mass: number };
 
@@ -522,6 +521,7 @@ function normalizeRows(x: ArrayLike<number>, offset: number, rows: number, d: nu
     for (let c = 0; c < d; c++) out[(outRow + r) * d + c] = x[offset + r * d + c] * inv;
   }
 }
+const IV0 = ivConst(1);
 
 /**
  * Spherical k-means over X = [normalised Q rows; normalised K rows] of one head. Centroids
@@ -658,6 +658,77 @@ function selectedBox(s: SelectionIndex, b: Box): number {
   return tri(P, DEP_Q | DEP_K);
 }
 
+/** Kept columns and diagonal offsets of a vertical-slash step, with prefix counts. */
+interface VerticalSlashIndex {
+  cols: Uint8Array;
+  colPrefix: Int32Array;
+  diags: Uint8Array;
+  diagPrefix: Int32Array;
+}
+
+function prefixCounts(a: Uint8Array): Int32Array {
+  const p = new Int32Array(a.length + 1);
+  for (let i = 0; i < a.length; i++) p[i + 1] = p[i] + a[i];
+  return p;
+}
+
+/** The best `count` indices in total, `forced` ones first (ties to the lower index). */
+function keepBest(score: Float64Array, forced: number, count: number): Uint8Array {
+  const kept = new Uint8Array(score.length);
+  let have = 0;
+  for (let i = 0; i < Math.min(forced, score.length); i++, have++) kept[i] = 1;
+  const rest: number[] = [];
+  for (let i = forced; i < score.length; i++) rest.push(i);
+  rest.sort((a, b) => score[b] - score[a] || a - b);
+  for (let t = 0; t < rest.length && have < count; t++, have++) kept[rest[t]] = 1;
+  return kept;
+}
+
+/** MInference's vertical-slash estimate for one head (see VerticalSlash in compiler/ir.ts). */
+function verticalSlash(q: ArrayLike<number>, k: ArrayLike<number>, offset: number, n: number, d: number, spec: VerticalSlashSpec): VerticalSlashIndex {
+  const colScore = new Float64Array(n);
+  const diagScore = new Float64Array(n);
+  const p = new Float64Array(n);
+  const scale = 1 / Math.sqrt(d);
+  for (let i = Math.max(0, n - spec.last); i < n; i++) {
+    let max = -Infinity;
+    for (let j = 0; j <= i; j++) {
+      let s = 0;
+      for (let c = 0; c < d; c++) s += q[offset + i * d + c] * k[offset + j * d + c];
+      p[j] = s * scale;
+      if (p[j] > max) max = p[j];
+    }
+    let sum = 0;
+    for (let j = 0; j <= i; j++) sum += p[j] = Math.exp(p[j] - max);
+    for (let j = 0; j <= i; j++) {
+      colScore[j] += p[j] / sum;
+      diagScore[i - j] += p[j] / sum;
+    }
+  }
+  const cols = keepBest(colScore, spec.first, spec.verticals);
+  const diags = keepBest(diagScore, spec.recent, spec.slashes);
+  return { cols, colPrefix: prefixCounts(cols), diags, diagPrefix: prefixCounts(diags) };
+}
+
+function verticalSlashPoint(v: VerticalSlashIndex, q: number, k: number): boolean {
+  return v.cols[k] === 1 || (q >= k && v.diags[q - k] === 1);
+}
+
+/** Columns decide by k alone and diagonals by q - k alone: each part is exact over a box. */
+function verticalSlashBox(v: VerticalSlashIndex, b: Box): number {
+  const cols = v.colPrefix[b.k1 + 1] - v.colPrefix[b.k0];
+  const colTri = cols === 0 ? F : cols === b.k1 - b.k0 + 1 ? T : tri(P, DEP_K);
+  const lo = b.q0 - b.k1;
+  const hi = b.q1 - b.k0;
+  let diagTri: number;
+  if (hi < 0) diagTri = F;
+  else {
+    const kept = v.diagPrefix[hi + 1] - v.diagPrefix[Math.max(lo, 0)];
+    diagTri = kept === 0 ? F : lo >= 0 && kept === hi - lo + 1 ? T : tri(P, DEP_Q | DEP_K);
+  }
+  return triJoin([colTri, diagTri], false);
+}
+
 // ---------------------------------------------------------------- one head's inputs
 
 /** Everything a mask reads besides positions, for one head and sequence length. */
@@ -666,6 +737,7 @@ interface Ctx {
   n: number;
   selections: SelectionIndex[];
   routes: ClusterIndex[];
+  vslash: VerticalSlashIndex[];
 }
 
 interface SelectionSpec {
@@ -684,12 +756,28 @@ interface RouteSpec {
   iterations: number;
 }
 
+interface VerticalSlashSpec {
+  verticals: number;
+  slashes: number;
+  last: number;
+  first: number;
+  recent: number;
+}
+
 /**
  * Runs the selection and routing steps of one head in order, filling ctx.selections and
  * ctx.routes. q and k hold [heads, n, d] rows (this head's start at head * n * d); they may be
  * absent when every selection is seeded and there is no routing.
  */
-function instantiateHead(ctx: Ctx, q: ArrayLike<number> | undefined, k: ArrayLike<number> | undefined, d: number, selections: SelectionSpec[], routes: RouteSpec[]): void {
+function instantiateHead(
+  ctx: Ctx,
+  q: ArrayLike<number> | undefined,
+  k: ArrayLike<number> | undefined,
+  d: number,
+  selections: SelectionSpec[],
+  routes: RouteSpec[],
+  verticalSlashes: VerticalSlashSpec[] = [],
+): void {
   const n = ctx.n;
   const offset = ctx.head * n * d;
   const data = (): [ArrayLike<number>, ArrayLike<number>] => {
@@ -712,6 +800,10 @@ function instantiateHead(ctx: Ctx, q: ArrayLike<number> | undefined, k: ArrayLik
     const [qd, kd] = data();
     const [qc, kc] = routeClusters(qd, kd, offset, n, d, r.clusters, r.iterations);
     ctx.routes.push(clusterIndex(qc, kc, r.clusters));
+  }
+  for (const vs of verticalSlashes) {
+    const [qd, kd] = data();
+    ctx.vslash.push(verticalSlash(qd, kd, offset, n, d, vs));
   }
 }
 
@@ -793,7 +885,7 @@ export function contexts(n: number, options: MaskOptions = {}): Ctx[] {
 
   const out: Ctx[] = [];
   for (let head = 0; head < heads; head++) {
-    const ctx: Ctx = { head, n, selections: [], routes: [] };
+    const ctx: Ctx = { head, n, selections: [], routes: [], vslash: [] };
     instantiateHead(ctx, undefined, undefined, 0, [{ qblock: 64, kblock: 64, keep: { "kind": "topk", "count": 3 } as Keep, seed: 0, among: (qb: number, kb: number) => clause0_among(qb, kb, ctx), always: (qb: number, kb: number) => clause0_always(qb, kb, ctx) }], []);
     out.push(ctx);
   }
