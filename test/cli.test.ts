@@ -1,28 +1,22 @@
 // The command line, driven in process through main(argv): exit codes, messages (never stack
 // traces), dense and block masks checked against brute force, the reference backend,
 // code generation, and atomic output files.
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { main } from "../cli/main.js";
 import { compile } from "../compiler/compile.js";
 import { encodeNpy, readNpy } from "../runtime/npy.js";
 import { referenceAttention } from "../runtime/reference.js";
+import type { BsrJson } from "../backends/mask/bsr.js";
+import { rng as uniform, tempDirs } from "./helpers.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 /** examples/NAME, or test/fixtures/NAME for names starting with "fixtures/". */
 const ex = (name: string): string => (name.startsWith("fixtures/") ? join(root, "test", name) : join(root, "examples", name));
 
-const tmpRoot = mkdtempSync(join(tmpdir(), "spattn-cli-"));
-afterAll(() => rmSync(tmpRoot, { recursive: true, force: true }));
-let dirCount = 0;
-function freshDir(): string {
-  const dir = join(tmpRoot, `case-${dirCount++}`);
-  mkdirSync(dir);
-  return dir;
-}
+const freshDir = tempDirs("spattn-cli-");
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -68,14 +62,8 @@ function expectNoStackTrace(r: CliResult): void {
 
 /** Deterministic uniform numbers in [-1, 1). */
 function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
+  const u = uniform(seed);
+  return () => u() * 2 - 1;
 }
 
 /** Writes a random float32 tensor with encodeNpy; returns its data. */
@@ -280,18 +268,6 @@ const POSITIONAL: MaskCase[] = [
 
 // ------------------------------------------------------------------------------ block masks
 
-interface BsrJson {
-  format: string;
-  seq_len: number;
-  heads: number;
-  block_size: [number, number];
-  num_q_blocks: number;
-  num_kv_blocks: number;
-  kv_num_blocks: number[][];
-  kv_indices: number[][][];
-  full_kv_num_blocks: number[][];
-  full_kv_indices: number[][][];
-}
 
 /** The BSR file is well formed and each block's class agrees with the dense mask. */
 function expectBsrMatchesDense(j: BsrJson, dense: Uint8Array, heads: number, n: number, bq: number, bk: number): void {

@@ -1,4 +1,9 @@
-// Shared test helpers: deterministic random tensors and brute-force block classification.
+// Shared test helpers: deterministic random numbers and tensors, temporary folders, and
+// brute-force block classification.
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll } from "vitest";
 import type { Tensor4 } from "../compiler/blockmask/build.js";
 import type { HeadBlocks } from "../compiler/blockmask/lib.js";
 
@@ -11,6 +16,18 @@ export function rng(seed: number): () => number {
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A fresh folder per call, all removed after the test file. */
+export function tempDirs(prefix: string): () => string {
+  const root = mkdtempSync(join(tmpdir(), prefix));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  let count = 0;
+  return () => {
+    const dir = join(root, `case-${count++}`);
+    mkdirSync(dir);
+    return dir;
   };
 }
 

@@ -46,11 +46,6 @@ export function err(s: Scope, loc: A.Loc, message: string): CValue {
   return ERROR;
 }
 
-const POSITIONS: Record<string, string> = {
-  q: "the query position",
-  k: "the key position",
-};
-
 function checkName(s: Scope, e: Extract<A.Expr, { kind: "name" }>): CValue {
   const bound = s.lookup(e.name);
   if (bound) return bound;

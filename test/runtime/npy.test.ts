@@ -1,21 +1,13 @@
 // .npy reader/writer: round trips, headers as NumPy writes them (built by hand from the
 // format spec), clear errors, atomic writes, and, where NumPy is installed, a cross-check.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { tempDirs } from "../helpers.js";
 import { decodeNpy, encodeNpy, NpyError, readNpy, writeFileAtomic, writeNpyAtomic, type NpyArray, type NpyDtype, type NpyInput } from "../../runtime/npy.js";
 
-const tmpRoot = mkdtempSync(join(tmpdir(), "spattn-npy-"));
-afterAll(() => rmSync(tmpRoot, { recursive: true, force: true }));
-
-let dirCount = 0;
-function freshDir(): string {
-  const dir = join(tmpRoot, `case-${dirCount++}`);
-  mkdirSync(dir);
-  return dir;
-}
+const freshDir = tempDirs("spattn-npy-");
 
 /** `\x93NUMPY` + version + little-endian header length (2 or 4 bytes) + header text + data. */
 function npyBytes(major: number, header: string, data: Uint8Array, encoding: "latin1" | "utf8" = "latin1"): Uint8Array {

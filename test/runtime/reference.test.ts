@@ -4,18 +4,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { referenceAttention, type AttentionInputs, type MaskRows } from "../../runtime/reference.js";
+import { rng } from "../helpers.js";
 
-/** Small deterministic PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Case {
   heads: number;
