@@ -30,6 +30,7 @@ export function program(done: (code: number) => void = () => {}): Command {
     .option("--k <k.npy>", "keys [1, H, N, D] (data-dependent patterns)")
     .option("--format <fmt>", "dense or bsr", "bsr")
     .option("--block <b>", "block size for bsr (default: the pattern's tile hint, else 128)", positiveInt("--block"))
+    .option("--block-k <b>", "key block size for bsr when it differs from --block (CUDA kernels use 128 x 64)", positiveInt("--block-k"))
     .requiredOption("--out <path>", "output file")
     .action((file: string, o) => guarded(() => runMask(file, o)).then(done));
 
@@ -47,10 +48,10 @@ export function program(done: (code: number) => void = () => {}): Command {
     .action((file: string, o) => guarded(() => runRun(file, o)).then(done));
 
   p.command("compile")
-    .description("generate code for a pattern: ts (standalone mask generator module) or ir (the checked IR as JSON)")
+    .description("generate code for a pattern: ts (standalone mask generator module), cuda (kernels + C ABI header) or ir (the checked IR as JSON)")
     .argument("<file>", "a .spattn file")
     .option("--pattern <name>", "pattern to use when the file has several")
-    .option("--target <t>", "ts or ir", "ts")
+    .option("--target <t>", "ts, cuda or ir", "ts")
     .option("--set <name=value>", "override a parameter (repeatable)", collectSet)
     .requiredOption("--out <dir>", "output folder")
     .action((file: string, o) => guarded(() => runCompile(file, o)).then(done));

@@ -711,11 +711,19 @@ describe("spattn compile", () => {
     expect(ir).toEqual(JSON.parse(JSON.stringify(compile(readFileSync(ex("sliding_window.spattn"), "utf8"), { set: { window: "64" } }))));
   });
 
+  it("writes the CUDA target's .cu and .h", async () => {
+    const out = join(freshDir(), "gen");
+    const r = await cli("compile", ex("causal.spattn"), "--target", "cuda", "--out", out);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(["causal.cu", "causal.h"]);
+    expect(readFileSync(join(out, "causal.h"), "utf8")).toMatch(/int spattn_causal_fwd_bf16_d128\(/);
+  });
+
   it("rejects planned and unknown targets", async () => {
     const out = join(freshDir(), "gen");
-    const cuda = await cli("compile", ex("causal.spattn"), "--target", "cuda", "--out", out);
-    expect(cuda.code).toBe(1);
-    expect(cuda.stderr).toMatch(/CUDA target is not built/);
+    const wgsl = await cli("compile", ex("causal.spattn"), "--target", "wgsl", "--out", out);
+    expect(wgsl.code).toBe(1);
+    expect(wgsl.stderr).toMatch(/WGSL target is not built/);
     const other = await cli("compile", ex("causal.spattn"), "--target", "llvm", "--out", out);
     expect(other.code).toBe(1);
     expect(other.stderr).toMatch(/unknown target 'llvm'/);

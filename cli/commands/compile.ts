@@ -3,6 +3,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { compile } from "../../compiler/compile.js";
 import { emitTypeScript } from "../../backends/ts/emit.js";
+import { emitCuda } from "../../backends/cuda/emit.js";
 import { UsageError, readSource, writeOutput } from "../io.js";
 
 export interface CompileCommandOptions {
@@ -13,17 +14,24 @@ export interface CompileCommandOptions {
 }
 
 const PLANNED: Record<string, string> = {
-  cuda: "the CUDA target is not built yet (issue: CUDA backend)",
   wgsl: "the WGSL target is not built yet (issue: WGSL backend)",
 };
 
+const TARGETS = ["ts", "cuda", "ir"];
+
 export function runCompile(file: string, o: CompileCommandOptions): void {
-  if (o.target !== "ts" && o.target !== "ir") throw new UsageError(PLANNED[o.target] ?? `unknown target '${o.target}' (targets: ts, ir)`);
+  if (!TARGETS.includes(o.target)) throw new UsageError(PLANNED[o.target] ?? `unknown target '${o.target}' (targets: ${TARGETS.join(", ")})`);
   const source = readSource(file);
   const ir = compile(source, { fileName: file, pattern: o.pattern, set: o.set });
   mkdirSync(o.out, { recursive: true });
   if (o.target === "ir") {
     writeOutput(join(o.out, `${safeFileName(ir.name)}.ir.json`), JSON.stringify(ir, null, 2) + "\n");
+    return;
+  }
+  if (o.target === "cuda") {
+    const cu = emitCuda(ir, { sourceName: file });
+    writeOutput(join(o.out, `${cu.stem}.h`), cu.header);
+    writeOutput(join(o.out, `${cu.stem}.cu`), cu.cu);
     return;
   }
   writeOutput(join(o.out, `${safeFileName(ir.name)}.mask.ts`), emitTypeScript(ir, { sourceName: file }));

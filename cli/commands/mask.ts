@@ -13,6 +13,7 @@ export interface MaskCommandOptions {
   k?: string;
   format: string;
   block?: number;
+  blockK?: number;
   out: string;
 }
 
@@ -34,6 +35,6 @@ export function runMask(file: string, o: MaskCommandOptions): void {
     return;
   }
   const block = o.block ?? ir.tile.q ?? 128;
-  const bm = buildBlockMask(ir, { ...inputs, blockQ: block, blockK: o.block ?? ir.tile.k ?? block });
+  const bm = buildBlockMask(ir, { ...inputs, blockQ: block, blockK: o.blockK ?? o.block ?? ir.tile.k ?? block });
   writeOutput(o.out, formatBsrJson(toBsrJson(bm)));
 }

@@ -1,0 +1,72 @@
+// How the CUDA backend spells the IR: the pattern predicate as one device function over
+// 64-bit integers. Dynamic leaves read device arrays of the pattern's Dyn struct.
+import type { IntExpr, MaskExpr, PatternIR } from "../../compiler/ir.js";
+
+/** Constant arrays (document ends) become __constant__ tables. */
+export class CudaConstants {
+  readonly decls: string[] = [];
+  private readonly seen = new Map<string, string>();
+  table(values: number[]): string {
+    const key = values.join(",");
+    const found = this.seen.get(key);
+    if (found) return found;
+    const name = `spattn_ends${this.seen.size}`;
+    this.seen.set(key, `SPATTN_TABLE(${name})`);
+    // A table is never empty in C: a zero-document list still needs one (unused) entry.
+    // Device code reads the __constant__ copy, host code (the exported predicate) the other.
+    const init = `{${values.length ? values.map((v) => `${v}LL`).join(", ") : "0LL"}}`;
+    const size = Math.max(1, values.length);
+    this.decls.push(`__constant__ long long ${name}_d[${size}] = ${init};`, `__attribute__((unused)) static const long long ${name}_h[${size}] = ${init};`);
+    return `SPATTN_TABLE(${name})`;
+  }
+}
+
+function lit(v: number): string {
+  return v < 0 ? `(${v}LL)` : `${v}LL`;
+}
+
+export function cudaInt(e: IntExpr, c: CudaConstants): string {
+  switch (e.op) {
+    case "const": return lit(e.value);
+    case "var":
+      if (e.name === "head") return "(long long)head";
+      if (e.name === "qb" || e.name === "kb") throw new Error("internal: block indices outside a selection clause");
+      return `(long long)${e.name}`;
+    case "add": return `(${cudaInt(e.a, c)} + ${cudaInt(e.b, c)})`;
+    case "sub": return `(${cudaInt(e.a, c)} - ${cudaInt(e.b, c)})`;
+    case "mul": return `(${cudaInt(e.a, c)} * ${cudaInt(e.b, c)})`;
+    case "min": return `spattn::min_ll(${cudaInt(e.a, c)}, ${cudaInt(e.b, c)})`;
+    case "max": return `spattn::max_ll(${cudaInt(e.a, c)}, ${cudaInt(e.b, c)})`;
+    case "div": return `spattn::floor_div(${cudaInt(e.a, c)}, ${lit(e.b)})`;
+    case "mod": return `spattn::floor_mod(${cudaInt(e.a, c)}, ${lit(e.b)})`;
+    case "neg": return `(-${cudaInt(e.a, c)})`;
+    case "abs": return `spattn::abs_ll(${cudaInt(e.a, c)})`;
+    case "segment": return `spattn::segment_of(${c.table(e.ends)}, ${e.ends.length}, ${cudaInt(e.a, c)})`;
+    case "natStart": return `spattn::nat_start(${cudaInt(e.a, c)}, ${e.length < 0 ? "(long long)n" : lit(e.length)}, ${lit(e.kernel)}, ${lit(e.dilation)}, ${e.causal})`;
+  }
+}
+
+const CMP: Record<string, string> = { "<": "<", "<=": "<=", "==": "==", "!=": "!=" };
+
+export function cudaMask(m: MaskExpr, ir: PatternIR, c: CudaConstants): string {
+  switch (m.op) {
+    case "bool": return m.value ? "true" : "false";
+    case "cmp": return `(${cudaInt(m.a, c)} ${CMP[m.cmp]} ${cudaInt(m.b, c)})`;
+    case "and": return `(${m.args.map((a) => cudaMask(a, ir, c)).join(" && ")})`;
+    case "or": return `(${m.args.map((a) => cudaMask(a, ir, c)).join(" || ")})`;
+    case "not": return `(!${cudaMask(m.a, ir, c)})`;
+    case "byHead":
+      return `(${m.cases.map((x) => `(${x.heads.map((h) => `head == ${h}`).join(" || ")}) ? ${cudaMask(x.body, ir, c)} : `).join("")}${cudaMask(m.otherwise, ir, c)})`;
+    case "selected": {
+      const s = ir.selections[m.selection];
+      // kept[head][q / qblock][k / kblock], with ceil(n / block) blocks per side.
+      const nqb = `((long long)n + ${s.qblock - 1}) / ${s.qblock}`;
+      const nkb = `((long long)n + ${s.kblock - 1}) / ${s.kblock}`;
+      return `(dyn.sel${m.selection}_kept[((long long)head * (${nqb}) + (long long)q / ${s.qblock}) * (${nkb}) + (long long)k / ${s.kblock}] != 0)`;
+    }
+    case "sameCluster":
+      return `(dyn.route${m.route}_q[(long long)head * n + q] == dyn.route${m.route}_k[(long long)head * n + k])`;
+    case "verticalSlash":
+      return `(dyn.vs${m.vs}_cols[(long long)head * n + k] != 0 || (q >= k && dyn.vs${m.vs}_diags[(long long)head * n + (q - k)] != 0))`;
+  }
+}

@@ -1,0 +1,166 @@
+// spattn block-sparse attention forward (sm_80+): FlashAttention-2 style.
+//
+// One CTA computes a tile of BQ = 16 * NW query rows of one (batch, head); each of its NW warps
+// owns 16 rows. The CTA walks only the key tiles its block lists name: full tiles run without
+// the predicate, partial tiles evaluate the pattern's predicate per element (inlined by the
+// code generator as spattn_allowed). S = Q K^T and O += P V run on tensor cores
+// (mma.sync.m16n8k16, fp32 accumulation); K/V tiles are staged in shared memory by cp.async,
+// double-buffered, in an XOR-swizzled layout that keeps ldmatrix free of bank conflicts.
+// The softmax is online (running max and sum in fp32); O is written once, with the
+// log-sum-exp (natural log) of each row. A row with no allowed key gets O = 0, lse = -inf.
+//
+// This file is embedded verbatim into every generated .cu file.
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+namespace spattn {
+
+/** Block lists in FlexAttention's layout: per (head, query tile) the counts and the sorted
+ *  indices of partial and of full key tiles. Rows of the index arrays are `stride` apart.
+ *  `heads` is 1 when every head shares one list, else the number of query heads. */
+struct Tiles {
+  const int* kv_num;
+  const int* kv_idx;
+  const int* full_num;
+  const int* full_idx;
+  int stride;
+  int heads;
+};
+
+struct Params {
+  const void* q;
+  const void* k;
+  const void* v;
+  void* o;
+  float* lse;
+  int batch;
+  int heads;
+  int kv_heads;
+  int n;
+  int num_q_tiles;
+  float scale_log2;  // softmax scale * log2(e)
+  Tiles tiles;
+};
+
+// The integer helpers run on the host too: generated files export the predicate to C callers.
+#define SPATTN_HD __host__ __device__ __forceinline__
+
+SPATTN_HD long long floor_div(long long a, long long b) {
+  long long q = a / b;
+  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+SPATTN_HD long long floor_mod(long long a, long long b) {
+  long long r = a % b;
+  return r < 0 ? r + b : r;
+}
+
+/** NATTEN window start on one axis (see natStart in compiler/blockmask/lib.ts). */
+SPATTN_HD long long min_ll(long long a, long long b) { return a < b ? a : b; }
+SPATTN_HD long long max_ll(long long a, long long b) { return a > b ? a : b; }
+SPATTN_HD long long abs_ll(long long a) { return a < 0 ? -a : a; }
+
+SPATTN_HD long long nat_start(long long i, long long length, long long kernel, long long dilation, bool causal) {
+  long long r = i % dilation;
+  long long ip = (i - r) / dilation;
+  if (causal) return r + max_ll(ip - kernel + 1, 0LL) * dilation;
+  long long sub = (length - r + dilation - 1) / dilation;
+  long long start = min_ll(max_ll(ip - kernel / 2, 0LL), sub - kernel);
+  return r + start * dilation;
+}
+
+/** Index of the document holding x, for cumulative ends (sorted). */
+SPATTN_HD long long segment_of(const long long* ends, int count, long long x) {
+  int lo = 0, hi = count;
+  while (lo < hi) {
+    int mid = (lo + hi) >> 1;
+    if (ends[mid] <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+template <typename T> struct Pack;
+template <> struct Pack<__nv_bfloat16> {
+  static __device__ __forceinline__ uint32_t two(float a, float b) {
+    __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
+    return *reinterpret_cast<uint32_t*>(&h);
+  }
+};
+template <> struct Pack<__half> {
+  static __device__ __forceinline__ uint32_t two(float a, float b) {
+    __half2 h = __floats2half2_rn(a, b);
+    return *reinterpret_cast<uint32_t*>(&h);
+  }
+};
+
+template <typename T>
+__device__ __forceinline__ void mma16816(float* c, const uint32_t* a, const uint32_t* b);
+
+template <>
+__device__ __forceinline__ void mma16816<__nv_bfloat16>(float* c, const uint32_t* a, const uint32_t* b) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+template <>
+__device__ __forceinline__ void mma16816<__half>(float* c, const uint32_t* a, const uint32_t* b) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t* r, const void* smem) {
+  uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t* r, const void* smem) {
+  uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
+/** 16 bytes global -> shared, zero-filled when `valid` is false (rows past n). */
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool valid) {
+  uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  int bytes = valid ? 16 : 0;
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(addr), "l"(gmem), "r"(bytes));
+}
+
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+/** Element offset of (row, 16-byte chunk `c`) in a swizzled [rows][D] tile. */
+template <int D>
+__device__ __forceinline__ int swz(int row, int c) {
+  return row * D + ((c ^ (row & 7)) << 3);
+}
+
+/** Copies rows [row0, row0 + ROWS) of a [n][D] matrix into a swizzled shared tile. */
+template <typename T, int D, int ROWS, int THREADS>
+__device__ __forceinline__ void load_tile(T* dst, const T* src, int row0, int n) {
+  constexpr int CHUNKS = D / 8;
+#pragma unroll
+  for (int i = threadIdx.x; i < ROWS * CHUNKS; i += THREADS) {
+    int r = i / CHUNKS;
+    int c = i % CHUNKS;
+    int row = row0 + r;
+    bool valid = row < n;
+    const T* g = src + (long long)(valid ? row : 0) * D + c * 8;
+    cp_async16(dst + swz<D>(r, c), g, valid);
+  }
+}
+
+}  // namespace spattn

@@ -1,0 +1,180 @@
+// The forward kernel itself (see attention_fwd.cuh). It reads the generated pattern through
+// two names: pattern::Dyn (device pointers of data-dependent steps, or an empty struct) and
+// pattern::allowed(q, k, head, n, dyn), the pattern's predicate for one pair.
+// Embedded verbatim into every generated .cu file, after the pattern.
+
+namespace spattn {
+
+template <typename T, int D, int NW, int BK>
+__global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn dyn) {
+  constexpr int BQ = NW * 16;
+  constexpr int THREADS = NW * 32;
+  static_assert(D % 16 == 0 && BK % 16 == 0, "tile sizes must be multiples of 16");
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  T* sQ = reinterpret_cast<T*>(smem_raw);
+  T* sK = sQ + BQ * D;
+  T* sV = sK + 2 * BK * D;
+
+  const int qt = blockIdx.x;
+  const int h = blockIdx.y;
+  const int b = blockIdx.z;
+  const int warp = threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  const int group = lane >> 2;
+  const int tq = lane & 3;
+  const int kvh = h / (p.heads / p.kv_heads);
+  const int n = p.n;
+  const T* Q = static_cast<const T*>(p.q) + (long long)(b * p.heads + h) * n * D;
+  const T* K = static_cast<const T*>(p.k) + (long long)(b * p.kv_heads + kvh) * n * D;
+  const T* V = static_cast<const T*>(p.v) + (long long)(b * p.kv_heads + kvh) * n * D;
+  const int q0 = qt * BQ;
+
+  const int list = (p.tiles.heads == 1 ? 0 : h) * p.num_q_tiles + qt;
+  const int np = p.tiles.kv_num[list];
+  const int nf = p.tiles.full_num[list];
+  const int* pidx = p.tiles.kv_idx + (long long)list * p.tiles.stride;
+  const int* fidx = p.tiles.full_idx + (long long)list * p.tiles.stride;
+  const int total = np + nf;
+
+  load_tile<T, D, BQ, THREADS>(sQ, Q, q0, n);
+  if (total > 0) {
+    const int kb = np > 0 ? pidx[0] : fidx[0];
+    load_tile<T, D, BK, THREADS>(sK, K, kb * BK, n);
+    load_tile<T, D, BK, THREADS>(sV, V, kb * BK, n);
+  }
+  cp_async_commit();
+
+  float acc_o[D / 8][4];
+#pragma unroll
+  for (int j = 0; j < D / 8; ++j) acc_o[j][0] = acc_o[j][1] = acc_o[j][2] = acc_o[j][3] = 0.f;
+  float m_i[2] = {-INFINITY, -INFINITY};
+  float l_i[2] = {0.f, 0.f};
+  uint32_t qf[D / 16][4];
+
+  for (int t = 0; t < total; ++t) {
+    const int buf = t & 1;
+    if (t + 1 < total) {
+      const int kb1 = t + 1 < np ? pidx[t + 1] : fidx[t + 1 - np];
+      load_tile<T, D, BK, THREADS>(sK + (buf ^ 1) * BK * D, K, kb1 * BK, n);
+      load_tile<T, D, BK, THREADS>(sV + (buf ^ 1) * BK * D, V, kb1 * BK, n);
+    }
+    cp_async_commit();
+    cp_async_wait<1>();
+    __syncthreads();
+
+    if (t == 0) {
+#pragma unroll
+      for (int kc = 0; kc < D / 16; ++kc) ldmatrix_x4(qf[kc], sQ + swz<D>(warp * 16 + (lane % 16), kc * 2 + lane / 16));
+    }
+
+    // S = Q K^T for this warp's 16 rows and the tile's BK keys.
+    const T* ks = sK + buf * BK * D;
+    float s[BK / 8][4];
+#pragma unroll
+    for (int j = 0; j < BK / 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+#pragma unroll
+    for (int kc = 0; kc < D / 16; ++kc) {
+#pragma unroll
+      for (int jj = 0; jj < BK / 16; ++jj) {
+        uint32_t r[4];
+        ldmatrix_x4(r, ks + swz<D>(jj * 16 + (lane / 16) * 8 + (lane % 8), kc * 2 + ((lane / 8) & 1)));
+        mma16816<T>(s[2 * jj], qf[kc], r);
+        mma16816<T>(s[2 * jj + 1], qf[kc], r + 2);
+      }
+    }
+
+    // Partial tiles evaluate the predicate; any tile reaching past n drops those keys.
+    const bool partial = t < np;
+    const int k0 = (partial ? pidx[t] : fidx[t - np]) * BK;
+    if (partial || k0 + BK > n) {
+#pragma unroll
+      for (int j = 0; j < BK / 8; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int qq = q0 + warp * 16 + group + (e >= 2 ? 8 : 0);
+          const int kk = k0 + j * 8 + 2 * tq + (e & 1);
+          const bool ok = kk < n && qq < n && (!partial || pattern::allowed(qq, kk, h, n, dyn));
+          if (!ok) s[j][e] = -INFINITY;
+        }
+      }
+    }
+
+    // Online softmax in the log2 domain.
+    float mx[2] = {m_i[0], m_i[1]};
+#pragma unroll
+    for (int j = 0; j < BK / 8; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        s[j][e] *= p.scale_log2;
+        mx[e >> 1] = fmaxf(mx[e >> 1], s[j][e]);
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffff, mx[r], 1));
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffff, mx[r], 2));
+    }
+    float base[2], alpha[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      // A row that has seen no allowed key keeps max -inf; exponents then use 0, giving 0.
+      base[r] = mx[r] == -INFINITY ? 0.f : mx[r];
+      alpha[r] = exp2f(m_i[r] - base[r]);
+      m_i[r] = mx[r];
+      l_i[r] *= alpha[r];
+    }
+#pragma unroll
+    for (int j = 0; j < BK / 8; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        s[j][e] = exp2f(s[j][e] - base[e >> 1]);
+        l_i[e >> 1] += s[j][e];
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < D / 8; ++j) {
+      acc_o[j][0] *= alpha[0];
+      acc_o[j][1] *= alpha[0];
+      acc_o[j][2] *= alpha[1];
+      acc_o[j][3] *= alpha[1];
+    }
+
+    // O += P V, with P taken straight from the S accumulators.
+    const T* vs = sV + buf * BK * D;
+#pragma unroll
+    for (int kk = 0; kk < BK / 16; ++kk) {
+      uint32_t a[4] = {Pack<T>::two(s[2 * kk][0], s[2 * kk][1]), Pack<T>::two(s[2 * kk][2], s[2 * kk][3]),
+                       Pack<T>::two(s[2 * kk + 1][0], s[2 * kk + 1][1]), Pack<T>::two(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+      for (int nn = 0; nn < D / 16; ++nn) {
+        uint32_t r[4];
+        ldmatrix_x4_trans(r, vs + swz<D>(kk * 16 + (lane % 8) + ((lane / 8) & 1) * 8, nn * 2 + lane / 16));
+        mma16816<T>(acc_o[2 * nn], a, r);
+        mma16816<T>(acc_o[2 * nn + 1], a, r + 2);
+      }
+    }
+    __syncthreads();
+  }
+  cp_async_wait<0>();
+
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float l = l_i[r];
+    l += __shfl_xor_sync(0xffffffff, l, 1);
+    l += __shfl_xor_sync(0xffffffff, l, 2);
+    const float inv = l > 0.f ? 1.f / l : 0.f;
+    const int row = q0 + warp * 16 + group + 8 * r;
+    if (row < n) {
+      T* out = static_cast<T*>(p.o) + ((long long)(b * p.heads + h) * n + row) * D;
+#pragma unroll
+      for (int j = 0; j < D / 8; ++j) {
+        *reinterpret_cast<uint32_t*>(out + j * 8 + 2 * tq) = Pack<T>::two(acc_o[j][2 * r] * inv, acc_o[j][2 * r + 1] * inv);
+      }
+      if (tq == 0 && p.lse) {
+        p.lse[(long long)(b * p.heads + h) * n + row] = l > 0.f ? (m_i[r] + log2f(l)) * 0.6931471805599453f : -INFINITY;
+      }
+    }
+  }
+}
+
+}  // namespace spattn

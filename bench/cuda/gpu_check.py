@@ -1,0 +1,277 @@
+"""Builds, checks and times spattn's generated CUDA kernels on the GPU machine.
+
+Reads what bench/cuda/prepare.ts wrote to bench/cuda/cases/ (the GPU machine has no Node).
+Numerics: every case against a float64 reference under the same dense mask, and against
+PyTorch SDPA with an explicit boolean mask; output poisoned with NaN before each launch.
+Timing: bf16, H=16, D=128, medians of triton's do_bench, against torch.compile(flex_attention)
+with the equivalent mask_mod / BlockMask and against SDPA. Results go to $OUT.
+
+  python3 bench/cuda/gpu_check.py [--only SUBSTRING] [--no-timing] [--no-build]
+"""
+import argparse
+import ctypes
+import gzip
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+CASES = "bench/cuda/cases"
+LIBS = "/tmp/spattn_libs"
+OUT = os.environ.get("OUT", "/tmp/out")
+os.makedirs(OUT, exist_ok=True)
+os.makedirs(LIBS, exist_ok=True)
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--only", default="")
+ap.add_argument("--no-timing", action="store_true")
+ap.add_argument("--no-build", action="store_true")
+ap.add_argument("--arch", default="-gencode=arch=compute_90a,code=sm_90a")
+args = ap.parse_args()
+
+man = json.load(open(f"{CASES}/manifest.json"))
+checks = [c for c in man["checks"] if args.only in c["tag"]]
+timings = [] if args.no_timing else [t for t in man["timings"] if args.only in t["tag"]]
+
+
+def npy(name):
+    with gzip.open(f"{CASES}/{name}.gz") as f:
+        return np.load(f)
+
+
+# ---------------------------------------------------------------- build
+stems = sorted({c["stem"] for c in checks + timings})
+if not args.no_build:
+    t0 = time.time()
+    procs = {}
+    for s in stems:
+        cmd = ["nvcc", "-O3", args.arch, "-Xcompiler", "-fPIC", "-shared", f"{CASES}/{s}.cu", "-o", f"{LIBS}/lib{s}.so"]
+        procs[s] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for s, p in procs.items():
+        out, _ = p.communicate()
+        if p.returncode != 0 or out.strip():
+            print(f"nvcc {s}: rc={p.returncode}\n{out}")
+            if p.returncode != 0:
+                sys.exit(1)
+    print(f"built {len(stems)} kernels in {time.time() - t0:.1f} s", flush=True)
+
+
+class Tiles(ctypes.Structure):
+    _fields_ = [("kv_num", ctypes.c_void_p), ("kv_idx", ctypes.c_void_p), ("full_num", ctypes.c_void_p),
+                ("full_idx", ctypes.c_void_p), ("stride", ctypes.c_int), ("heads", ctypes.c_int)]
+
+
+def device_tiles(arr):
+    """[2, heads, nqb, 1 + w] -> a Tiles struct and the tensors that back it."""
+    t = torch.from_numpy(arr).cuda()
+    kv_num = t[0, :, :, 0].contiguous()
+    kv_idx = t[0, :, :, 1:].contiguous()
+    full_num = t[1, :, :, 0].contiguous()
+    full_idx = t[1, :, :, 1:].contiguous()
+    keep = [kv_num, kv_idx, full_num, full_idx]
+    s = Tiles(kv_num.data_ptr(), kv_idx.data_ptr(), full_num.data_ptr(), full_idx.data_ptr(), kv_idx.shape[-1], arr.shape[1])
+    return s, keep
+
+
+def dyn_struct(names, tag):
+    fields = [(n, ctypes.c_void_p) for n in names] or [("unused", ctypes.c_int)]
+    cls = type("Dyn", (ctypes.Structure,), {"_fields_": fields})
+    keep = []
+    vals = []
+    for n in names:
+        t = torch.from_numpy(npy(f"{tag}.{n}.npy")).cuda()
+        keep.append(t)
+        vals.append(t.data_ptr())
+    return (cls(*vals) if names else cls(0)), keep
+
+
+_libs = {}
+
+
+def launcher(stem, prefix, dtype, d):
+    if stem not in _libs:
+        _libs[stem] = ctypes.CDLL(f"{LIBS}/lib{stem}.so")
+    fn = getattr(_libs[stem], f"{prefix}_fwd_{dtype}_d{d}")
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_int] * 4 + [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+    return fn
+
+
+def run(fn, q, k, v, o, lse, tiles, dyn):
+    b, h, n, _ = q.shape
+    rc = fn(q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr(), lse.data_ptr() if lse is not None else None,
+            b, h, k.shape[1], n, ctypes.byref(tiles), ctypes.byref(dyn), torch.cuda.current_stream().cuda_stream)
+    if rc != 0:
+        raise RuntimeError(f"launch returned cudaError {rc}")
+
+
+def reference(q, k, v, mask):
+    """float64 attention; rows with no allowed key give 0 and lse -inf."""
+    q, k, v = q.double(), k.double(), v.double()
+    groups = q.shape[1] // k.shape[1]
+    k = k.repeat_interleave(groups, 1)
+    v = v.repeat_interleave(groups, 1)
+    s = (q @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])
+    s = s.masked_fill(~mask, float("-inf"))
+    m = s.amax(-1, keepdim=True)
+    m = torch.where(torch.isinf(m), torch.zeros_like(m), m)
+    p = torch.exp(s - m)
+    l = p.sum(-1, keepdim=True)
+    o = torch.where(l > 0, (p @ v) / l.clamp_min(1e-300), torch.zeros_like(q))
+    lse = torch.where(l > 0, m + torch.log(l.clamp_min(1e-300)), torch.full_like(l, float("-inf")))
+    return o, lse.squeeze(-1)
+
+
+def rel(a, b):
+    return ((a.double() - b.double()).norm() / b.double().norm().clamp_min(1e-30)).item()
+
+
+# ---------------------------------------------------------------- numerics
+results = []
+failures = 0
+torch.manual_seed(0)
+for c in checks:
+    tag, n, heads, d = c["tag"], c["n"], c["heads"], c["d"]
+    mask = torch.from_numpy(npy(f"{tag}.mask.npy")).cuda()[None]
+    tiles, keep_t = device_tiles(npy(f"{tag}.tiles.npy"))
+    dyn, keep_d = dyn_struct(c["dyn"], tag)
+    if c["inputs"]:
+        q32, k32, v32 = (torch.from_numpy(npy(f"{tag}.{x}.npy")).cuda() for x in "qkv")
+    else:
+        q32, k32, v32 = (torch.randn(1, heads, n, d, device="cuda") for _ in range(3))
+    variants = [(heads, False)]
+    if not c["inputs"] and heads >= 2 and c["stem"] in ("causal", "sliding_window", "document"):
+        variants.append((1, True))  # MQA: one K/V head for every query head
+    for kvh, gqa in variants:
+        kk, vv = (k32[:, :kvh], v32[:, :kvh]) if gqa else (k32, v32)
+        ref_o, ref_lse = reference(q32, kk, vv, mask)
+        empty = ~mask.any(-1)
+        for dtype, tt, tol in (("bf16", torch.bfloat16, 1e-2), ("fp16", torch.float16, 5e-3)):
+            q, k, v = q32.to(tt), kk.to(tt).contiguous(), vv.to(tt).contiguous()
+            o = torch.full_like(q, float("nan"))
+            lse = torch.full((1, heads, n), float("nan"), device="cuda")
+            run(launcher(c["stem"], c["prefix"], dtype, d), q, k, v, o, lse, tiles, dyn)
+            torch.cuda.synchronize()
+            # The reference again, on the rounded inputs: measures the kernel, not the rounding.
+            ref_r, ref_lse_r = reference(q, k, v, mask)
+            err = rel(o, ref_r)
+            err_lse = (lse.double() - ref_lse_r).abs()[~empty].max().item() if (~empty).any() else 0.0
+            nan = bool(torch.isnan(o).any() or torch.isnan(lse).any())
+            zeros_ok = bool((o[empty[..., None].expand_as(o)] == 0).all() and torch.isinf(lse[empty]).all())
+            sdpa_err = None
+            if (~empty).any():
+                groups = heads // kvh
+                sd = torch.nn.functional.scaled_dot_product_attention(q, k.repeat_interleave(groups, 1), v.repeat_interleave(groups, 1), attn_mask=mask)
+                rows = ~empty[..., None].expand_as(o)
+                sdpa_err = ((o[rows].double() - sd[rows].double()).norm() / sd[rows].double().norm()).item()
+            ok = (not nan) and err < tol and zeros_ok and err_lse < 1e-2 and (sdpa_err is None or sdpa_err < 2 * tol)
+            failures += 0 if ok else 1
+            r = {"tag": tag + ("_mqa" if gqa else ""), "dtype": dtype, "rel_err": err, "rel_err_fp64_inputs": rel(o, ref_o),
+                 "lse_max_abs_err": err_lse, "sdpa_rel_err": sdpa_err, "nan": nan, "empty_rows": int(empty.sum()),
+                 "empty_rows_zero": zeros_ok, "ok": ok}
+            results.append(r)
+            print(f"{'ok  ' if ok else 'FAIL'} {r['tag']:40s} {dtype} rel {err:.2e} sdpa {sdpa_err if sdpa_err is None else f'{sdpa_err:.2e}'} lse {err_lse:.1e} empty {r['empty_rows']}", flush=True)
+json.dump(results, open(f"{OUT}/cuda_check.json", "w"), indent=1)
+print(f"numerics: {len(results) - failures} passed, {failures} failed", flush=True)
+
+# ---------------------------------------------------------------- timing
+if timings:
+    import triton
+    from torch.nn.attention.flex_attention import BlockMask, create_block_mask, flex_attention
+    import torch._dynamo
+
+    torch._dynamo.config.recompile_limit = 256
+    torch._dynamo.config.cache_size_limit = 256
+    flex = torch.compile(flex_attention, dynamic=False)
+
+    def bench(fn):
+        return triton.testing.do_bench(fn, warmup=50, rep=300, return_mode="median")
+
+    def natten_mod(b, h, qi, ki):
+        K, L = 13, 256
+        qy, qx, ky, kx = qi // L, qi % L, ki // L, ki % L
+        sy = torch.clamp(qy - K // 2, 0, L - K)
+        sx = torch.clamp(qx - K // 2, 0, L - K)
+        return (ky >= sy) & (ky < sy + K) & (kx >= sx) & (kx < sx + K)
+
+    W = 1024
+    mods = {
+        "causal": lambda b, h, qi, ki: qi >= ki,
+        "swa1024_causal": lambda b, h, qi, ki: (qi >= ki) & (qi - ki < W),
+        "sink64_swa1024": lambda b, h, qi, ki: (qi >= ki) & ((qi - ki < W) | (ki < 64)),
+        "dilated4_causal": lambda b, h, qi, ki: (qi >= ki) & ((qi - ki) % 4 == 0),
+        "natten2d_k13": natten_mod,
+    }
+
+    def allowed_pairs(t, tiles_arr):
+        n = t["n"]
+        qv = np.arange(n, dtype=np.int64)
+        f = t["flex"]
+        if f == "causal":
+            return n * (n + 1) / 2
+        if f == "swa1024_causal":
+            return float(np.minimum(qv + 1, W).sum())
+        if f == "sink64_swa1024":
+            return float((np.minimum(qv + 1, W) + np.clip(np.minimum(64, qv - W + 1), 0, None)).sum())
+        if f == "dilated4_causal":
+            return float((qv // 4 + 1).sum())
+        if f == "natten2d_k13":
+            return float(n * 169)
+        # block lists of full 128 x 64 tiles (random blocks): every pair of a listed tile
+        return float(tiles_arr[1, :, :, 0].sum()) * 128 * 64 / tiles_arr.shape[1]
+
+    rows = []
+    for t in timings:
+        n, heads, d = t["n"], t["heads"], t["d"]
+        q, k, v = (torch.randn(1, heads, n, d, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+        o = torch.empty_like(q)
+        lse = torch.empty(1, heads, n, device="cuda")
+        arr = npy(f"{t['tag']}.tiles.npy")
+        tiles, keep_t = device_tiles(arr)
+        dyn, _ = dyn_struct([], "")
+        fn = launcher(t["stem"], t["prefix"], "bf16", d)
+        ours = bench(lambda: run(fn, q, k, v, o, lse, tiles, dyn))
+        # Flex with the same pattern.
+        if t["flex"] == "topk10pct":
+            # Our tiles are 128 x 64; FlexAttention's blocks 128 x 128 hold pairs of them.
+            nb = n // 128
+            kvn = torch.zeros(1, heads, nb, dtype=torch.int32)
+            kvi = torch.zeros(1, heads, nb, nb, dtype=torch.int32)
+            for h in range(heads):
+                hh = h if arr.shape[1] > 1 else 0
+                for i in range(nb):
+                    cnt = arr[1, hh, i, 0]
+                    blocks = sorted(set((arr[1, hh, i, 1:1 + cnt] // 2).tolist()))
+                    kvn[0, h, i] = len(blocks)
+                    kvi[0, h, i, :len(blocks)] = torch.tensor(blocks, dtype=torch.int32)
+            bm = BlockMask.from_kv_blocks(torch.zeros_like(kvn).cuda(), torch.zeros_like(kvi).cuda(), kvn.cuda(), kvi.cuda(), BLOCK_SIZE=128)
+        else:
+            bm = create_block_mask(mods[t["flex"]], B=None, H=None, Q_LEN=n, KV_LEN=n, device="cuda")
+        t0 = time.time()
+        ref_o = flex(q, k, v, block_mask=bm)
+        torch.cuda.synchronize()
+        first_call = time.time() - t0
+        err = rel(o, ref_o)
+        flex_ms = bench(lambda: flex(q, k, v, block_mask=bm))
+        pairs = allowed_pairs(t, arr) * heads
+        flops = 4 * pairs * d
+        row = {"case": t["tag"], "n": n, "ours_ms": ours, "flex_ms": flex_ms, "speedup_vs_flex": flex_ms / ours,
+               "ours_tflops_eff": flops / ours / 1e9, "flex_tflops_eff": flops / flex_ms / 1e9, "rel_err_vs_flex": err,
+               "flex_first_call_s": first_call, "block_mask_ms_cpu": t["blockMaskMs"]}
+        rows.append(row)
+        print(f"{t['tag']:26s} ours {ours:8.3f} ms  flex {flex_ms:8.3f} ms  x{flex_ms / ours:5.2f}  "
+              f"{row['ours_tflops_eff']:6.1f} vs {row['flex_tflops_eff']:6.1f} TFLOP/s  err {err:.1e}", flush=True)
+    for n in sorted({t["n"] for t in timings}):
+        q, k, v = (torch.randn(1, 16, n, 128, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+        for name, causal in (("sdpa_dense", False), ("sdpa_causal", True)):
+            ms = bench(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal))
+            rows.append({"case": f"{name}_n{n}", "n": n, "ms": ms})
+            print(f"{name}_n{n:<16d} {ms:8.3f} ms", flush=True)
+    json.dump({"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__, "rows": rows}, open(f"{OUT}/cuda_bench.json", "w"), indent=1)
+
+sys.exit(1 if failures else 0)

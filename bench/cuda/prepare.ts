@@ -1,0 +1,189 @@
+// Prepares a GPU run (the GPU machine has no Node): generated .cu/.h files, block lists for
+// the kernel's tiles, dense masks and inputs for the numerics checks, and the data-dependent
+// arrays of dynamic patterns, all under bench/cuda/cases/ (carried with the run).
+//
+//   npx tsx bench/cuda/prepare.ts && (device) bash bench/cuda/gpu_run.sh
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+import { join } from "node:path";
+import { compile } from "../../compiler/compile.js";
+import { buildBlockMask, buildDenseMask, headContexts, type Tensor4 } from "../../compiler/blockmask/build.js";
+import type { HeadBlocks } from "../../compiler/blockmask/lib.js";
+import { dependsOnHead, isDynamic, type PatternIR } from "../../compiler/ir.js";
+import { emitCuda, CUDA_TILE } from "../../backends/cuda/emit.js";
+import { encodeNpy } from "../../runtime/npy.js";
+
+const OUT = "bench/cuda/cases";
+rmSync(OUT, { recursive: true, force: true });
+mkdirSync(OUT, { recursive: true });
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randn(count: number, seed: number): Float32Array {
+  const r = rng(seed);
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; i++) out[i] = Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
+  return out;
+}
+
+/** Gzipped .npy (numpy reads it through gzip.open): masks and block lists shrink a lot. */
+function save(name: string, dtype: "<i4" | "|u1" | "<f4" | "|b1", shape: number[], data: ArrayLike<number>): void {
+  writeFileSync(join(OUT, `${name}.gz`), gzipSync(encodeNpy({ dtype, shape, data }), { level: 6 }));
+}
+
+/** [2, heads, nqb, 1 + widest row] int32: per row the count, then the indices (partial, then full). */
+function saveTiles(name: string, perHead: HeadBlocks[], nqb: number): void {
+  let widest = 1;
+  for (const hb of perHead) for (const rows of [hb.partial, hb.full]) for (let i = 0; i < nqb; i++) widest = Math.max(widest, rows.ptr[i + 1] - rows.ptr[i]);
+  const w = 1 + widest;
+  const data = new Int32Array(2 * perHead.length * nqb * w);
+  perHead.forEach((hb, h) => {
+    [hb.partial, hb.full].forEach((rows, kind) => {
+      for (let i = 0; i < nqb; i++) {
+        const base = ((kind * perHead.length + h) * nqb + i) * w;
+        data[base] = rows.ptr[i + 1] - rows.ptr[i];
+        data.set(rows.idx.subarray(rows.ptr[i], rows.ptr[i + 1]), base + 1);
+      }
+    });
+  });
+  save(name, "<i4", [2, perHead.length, nqb, w], data);
+}
+
+function load(example: string, set: Record<string, string> = {}): PatternIR {
+  return compile(readFileSync(`examples/${example}.spattn`, "utf8"), { fileName: `examples/${example}.spattn`, pattern: example, set });
+}
+
+interface Manifest {
+  checks: object[];
+  timings: object[];
+}
+const manifest: Manifest = { checks: [], timings: [] };
+const emitted = new Set<string>();
+
+function emit(id: string, ir: PatternIR): string {
+  const out = emitCuda(ir, { sourceName: id });
+  const stem = `${id}`;
+  if (!emitted.has(stem)) {
+    writeFileSync(join(OUT, `${stem}.cu`), out.cu.replace(`#include "${out.stem}.h"`, `#include "${stem}.h"`));
+    writeFileSync(join(OUT, `${stem}.h`), out.header);
+    emitted.add(stem);
+  }
+  return stem;
+}
+
+function prefixOf(ir: PatternIR): string {
+  return `spattn_${ir.name.replace(/[^A-Za-z0-9_]/g, "_")}`;
+}
+
+/** Numerics case: small n, dense mask, inputs, tiles and dynamic arrays. */
+function check(id: string, example: string, set: Record<string, string>, n: number, heads: number, d: number): void {
+  const ir = load(example, set);
+  const stem = emit(id, ir);
+  const tag = `${id}_n${n}_h${heads}_d${d}`;
+  const q = randn(heads * n * d, 1 + n);
+  const k = randn(heads * n * d, 2 + n);
+  const v = randn(heads * n * d, 3 + n);
+  const shape = [1, heads, n, d];
+  const qt: Tensor4 = { shape, data: q };
+  const kt: Tensor4 = { shape, data: k };
+  const opts = { seqLen: n, heads, q: qt, k: kt };
+  // Positional patterns get fresh random inputs on the GPU; dynamic ones need these.
+  if (isDynamic(ir)) {
+    save(`${tag}.q.npy`, "<f4", shape, q);
+    save(`${tag}.k.npy`, "<f4", shape, k);
+    save(`${tag}.v.npy`, "<f4", shape, v);
+  }
+  save(`${tag}.mask.npy`, "|b1", [heads, n, n], buildDenseMask(ir, opts).data);
+  const bm = buildBlockMask(ir, { ...opts, blockQ: CUDA_TILE.blockQ, blockK: CUDA_TILE.blockK });
+  saveTiles(`${tag}.tiles.npy`, bm.perHead, bm.numQBlocks);
+  const dyn: string[] = [];
+  const ctxs = headContexts(ir, opts);
+  ir.selections.forEach((_, i) => {
+    const size = ctxs[0].selections[i].kept.length;
+    const all = new Uint8Array(heads * size);
+    ctxs.forEach((c, h) => all.set(c.selections[i].kept, h * size));
+    save(`${tag}.sel${i}_kept.npy`, "|u1", [all.length], all);
+    dyn.push(`sel${i}_kept`);
+  });
+  ir.routes.forEach((_, i) => {
+    for (const side of ["q", "k"] as const) {
+      const all = new Int32Array(heads * n);
+      ctxs.forEach((c, h) => all.set(c.routes[i][side], h * n));
+      save(`${tag}.route${i}_${side}.npy`, "<i4", [all.length], all);
+      dyn.push(`route${i}_${side}`);
+    }
+  });
+  ir.verticalSlashes.forEach((_, i) => {
+    for (const part of ["cols", "diags"] as const) {
+      const all = new Uint8Array(heads * n);
+      ctxs.forEach((c, h) => all.set(c.vslash[i][part], h * n));
+      save(`${tag}.vs${i}_${part}.npy`, "|u1", [all.length], all);
+      dyn.push(`vs${i}_${part}`);
+    }
+  });
+  manifest.checks.push({ tag, stem, prefix: prefixOf(ir), n, heads, d, dyn, inputs: isDynamic(ir) });
+}
+
+/** Timing case: large n, tiles only (positional or seeded patterns). */
+function timing(id: string, example: string, set: Record<string, string>, n: number, heads: number, flex: string, pairs: number): void {
+  const ir = load(example, set);
+  const stem = emit(id, ir);
+  const tag = `${id}_n${n}`;
+  const t0 = performance.now();
+  const bm = buildBlockMask(ir, { seqLen: n, heads: dependsOnHead(ir) ? heads : 1, blockQ: CUDA_TILE.blockQ, blockK: CUDA_TILE.blockK });
+  const ms = performance.now() - t0;
+  saveTiles(`${tag}.tiles.npy`, bm.perHead, bm.numQBlocks);
+  manifest.timings.push({ tag, stem, prefix: prefixOf(ir), n, heads, d: 128, flex, pairs, blockMaskMs: Number(ms.toFixed(1)) });
+}
+
+// ---- numerics: every example, n not a multiple of the tile, both head dims
+const checks: [string, string, Record<string, string>, number, number][] = [
+  ["causal", "causal", {}, 1000, 2],
+  ["sliding_window", "sliding_window", { window: "200" }, 1000, 2],
+  ["streaming", "streaming", { window: "150" }, 1000, 2],
+  ["dilated", "dilated", { window: "300", dilation: "3" }, 1000, 2],
+  ["strided", "strided", { stride: "64" }, 1000, 2],
+  ["document", "document", {}, 1000, 2],
+  ["longformer", "longformer", {}, 1000, 2],
+  ["prefix_lm", "prefix_lm", {}, 1000, 2],
+  ["neighborhood2d", "neighborhood2d", {}, 1024, 2],
+  ["video3d", "video3d", {}, 2048, 2],
+  ["mixed_heads", "mixed_heads", {}, 1000, 4],
+  ["s2_attention", "s2_attention", {}, 1000, 8],
+  ["bigbird", "bigbird", {}, 1000, 2],
+  ["block_topk", "block_topk", {}, 1000, 2],
+  ["hierarchical_topk", "hierarchical_topk", {}, 1000, 2],
+  ["moba", "moba", {}, 1000, 2],
+  ["nsa", "nsa", { window: "128", selected: "4" }, 1000, 2],
+  ["routing", "routing", {}, 1000, 2],
+  ["minference", "minference", { verticals: "100", slashes: "200" }, 1000, 2],
+];
+for (const [id, ex, set, n, h] of checks) {
+  for (const d of [64, 128]) if (d === 64 || !isDynamic(load(ex, set))) check(id, ex, set, n, h, d);
+}
+// n = 1 and a fully masked row (document tokens past the last document see only themselves).
+check("causal", "causal", {}, 1, 1, 64);
+check("empty_rows", "sliding_window", { window: "0" }, 300, 1, 64);
+
+// ---- timings: the benchmark of the CUDA issue (bf16, H = 16, D = 128)
+for (const n of [8192, 32768, 65536]) {
+  const nb = n / 128;
+  timing("causal", "causal", {}, n, 16, "causal", (n * (n + 1)) / 2);
+  timing("swa1024", "sliding_window", { window: "1024" }, n, 16, "swa1024_causal", 1024 * n - (1024 * 1023) / 2);
+  timing("sink64_swa1024", "streaming", { sinks: "64", window: "1024" }, n, 16, "sink64_swa1024", -1);
+  timing("dilated4", "dilated", { window: String(n), dilation: "4" }, n, 16, "dilated4_causal", -1);
+  timing("random10pct", "bigbird", { block: "128", window_blocks: "-1", globals: "0", random: String(Math.max(1, Math.floor(nb / 10))), seed: "1" }, n, 16, "topk10pct", -1);
+}
+timing("natten2d_k13", "neighborhood2d", { height: "256", width: "256", kernel: "13" }, 65536, 16, "natten2d_k13", 65536 * 169);
+
+writeFileSync(join(OUT, "manifest.json"), JSON.stringify(manifest, null, 1));
+console.log(`${manifest.checks.length} checks, ${manifest.timings.length} timings, ${emitted.size} kernels in ${OUT}`);

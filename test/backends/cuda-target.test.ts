@@ -1,0 +1,136 @@
+// The CUDA target: golden files; every example compiles with nvcc for sm_80 and sm_90a with
+// no warnings; and the predicate it inlines, run on the host, gives exactly the compiler's
+// dense mask (dynamic patterns included, with their arrays as host data).
+import { execFile } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { compile } from "../../compiler/compile.js";
+import { buildDenseMask, headContexts } from "../../compiler/blockmask/build.js";
+import type { PatternIR } from "../../compiler/ir.js";
+import { emitCuda, type CudaOutput } from "../../backends/cuda/emit.js";
+import { randomTensor, tempDirs } from "../helpers.js";
+
+const run = promisify(execFile);
+const GOLDEN = "test/golden/cuda";
+const examples = readdirSync("examples").filter((f) => f.endsWith(".spattn")).sort();
+const freshDir = tempDirs("spattn-cuda-");
+
+function mainPattern(file: string): PatternIR {
+  const src = readFileSync(join("examples", file), "utf8");
+  const names = [...src.matchAll(/^pattern (\w+)/gm)].map((m) => m[1]);
+  return compile(src, { fileName: file, pattern: names[names.length - 1] });
+}
+
+function nvcc(): string {
+  for (const p of ["/usr/local/bin/nvcc", "/usr/local/cuda/bin/nvcc", "/usr/bin/nvcc"]) if (existsSync(p)) return p;
+  throw new Error("nvcc not found: the CUDA tests need nvcc 13.0 (CUDA toolkit) on the PATH of this machine and of CI");
+}
+
+/** Runs the jobs two at a time (the machines have two cores). */
+async function pool<T>(jobs: (() => Promise<T>)[], width = 2): Promise<T[]> {
+  const out: T[] = new Array(jobs.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: width }, async () => {
+    while (next < jobs.length) {
+      const i = next++;
+      out[i] = await jobs[i]();
+    }
+  }));
+  return out;
+}
+
+/** A host program that prints the predicate's mask as 0/1 rows, with dyn arrays as data. */
+function selftest(cu: CudaOutput, ir: PatternIR, n: number, heads: number, arrays: Map<string, { type: string; values: ArrayLike<number> }>): string {
+  const prefix = `spattn_${ir.name}`;
+  const decls: string[] = [];
+  const fields: string[] = [];
+  for (const [name, a] of arrays) {
+    decls.push(`static const ${a.type} ${name}_data[] = {${Array.from(a.values).join(",")}};`);
+    fields.push(`dyn.${name} = ${name}_data;`);
+  }
+  return [
+    `#include "${cu.stem}.cu"`,
+    "#include <cstdio>",
+    ...decls,
+    "int main() {",
+    `  ${prefix}_dyn dyn = {};`,
+    ...fields.map((f) => `  ${f}`),
+    `  for (int h = 0; h < ${heads}; ++h) for (int q = 0; q < ${n}; ++q) {`,
+    `    for (int k = 0; k < ${n}; ++k) putchar('0' + ${prefix}_allowed(q, k, h, ${n}, &dyn));`,
+    "    putchar('\\n');",
+    "  }",
+    "  return 0;",
+    "}",
+  ].join("\n");
+}
+
+describe("cuda target", () => {
+  const generated = new Map<string, CudaOutput>();
+  for (const file of examples) generated.set(file, emitCuda(mainPattern(file), { sourceName: `examples/${file}` }));
+
+  it("matches the golden files (UPDATE_GOLDEN=1 rewrites them)", () => {
+    mkdirSync(GOLDEN, { recursive: true });
+    for (const [, out] of generated) {
+      for (const [ext, text] of [["cu", out.cu], ["h", out.header]] as const) {
+        const path = join(GOLDEN, `${out.stem}.${ext}`);
+        if (process.env.UPDATE_GOLDEN || !existsSync(path)) writeFileSync(path, text);
+        expect(text, `${path} is out of date: run UPDATE_GOLDEN=1 npx vitest run test/backends`).toBe(readFileSync(path, "utf8"));
+      }
+    }
+  });
+
+  it("sanitises names that reach C", () => {
+    const ir = compile("pattern int() { mask causal }");
+    const out = emitCuda(ir, { sourceName: "x */ evil" });
+    expect(out.header).toContain("spattn_p_int_fwd_bf16_d64(");
+    expect(out.cu).not.toContain("x */ evil");
+  });
+
+  it("compiles every example for sm_90a with no warnings, and its host predicate equals the dense mask (built for sm_80)", async () => {
+    const cc = nvcc();
+    const dir = freshDir();
+    const jobs: (() => Promise<string>)[] = [];
+    for (const [file, out] of generated) {
+      const ir = mainPattern(file);
+      writeFileSync(join(dir, `${out.stem}.cu`), out.cu);
+      writeFileSync(join(dir, `${out.stem}.h`), out.header);
+      const n = ir.layout ? ir.layout.reduce((a, x) => a * x.size, 1) : 150;
+      if (n > 1100) {
+        jobs.push(async () => {
+          await run(cc, ["-c", "-O1", "-gencode=arch=compute_90a,code=sm_90a", "-gencode=arch=compute_80,code=sm_80", "-Werror", "all-warnings", `${out.stem}.cu`, "-o", `${out.stem}.o`], { cwd: dir });
+          return "";
+        });
+        continue;
+      }
+      const heads = ir.heads ?? 2;
+      const q = randomTensor(heads, n, 8, 5);
+      const k = randomTensor(heads, n, 8, 6);
+      const opts = { seqLen: n, heads, q, k };
+      const ctxs = headContexts(ir, opts);
+      const arrays = new Map<string, { type: string; values: ArrayLike<number> }>();
+      const concat = <A extends ArrayLike<number>>(parts: A[]) => parts.flatMap((p) => Array.from(p));
+      ir.selections.forEach((_, i) => arrays.set(`sel${i}_kept`, { type: "unsigned char", values: concat(ctxs.map((c) => c.selections[i].kept)) }));
+      ir.routes.forEach((_, i) => {
+        arrays.set(`route${i}_q`, { type: "int", values: concat(ctxs.map((c) => c.routes[i].q)) });
+        arrays.set(`route${i}_k`, { type: "int", values: concat(ctxs.map((c) => c.routes[i].k)) });
+      });
+      ir.verticalSlashes.forEach((_, i) => {
+        arrays.set(`vs${i}_cols`, { type: "unsigned char", values: concat(ctxs.map((c) => c.vslash[i].cols)) });
+        arrays.set(`vs${i}_diags`, { type: "unsigned char", values: concat(ctxs.map((c) => c.vslash[i].diags)) });
+      });
+      writeFileSync(join(dir, `${out.stem}_selftest.cu`), selftest(out, ir, n, heads, arrays));
+      const dense = buildDenseMask(ir, opts);
+      const want = Array.from({ length: heads * n }, (_, r) => Array.from(dense.data.subarray(r * n, (r + 1) * n)).join("")).join("\n") + "\n";
+      jobs.push(async () => {
+        await run(cc, ["-c", "-O1", "-gencode=arch=compute_90a,code=sm_90a", "-Werror", "all-warnings", `${out.stem}.cu`, "-o", `${out.stem}.o`], { cwd: dir });
+        await run(cc, ["-O1", "-gencode=arch=compute_80,code=sm_80", "-Werror", "all-warnings", `${out.stem}_selftest.cu`, "-o", `${out.stem}_selftest`], { cwd: dir });
+        const { stdout } = await run(join(dir, `${out.stem}_selftest`), [], { maxBuffer: 1 << 26 });
+        return stdout === want ? "" : `${file}: the CUDA predicate differs from the compiler's mask`;
+      });
+    }
+    const problems = (await pool(jobs)).filter((x) => x);
+    expect(problems).toEqual([]);
+  }, 900_000);
+});
