@@ -5,6 +5,7 @@
 //   npx tsx bench/cuda/prepare.ts && (device) bash bench/cuda/gpu_run.sh
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { compile } from "../../compiler/compile.js";
 import { buildBlockMask, buildDenseMask, headContexts, type Tensor4 } from "../../compiler/blockmask/build.js";
@@ -69,9 +70,10 @@ interface Manifest {
 const manifest: Manifest = { checks: [], timings: [] };
 const emitted = new Set<string>();
 
+/** One kernel per distinct IR: parameters are baked into the code (a window of N differs per N). */
 function emit(id: string, ir: PatternIR): string {
   const out = emitCuda(ir, { sourceName: id });
-  const stem = `${id}`;
+  const stem = `${id}_${createHash("sha1").update(JSON.stringify(ir)).digest("hex").slice(0, 8)}`;
   if (!emitted.has(stem)) {
     writeFileSync(join(OUT, `${stem}.cu`), out.cu.replace(`#include "${out.stem}.h"`, `#include "${stem}.h"`));
     writeFileSync(join(OUT, `${stem}.h`), out.header);
