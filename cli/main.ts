@@ -31,6 +31,7 @@ export function program(done: (code: number) => void = () => {}): Command {
     .option("--format <fmt>", "dense or bsr", "bsr")
     .option("--block <b>", "block size for bsr (default: the pattern's tile hint, else 128)", positiveInt("--block"))
     .option("--block-k <b>", "key block size for bsr when it differs from --block (CUDA kernels use 128 x 64)", positiveInt("--block-k"))
+    .option("--kernel-order", "bsr in the token order the CUDA kernels use (dilation gathered by residue class), with its token_map")
     .requiredOption("--out <path>", "output file")
     .action((file: string, o) => guarded(() => runMask(file, o)).then(done));
 

@@ -57,7 +57,7 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
       symbols.push(sym);
       protos.push(
         `int ${sym}(const void* q, const void* k, const void* v, void* o, float* lse,\n` +
-          `    int batch, int heads, int kv_heads, int seq_len,\n` +
+          `    int batch, int heads, int kv_heads, int seq_len, const int* token_map, int map_len,\n` +
           `    const spattn_tiles* tiles, const ${prefix}_dyn* dyn, cudaStream_t stream)`,
       );
     }
@@ -73,7 +73,9 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
     " * K, V: [batch, kv_heads, n, D] (heads a multiple of kv_heads: GQA/MQA); contiguous device",
     " * memory. Rows with no allowed key give O = 0 and lse = -inf.",
     ` * tiles: block lists for tiles of ${upper}_BLOCK_Q x ${upper}_BLOCK_K, as written by`,
-    ` *   spattn mask --format bsr --block ${CUDA_TILE.blockQ} --block-k ${CUDA_TILE.blockK} (device pointers; heads = 1 shares one list).`,
+    ` *   spattn mask --format bsr --kernel-order --block ${CUDA_TILE.blockQ} --block-k ${CUDA_TILE.blockK} (device pointers; heads = 1 shares one list).`,
+    " * token_map: NULL when that file has no token_map (tiles in sequence order), else its token_map:",
+    " *   map_len positions in kernel order, each a token or -1 for padding (dilation gathered by residue class).",
     " * Returns a cudaError_t (0 on success). */",
     "#pragma once",
     "#include <cuda_runtime.h>",
@@ -115,8 +117,9 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
     CUDA_HEAD_DIMS.map(
       (d) =>
         `extern "C" int ${prefix}_fwd_${dt.name}_d${d}(const void* q, const void* k, const void* v, void* o, float* lse,\n` +
-        `    int batch, int heads, int kv_heads, int seq_len, const spattn_tiles* tiles, const ${prefix}_dyn* dyn, cudaStream_t stream) {\n` +
-        `  return launch<${dt.type}, ${d}>(q, k, v, o, lse, batch, heads, kv_heads, seq_len, tiles, dyn, stream);\n` +
+        `    int batch, int heads, int kv_heads, int seq_len, const int* token_map, int map_len, const spattn_tiles* tiles,\n` +
+        `    const ${prefix}_dyn* dyn, cudaStream_t stream) {\n` +
+        `  return launch<${dt.type}, ${d}>(q, k, v, o, lse, batch, heads, kv_heads, seq_len, token_map, map_len, tiles, dyn, stream);\n` +
         `}`,
     ),
   );
@@ -148,20 +151,22 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
     "// ---------------------------------------------------------------- C ABI",
     "template <typename T, int D>",
     "static int launch(const void* q, const void* k, const void* v, void* o, float* lse, int batch, int heads, int kv_heads,",
-    `    int n, const spattn_tiles* tiles, const ${prefix}_dyn* dyn, cudaStream_t stream) {`,
+    `    int n, const int* token_map, int map_len, const spattn_tiles* tiles, const ${prefix}_dyn* dyn, cudaStream_t stream) {`,
     `  constexpr int NW = ${CUDA_TILE.warps}, BK = ${CUDA_TILE.blockK}, BQ = NW * 16;`,
     "  if (batch < 0 || heads <= 0 || kv_heads <= 0 || heads % kv_heads != 0 || n < 0 || !tiles || !dyn) return (int)cudaErrorInvalidValue;",
+    "  if (token_map && map_len < n) return (int)cudaErrorInvalidValue;",
     "  if (batch == 0 || n == 0) return 0;",
     "  spattn::Params p;",
     "  p.q = q; p.k = k; p.v = v; p.o = o; p.lse = lse;",
     "  p.batch = batch; p.heads = heads; p.kv_heads = kv_heads; p.n = n;",
-    "  p.num_q_tiles = (n + BQ - 1) / BQ;",
+    "  p.token_map = token_map; p.rows = token_map ? map_len : n;",
+    "  p.num_q_tiles = (p.rows + BQ - 1) / BQ;",
     "  p.scale_log2 = 1.4426950408889634f / sqrtf((float)D);",
     "  p.tiles.kv_num = tiles->kv_num; p.tiles.kv_idx = tiles->kv_idx;",
     "  p.tiles.full_num = tiles->full_num; p.tiles.full_idx = tiles->full_idx;",
     "  p.tiles.stride = tiles->stride; p.tiles.heads = tiles->heads;",
-    "  const size_t smem = (size_t)(BQ + 4 * BK) * D * sizeof(T);",
-    "  auto kernel = spattn::attention_fwd<T, D, NW, BK>;",
+    "  const size_t smem = (size_t)(BQ + 4 * BK) * D * sizeof(T) + (size_t)(BQ + 2 * BK) * sizeof(int);",
+    "  auto kernel = token_map ? spattn::attention_fwd<T, D, NW, BK, true> : spattn::attention_fwd<T, D, NW, BK, false>;",
     "  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);",
     "  if (e != cudaSuccess) return (int)e;",
     "  kernel<<<dim3(p.num_q_tiles, heads, batch), NW * 32, smem, stream>>>(p, *dyn);",

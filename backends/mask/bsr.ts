@@ -19,6 +19,10 @@ export interface BsrJson {
   kv_indices: number[][][];
   full_kv_num_blocks: number[][];
   full_kv_indices: number[][][];
+  /** Kernel order only (--kernel-order): the permutation and its token map. Block indices
+   *  then count positions in kernel order, of which there are token_map.length. */
+  order?: { kind: string; dilation: number };
+  token_map?: number[];
 }
 
 function rows(r: BlockRows, nqb: number): { counts: number[]; indices: number[][] } {
@@ -31,7 +35,7 @@ function rows(r: BlockRows, nqb: number): { counts: number[]; indices: number[][
   return { counts, indices };
 }
 
-export function toBsrJson(bm: BlockMask): BsrJson {
+export function toBsrJson(bm: BlockMask, kernel?: { permutation: { kind: string; dilation: number }; map: Int32Array }): BsrJson {
   const partial = bm.perHead.map((h) => rows(h.partial, bm.numQBlocks));
   const full = bm.perHead.map((h) => rows(h.full, bm.numQBlocks));
   return {
@@ -45,6 +49,7 @@ export function toBsrJson(bm: BlockMask): BsrJson {
     kv_indices: partial.map((p) => p.indices),
     full_kv_num_blocks: full.map((p) => p.counts),
     full_kv_indices: full.map((p) => p.indices),
+    ...(kernel ? { order: { kind: kernel.permutation.kind, dilation: kernel.permutation.dilation }, token_map: Array.from(kernel.map) } : {}),
   };
 }
 
@@ -68,7 +73,11 @@ export function formatBsrJson(j: BsrJson): string {
   counts("kv_num_blocks", j.kv_num_blocks);
   indices("kv_indices", j.kv_indices, false);
   counts("full_kv_num_blocks", j.full_kv_num_blocks);
-  indices("full_kv_indices", j.full_kv_indices, true);
+  indices("full_kv_indices", j.full_kv_indices, !j.token_map);
+  if (j.order && j.token_map) {
+    scalar("order", j.order);
+    lines.push(`  "token_map": ${JSON.stringify(j.token_map)}`);
+  }
   lines.push("}");
   return lines.join("\n") + "\n";
 }

@@ -98,14 +98,22 @@ def launcher(stem, prefix, dtype, d):
         _libs[stem] = ctypes.CDLL(f"{LIBS}/lib{stem}.so")
     fn = getattr(_libs[stem], f"{prefix}_fwd_{dtype}_d{d}")
     fn.restype = ctypes.c_int
-    fn.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_int] * 4 + [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+    fn.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_int] * 4 + [ctypes.c_void_p, ctypes.c_int] + [ctypes.c_void_p] * 3
     return fn
 
 
-def run(fn, q, k, v, o, lse, tiles, dyn):
+def token_map(case):
+    """The kernel order's token map on the device (None: sequence order)."""
+    if not case.get("map"):
+        return None
+    return torch.from_numpy(npy(f"{case['tag']}.map.npy")).cuda()
+
+
+def run(fn, q, k, v, o, lse, tiles, dyn, tmap=None):
     b, h, n, _ = q.shape
     rc = fn(q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr(), lse.data_ptr() if lse is not None else None,
-            b, h, k.shape[1], n, ctypes.byref(tiles), ctypes.byref(dyn), torch.cuda.current_stream().cuda_stream)
+            b, h, k.shape[1], n, tmap.data_ptr() if tmap is not None else None, tmap.numel() if tmap is not None else 0,
+            ctypes.byref(tiles), ctypes.byref(dyn), torch.cuda.current_stream().cuda_stream)
     if rc != 0:
         raise RuntimeError(f"launch returned cudaError {rc}")
 
@@ -140,12 +148,13 @@ for c in checks:
     mask = torch.from_numpy(npy(f"{tag}.mask.npy")).cuda()[None]
     tiles, keep_t = device_tiles(npy(f"{tag}.tiles.npy"))
     dyn, keep_d = dyn_struct(c["dyn"], tag)
+    tmap = token_map(c)
     if c["inputs"]:
         q32, k32, v32 = (torch.from_numpy(npy(f"{tag}.{x}.npy")).cuda() for x in "qkv")
     else:
         q32, k32, v32 = (torch.randn(1, heads, n, d, device="cuda") for _ in range(3))
     variants = [(heads, False)]
-    if not c["inputs"] and heads >= 2 and c["stem"] in ("causal", "sliding_window", "document"):
+    if not c["inputs"] and heads >= 2 and c["id"] in ("causal", "sliding_window", "document", "dilated"):
         variants.append((1, True))  # MQA: one K/V head for every query head
     for kvh, gqa in variants:
         kk, vv = (k32[:, :kvh], v32[:, :kvh]) if gqa else (k32, v32)
@@ -155,7 +164,7 @@ for c in checks:
             q, k, v = q32.to(tt), kk.to(tt).contiguous(), vv.to(tt).contiguous()
             o = torch.full_like(q, float("nan"))
             lse = torch.full((1, heads, n), float("nan"), device="cuda")
-            run(launcher(c["stem"], c["prefix"], dtype, d), q, k, v, o, lse, tiles, dyn)
+            run(launcher(c["stem"], c["prefix"], dtype, d), q, k, v, o, lse, tiles, dyn, tmap)
             torch.cuda.synchronize()
             # The reference again, on the rounded inputs: measures the kernel, not the rounding.
             ref_r, ref_lse_r = reference(q, k, v, mask)
@@ -235,7 +244,8 @@ if timings:
         tiles, keep_t = device_tiles(arr)
         dyn, _ = dyn_struct([], "")
         fn = launcher(t["stem"], t["prefix"], "bf16", d)
-        ours = bench(lambda: run(fn, q, k, v, o, lse, tiles, dyn))
+        tmap = token_map(t)
+        ours = bench(lambda: run(fn, q, k, v, o, lse, tiles, dyn, tmap))
         # Flex with the same pattern.
         if t["flex"] == "topk10pct":
             # Our tiles are 128 x 64; FlexAttention's blocks 128 x 128 hold pairs of them.
@@ -263,6 +273,8 @@ if timings:
         kidx = torch.arange(n, device="cuda")
         if t["flex"] in mods:
             allowed = mods[t["flex"]](0, 0, rows_idx[:, None], kidx[None, :])
+        elif t.get("map"):
+            raise RuntimeError("sampled rows from block lists in kernel order: not supported")
         else:
             allowed = torch.zeros(len(rows_idx), n, dtype=torch.bool, device="cuda")
             for r, qi in enumerate(rows_idx.tolist()):

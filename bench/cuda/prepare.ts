@@ -13,6 +13,7 @@ import type { HeadBlocks } from "../../compiler/blockmask/lib.js";
 import { dependsOnHead, isDynamic, type PatternIR } from "../../compiler/ir.js";
 import { emitCuda, CUDA_TILE } from "../../backends/cuda/emit.js";
 import { encodeNpy } from "../../runtime/npy.js";
+import { buildKernelBlockMask } from "../../compiler/blockmask/kernel-order.js";
 
 const OUT = "bench/cuda/cases";
 rmSync(OUT, { recursive: true, force: true });
@@ -86,8 +87,17 @@ function prefixOf(ir: PatternIR): string {
   return `spattn_${ir.name.replace(/[^A-Za-z0-9_]/g, "_")}`;
 }
 
+/** Block lists in the kernel order that pays (a token map saved beside them), else sequence order. */
+function kernelTiles(tag: string, ir: PatternIR, opts: { seqLen: number; heads: number; q?: Tensor4; k?: Tensor4 }, permute: boolean): boolean {
+  const tileOpts = { ...opts, blockQ: CUDA_TILE.blockQ, blockK: CUDA_TILE.blockK };
+  const km = permute ? buildKernelBlockMask(ir, tileOpts) : { blocks: buildBlockMask(ir, tileOpts), map: undefined };
+  saveTiles(`${tag}.tiles.npy`, km.blocks.perHead, km.blocks.numQBlocks);
+  if (km.map) save(`${tag}.map.npy`, "<i4", [km.map.length], km.map);
+  return km.map !== undefined;
+}
+
 /** Numerics case: small n, dense mask, inputs, tiles and dynamic arrays. */
-function check(id: string, example: string, set: Record<string, string>, n: number, heads: number, d: number): void {
+function check(id: string, example: string, set: Record<string, string>, n: number, heads: number, d: number, permute = true): void {
   const ir = load(example, set);
   const stem = emit(id, ir);
   const tag = `${id}_n${n}_h${heads}_d${d}`;
@@ -105,8 +115,7 @@ function check(id: string, example: string, set: Record<string, string>, n: numb
     save(`${tag}.v.npy`, "<f4", shape, v);
   }
   save(`${tag}.mask.npy`, "|b1", [heads, n, n], buildDenseMask(ir, opts).data);
-  const bm = buildBlockMask(ir, { ...opts, blockQ: CUDA_TILE.blockQ, blockK: CUDA_TILE.blockK });
-  saveTiles(`${tag}.tiles.npy`, bm.perHead, bm.numQBlocks);
+  const map = kernelTiles(tag, ir, opts, permute);
   const dyn: string[] = [];
   const ctxs = headContexts(ir, opts);
   ir.selections.forEach((_, i) => {
@@ -132,7 +141,7 @@ function check(id: string, example: string, set: Record<string, string>, n: numb
       dyn.push(`vs${i}_${part}`);
     }
   });
-  manifest.checks.push({ tag, stem, prefix: prefixOf(ir), n, heads, d, dyn, inputs: isDynamic(ir) });
+  manifest.checks.push({ id, tag, stem, prefix: prefixOf(ir), n, heads, d, dyn, inputs: isDynamic(ir), map });
 }
 
 /** Timing case: large n, tiles only (positional or seeded patterns). */
@@ -141,10 +150,9 @@ function timing(id: string, example: string, set: Record<string, string>, n: num
   const stem = emit(id, ir);
   const tag = `${id}_n${n}`;
   const t0 = performance.now();
-  const bm = buildBlockMask(ir, { seqLen: n, heads: dependsOnHead(ir) ? heads : 1, blockQ: CUDA_TILE.blockQ, blockK: CUDA_TILE.blockK });
+  const map = kernelTiles(tag, ir, { seqLen: n, heads: dependsOnHead(ir) ? heads : 1 }, true);
   const ms = performance.now() - t0;
-  saveTiles(`${tag}.tiles.npy`, bm.perHead, bm.numQBlocks);
-  manifest.timings.push({ tag, stem, prefix: prefixOf(ir), n, heads, d: 128, flex, pairs, blockMaskMs: Number(ms.toFixed(1)) });
+  manifest.timings.push({ tag, stem, prefix: prefixOf(ir), n, heads, d: 128, flex, pairs, map, blockMaskMs: Number(ms.toFixed(1)) });
 }
 
 // ---- numerics: every example, n not a multiple of the tile, both head dims
@@ -172,6 +180,8 @@ const checks: [string, string, Record<string, string>, number, number][] = [
 for (const [id, ex, set, n, h] of checks) {
   for (const d of [64, 128]) if (d === 64 || !isDynamic(load(ex, set))) check(id, ex, set, n, h, d);
 }
+// The dilated pattern in sequence order too (the residue-gathered order is the default).
+for (const d of [64, 128]) check("dilated_seq", "dilated", { window: "300", dilation: "3" }, 1000, 2, d, false);
 // n = 1 and a fully masked row (document tokens past the last document see only themselves).
 check("causal", "causal", {}, 1, 1, 64);
 check("empty_rows", "sliding_window", { window: "0" }, 300, 1, 64);

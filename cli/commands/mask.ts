@@ -1,6 +1,7 @@
 // spattn mask FILE --seq N --format dense|bsr --block B --out PATH
 import { compile } from "../../compiler/compile.js";
 import { buildBlockMask, buildDenseMask } from "../../compiler/blockmask/build.js";
+import { buildKernelBlockMask } from "../../compiler/blockmask/kernel-order.js";
 import { formatBsrJson, toBsrJson } from "../../backends/mask/bsr.js";
 import { UsageError, readSource, readTensor, writeNpyOutput, writeOutput } from "../io.js";
 
@@ -14,6 +15,7 @@ export interface MaskCommandOptions {
   format: string;
   block?: number;
   blockK?: number;
+  kernelOrder?: boolean;
   out: string;
 }
 
@@ -35,6 +37,11 @@ export function runMask(file: string, o: MaskCommandOptions): void {
     return;
   }
   const block = o.block ?? ir.tile.q ?? 128;
-  const bm = buildBlockMask(ir, { ...inputs, blockQ: block, blockK: o.blockK ?? o.block ?? ir.tile.k ?? block });
-  writeOutput(o.out, formatBsrJson(toBsrJson(bm)));
+  const opts = { ...inputs, blockQ: block, blockK: o.blockK ?? o.block ?? ir.tile.k ?? block };
+  if (o.kernelOrder) {
+    const km = buildKernelBlockMask(ir, opts);
+    writeOutput(o.out, formatBsrJson(toBsrJson(km.blocks, km.permutation && km.map ? { permutation: km.permutation, map: km.map } : undefined)));
+    return;
+  }
+  writeOutput(o.out, formatBsrJson(toBsrJson(buildBlockMask(ir, opts))));
 }

@@ -40,6 +40,10 @@ struct Params {
   int heads;
   int kv_heads;
   int n;
+  /** Kernel order: position -> token (-1 for padding), or NULL for sequence order. */
+  const int* token_map;
+  /** Positions in kernel order: the map's length, or n. Tiles cover these. */
+  int rows;
   int num_q_tiles;
   float scale_log2;  // softmax scale * log2(e)
   Tiles tiles;
@@ -148,18 +152,26 @@ __device__ __forceinline__ int swz(int row, int c) {
   return row * D + ((c ^ (row & 7)) << 3);
 }
 
-/** Copies rows [row0, row0 + ROWS) of a [n][D] matrix into a swizzled shared tile. */
-template <typename T, int D, int ROWS, int THREADS>
-__device__ __forceinline__ void load_tile(T* dst, const T* src, int row0, int n) {
+/** The token at kernel position `pos` (-1: padding or past the end). */
+__device__ __forceinline__ int token_at(const Params& p, int pos) {
+  if (pos >= p.rows) return -1;
+  return p.token_map ? p.token_map[pos] : pos;
+}
+
+/** Copies the tokens at kernel positions [row0, row0 + ROWS) of a [n][D] matrix into a
+ *  swizzled shared tile (zeros for padding). With a token map (MAPPED) it records each row's
+ *  token in `tok`; in sequence order the token is the position and nothing is recorded. */
+template <typename T, int D, int ROWS, int THREADS, bool MAPPED>
+__device__ __forceinline__ void load_tile(T* dst, int* tok, const T* src, int row0, const Params& p) {
   constexpr int CHUNKS = D / 8;
 #pragma unroll
   for (int i = threadIdx.x; i < ROWS * CHUNKS; i += THREADS) {
     int r = i / CHUNKS;
     int c = i % CHUNKS;
-    int row = row0 + r;
-    bool valid = row < n;
-    const T* g = src + (long long)(valid ? row : 0) * D + c * 8;
-    cp_async16(dst + swz<D>(r, c), g, valid);
+    int token = MAPPED ? token_at(p, row0 + r) : (row0 + r < p.rows ? row0 + r : -1);
+    if (MAPPED && c == 0) tok[r] = token;
+    const T* g = src + (long long)(token >= 0 ? token : 0) * D + c * 8;
+    cp_async16(dst + swz<D>(r, c), g, token >= 0);
   }
 }
 

@@ -5,7 +5,7 @@
 
 namespace spattn {
 
-template <typename T, int D, int NW, int BK>
+template <typename T, int D, int NW, int BK, bool MAPPED>
 __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn dyn) {
   constexpr int BQ = NW * 16;
   constexpr int THREADS = NW * 32;
@@ -14,6 +14,8 @@ __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn 
   T* sQ = reinterpret_cast<T*>(smem_raw);
   T* sK = sQ + BQ * D;
   T* sV = sK + 2 * BK * D;
+  int* sQtok = reinterpret_cast<int*>(sV + 2 * BK * D);  // token of each query row (MAPPED)
+  int* sKtok = sQtok + BQ;                                // [2][BK] token of each key row (MAPPED)
 
   const int qt = blockIdx.x;
   const int h = blockIdx.y;
@@ -36,11 +38,11 @@ __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn 
   const int* fidx = p.tiles.full_idx + (long long)list * p.tiles.stride;
   const int total = np + nf;
 
-  load_tile<T, D, BQ, THREADS>(sQ, Q, q0, n);
+  load_tile<T, D, BQ, THREADS, MAPPED>(sQ, sQtok, Q, q0, p);
   if (total > 0) {
     const int kb = np > 0 ? pidx[0] : fidx[0];
-    load_tile<T, D, BK, THREADS>(sK, K, kb * BK, n);
-    load_tile<T, D, BK, THREADS>(sV, V, kb * BK, n);
+    load_tile<T, D, BK, THREADS, MAPPED>(sK, sKtok, K, kb * BK, p);
+    load_tile<T, D, BK, THREADS, MAPPED>(sV, sKtok, V, kb * BK, p);
   }
   cp_async_commit();
 
@@ -55,8 +57,8 @@ __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn 
     const int buf = t & 1;
     if (t + 1 < total) {
       const int kb1 = t + 1 < np ? pidx[t + 1] : fidx[t + 1 - np];
-      load_tile<T, D, BK, THREADS>(sK + (buf ^ 1) * BK * D, K, kb1 * BK, n);
-      load_tile<T, D, BK, THREADS>(sV + (buf ^ 1) * BK * D, V, kb1 * BK, n);
+      load_tile<T, D, BK, THREADS, MAPPED>(sK + (buf ^ 1) * BK * D, sKtok + (buf ^ 1) * BK, K, kb1 * BK, p);
+      load_tile<T, D, BK, THREADS, MAPPED>(sV + (buf ^ 1) * BK * D, sKtok + (buf ^ 1) * BK, V, kb1 * BK, p);
     }
     cp_async_commit();
     cp_async_wait<1>();
@@ -83,17 +85,21 @@ __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn 
       }
     }
 
-    // Partial tiles evaluate the predicate; any tile reaching past n drops those keys.
+    // Partial tiles evaluate the predicate on tokens; a tile reaching past the last position
+    // drops those keys (full tiles hold no padding: the block lists were built in kernel order).
     const bool partial = t < np;
     const int k0 = (partial ? pidx[t] : fidx[t - np]) * BK;
-    if (partial || k0 + BK > n) {
+    if (partial || k0 + BK > p.rows) {
+      const int* ktok = sKtok + buf * BK;
 #pragma unroll
       for (int j = 0; j < BK / 8; ++j) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          const int qq = q0 + warp * 16 + group + (e >= 2 ? 8 : 0);
-          const int kk = k0 + j * 8 + 2 * tq + (e & 1);
-          const bool ok = kk < n && qq < n && (!partial || pattern::allowed(qq, kk, h, n, dyn));
+          const int qr = warp * 16 + group + (e >= 2 ? 8 : 0);
+          const int kc = j * 8 + 2 * tq + (e & 1);
+          const int qq = MAPPED ? sQtok[qr] : (q0 + qr < n ? q0 + qr : -1);
+          const int kk = MAPPED ? ktok[kc] : (k0 + kc < n ? k0 + kc : -1);
+          const bool ok = kk >= 0 && qq >= 0 && (!partial || pattern::allowed(qq, kk, h, n, dyn));
           if (!ok) s[j][e] = -INFINITY;
         }
       }
@@ -163,8 +169,9 @@ __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn 
     l += __shfl_xor_sync(0xffffffff, l, 1);
     l += __shfl_xor_sync(0xffffffff, l, 2);
     const float inv = l > 0.f ? 1.f / l : 0.f;
-    const int row = q0 + warp * 16 + group + 8 * r;
-    if (row < n) {
+    const int qr = warp * 16 + group + 8 * r;
+    const int row = MAPPED ? sQtok[qr] : (q0 + qr < n ? q0 + qr : -1);
+    if (row >= 0) {
       T* out = static_cast<T*>(p.o) + ((long long)(b * p.heads + h) * n + row) * D;
 #pragma unroll
       for (int j = 0; j < D / 8; ++j) {

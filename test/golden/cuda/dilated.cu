@@ -44,6 +44,10 @@ struct Params {
   int heads;
   int kv_heads;
   int n;
+  /** Kernel order: position -> token (-1 for padding), or NULL for sequence order. */
+  const int* token_map;
+  /** Positions in kernel order: the map's length, or n. Tiles cover these. */
+  int rows;
   int num_q_tiles;
   float scale_log2;  // softmax scale * log2(e)
   Tiles tiles;
@@ -152,18 +156,26 @@ __device__ __forceinline__ int swz(int row, int c) {
   return row * D + ((c ^ (row & 7)) << 3);
 }
 
-/** Copies rows [row0, row0 + ROWS) of a [n][D] matrix into a swizzled shared tile. */
-template <typename T, int D, int ROWS, int THREADS>
-__device__ __forceinline__ void load_tile(T* dst, const T* src, int row0, int n) {
+/** The token at kernel position `pos` (-1: padding or past the end). */
+__device__ __forceinline__ int token_at(const Params& p, int pos) {
+  if (pos >= p.rows) return -1;
+  return p.token_map ? p.token_map[pos] : pos;
+}
+
+/** Copies the tokens at kernel positions [row0, row0 + ROWS) of a [n][D] matrix into a
+ *  swizzled shared tile (zeros for padding). With a token map (MAPPED) it records each row's
+ *  token in `tok`; in sequence order the token is the position and nothing is recorded. */
+template <typename T, int D, int ROWS, int THREADS, bool MAPPED>
+__device__ __forceinline__ void load_tile(T* dst, int* tok, const T* src, int row0, const Params& p) {
   constexpr int CHUNKS = D / 8;
 #pragma unroll
   for (int i = threadIdx.x; i < ROWS * CHUNKS; i += THREADS) {
     int r = i / CHUNKS;
     int c = i % CHUNKS;
-    int row = row0 + r;
-    bool valid = row < n;
-    const T* g = src + (long long)(valid ? row : 0) * D + c * 8;
-    cp_async16(dst + swz<D>(r, c), g, valid);
+    int token = MAPPED ? token_at(p, row0 + r) : (row0 + r < p.rows ? row0 + r : -1);
+    if (MAPPED && c == 0) tok[r] = token;
+    const T* g = src + (long long)(token >= 0 ? token : 0) * D + c * 8;
+    cp_async16(dst + swz<D>(r, c), g, token >= 0);
   }
 }
 
@@ -193,7 +205,7 @@ __host__ __device__ __forceinline__ bool allowed(int q_, int k_, int head, int n
 
 namespace spattn {
 
-template <typename T, int D, int NW, int BK>
+template <typename T, int D, int NW, int BK, bool MAPPED>
 __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn dyn) {
   constexpr int BQ = NW * 16;
   constexpr int THREADS = NW * 32;
@@ -202,6 +214,8 @@ __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn 
   T* sQ = reinterpret_cast<T*>(smem_raw);
   T* sK = sQ + BQ * D;
   T* sV = sK + 2 * BK * D;
+  int* sQtok = reinterpret_cast<int*>(sV + 2 * BK * D);  // token of each query row (MAPPED)
+  int* sKtok = sQtok + BQ;                                // [2][BK] token of each key row (MAPPED)
 
   const int qt = blockIdx.x;
   const int h = blockIdx.y;
@@ -224,11 +238,11 @@ __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn 
   const int* fidx = p.tiles.full_idx + (long long)list * p.tiles.stride;
   const int total = np + nf;
 
-  load_tile<T, D, BQ, THREADS>(sQ, Q, q0, n);
+  load_tile<T, D, BQ, THREADS, MAPPED>(sQ, sQtok, Q, q0, p);
   if (total > 0) {
     const int kb = np > 0 ? pidx[0] : fidx[0];
-    load_tile<T, D, BK, THREADS>(sK, K, kb * BK, n);
-    load_tile<T, D, BK, THREADS>(sV, V, kb * BK, n);
+    load_tile<T, D, BK, THREADS, MAPPED>(sK, sKtok, K, kb * BK, p);
+    load_tile<T, D, BK, THREADS, MAPPED>(sV, sKtok, V, kb * BK, p);
   }
   cp_async_commit();
 
@@ -243,8 +257,8 @@ __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn 
     const int buf = t & 1;
     if (t + 1 < total) {
       const int kb1 = t + 1 < np ? pidx[t + 1] : fidx[t + 1 - np];
-      load_tile<T, D, BK, THREADS>(sK + (buf ^ 1) * BK * D, K, kb1 * BK, n);
-      load_tile<T, D, BK, THREADS>(sV + (buf ^ 1) * BK * D, V, kb1 * BK, n);
+      load_tile<T, D, BK, THREADS, MAPPED>(sK + (buf ^ 1) * BK * D, sKtok + (buf ^ 1) * BK, K, kb1 * BK, p);
+      load_tile<T, D, BK, THREADS, MAPPED>(sV + (buf ^ 1) * BK * D, sKtok + (buf ^ 1) * BK, V, kb1 * BK, p);
     }
     cp_async_commit();
     cp_async_wait<1>();
@@ -271,17 +285,21 @@ __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn 
       }
     }
 
-    // Partial tiles evaluate the predicate; any tile reaching past n drops those keys.
+    // Partial tiles evaluate the predicate on tokens; a tile reaching past the last position
+    // drops those keys (full tiles hold no padding: the block lists were built in kernel order).
     const bool partial = t < np;
     const int k0 = (partial ? pidx[t] : fidx[t - np]) * BK;
-    if (partial || k0 + BK > n) {
+    if (partial || k0 + BK > p.rows) {
+      const int* ktok = sKtok + buf * BK;
 #pragma unroll
       for (int j = 0; j < BK / 8; ++j) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          const int qq = q0 + warp * 16 + group + (e >= 2 ? 8 : 0);
-          const int kk = k0 + j * 8 + 2 * tq + (e & 1);
-          const bool ok = kk < n && qq < n && (!partial || pattern::allowed(qq, kk, h, n, dyn));
+          const int qr = warp * 16 + group + (e >= 2 ? 8 : 0);
+          const int kc = j * 8 + 2 * tq + (e & 1);
+          const int qq = MAPPED ? sQtok[qr] : (q0 + qr < n ? q0 + qr : -1);
+          const int kk = MAPPED ? ktok[kc] : (k0 + kc < n ? k0 + kc : -1);
+          const bool ok = kk >= 0 && qq >= 0 && (!partial || pattern::allowed(qq, kk, h, n, dyn));
           if (!ok) s[j][e] = -INFINITY;
         }
       }
@@ -351,8 +369,9 @@ __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn 
     l += __shfl_xor_sync(0xffffffff, l, 1);
     l += __shfl_xor_sync(0xffffffff, l, 2);
     const float inv = l > 0.f ? 1.f / l : 0.f;
-    const int row = q0 + warp * 16 + group + 8 * r;
-    if (row < n) {
+    const int qr = warp * 16 + group + 8 * r;
+    const int row = MAPPED ? sQtok[qr] : (q0 + qr < n ? q0 + qr : -1);
+    if (row >= 0) {
       T* out = static_cast<T*>(p.o) + ((long long)(b * p.heads + h) * n + row) * D;
 #pragma unroll
       for (int j = 0; j < D / 8; ++j) {
@@ -370,20 +389,22 @@ __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn 
 // ---------------------------------------------------------------- C ABI
 template <typename T, int D>
 static int launch(const void* q, const void* k, const void* v, void* o, float* lse, int batch, int heads, int kv_heads,
-    int n, const spattn_tiles* tiles, const spattn_dilated_dyn* dyn, cudaStream_t stream) {
+    int n, const int* token_map, int map_len, const spattn_tiles* tiles, const spattn_dilated_dyn* dyn, cudaStream_t stream) {
   constexpr int NW = 8, BK = 64, BQ = NW * 16;
   if (batch < 0 || heads <= 0 || kv_heads <= 0 || heads % kv_heads != 0 || n < 0 || !tiles || !dyn) return (int)cudaErrorInvalidValue;
+  if (token_map && map_len < n) return (int)cudaErrorInvalidValue;
   if (batch == 0 || n == 0) return 0;
   spattn::Params p;
   p.q = q; p.k = k; p.v = v; p.o = o; p.lse = lse;
   p.batch = batch; p.heads = heads; p.kv_heads = kv_heads; p.n = n;
-  p.num_q_tiles = (n + BQ - 1) / BQ;
+  p.token_map = token_map; p.rows = token_map ? map_len : n;
+  p.num_q_tiles = (p.rows + BQ - 1) / BQ;
   p.scale_log2 = 1.4426950408889634f / sqrtf((float)D);
   p.tiles.kv_num = tiles->kv_num; p.tiles.kv_idx = tiles->kv_idx;
   p.tiles.full_num = tiles->full_num; p.tiles.full_idx = tiles->full_idx;
   p.tiles.stride = tiles->stride; p.tiles.heads = tiles->heads;
-  const size_t smem = (size_t)(BQ + 4 * BK) * D * sizeof(T);
-  auto kernel = spattn::attention_fwd<T, D, NW, BK>;
+  const size_t smem = (size_t)(BQ + 4 * BK) * D * sizeof(T) + (size_t)(BQ + 2 * BK) * sizeof(int);
+  auto kernel = token_map ? spattn::attention_fwd<T, D, NW, BK, true> : spattn::attention_fwd<T, D, NW, BK, false>;
   cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (e != cudaSuccess) return (int)e;
   kernel<<<dim3(p.num_q_tiles, heads, batch), NW * 32, smem, stream>>>(p, *dyn);
@@ -391,20 +412,24 @@ static int launch(const void* q, const void* k, const void* v, void* o, float* l
 }
 
 extern "C" int spattn_dilated_fwd_bf16_d64(const void* q, const void* k, const void* v, void* o, float* lse,
-    int batch, int heads, int kv_heads, int seq_len, const spattn_tiles* tiles, const spattn_dilated_dyn* dyn, cudaStream_t stream) {
-  return launch<__nv_bfloat16, 64>(q, k, v, o, lse, batch, heads, kv_heads, seq_len, tiles, dyn, stream);
+    int batch, int heads, int kv_heads, int seq_len, const int* token_map, int map_len, const spattn_tiles* tiles,
+    const spattn_dilated_dyn* dyn, cudaStream_t stream) {
+  return launch<__nv_bfloat16, 64>(q, k, v, o, lse, batch, heads, kv_heads, seq_len, token_map, map_len, tiles, dyn, stream);
 }
 extern "C" int spattn_dilated_fwd_bf16_d128(const void* q, const void* k, const void* v, void* o, float* lse,
-    int batch, int heads, int kv_heads, int seq_len, const spattn_tiles* tiles, const spattn_dilated_dyn* dyn, cudaStream_t stream) {
-  return launch<__nv_bfloat16, 128>(q, k, v, o, lse, batch, heads, kv_heads, seq_len, tiles, dyn, stream);
+    int batch, int heads, int kv_heads, int seq_len, const int* token_map, int map_len, const spattn_tiles* tiles,
+    const spattn_dilated_dyn* dyn, cudaStream_t stream) {
+  return launch<__nv_bfloat16, 128>(q, k, v, o, lse, batch, heads, kv_heads, seq_len, token_map, map_len, tiles, dyn, stream);
 }
 extern "C" int spattn_dilated_fwd_fp16_d64(const void* q, const void* k, const void* v, void* o, float* lse,
-    int batch, int heads, int kv_heads, int seq_len, const spattn_tiles* tiles, const spattn_dilated_dyn* dyn, cudaStream_t stream) {
-  return launch<__half, 64>(q, k, v, o, lse, batch, heads, kv_heads, seq_len, tiles, dyn, stream);
+    int batch, int heads, int kv_heads, int seq_len, const int* token_map, int map_len, const spattn_tiles* tiles,
+    const spattn_dilated_dyn* dyn, cudaStream_t stream) {
+  return launch<__half, 64>(q, k, v, o, lse, batch, heads, kv_heads, seq_len, token_map, map_len, tiles, dyn, stream);
 }
 extern "C" int spattn_dilated_fwd_fp16_d128(const void* q, const void* k, const void* v, void* o, float* lse,
-    int batch, int heads, int kv_heads, int seq_len, const spattn_tiles* tiles, const spattn_dilated_dyn* dyn, cudaStream_t stream) {
-  return launch<__half, 128>(q, k, v, o, lse, batch, heads, kv_heads, seq_len, tiles, dyn, stream);
+    int batch, int heads, int kv_heads, int seq_len, const int* token_map, int map_len, const spattn_tiles* tiles,
+    const spattn_dilated_dyn* dyn, cudaStream_t stream) {
+  return launch<__half, 128>(q, k, v, o, lse, batch, heads, kv_heads, seq_len, token_map, map_len, tiles, dyn, stream);
 }
 
 /* The pattern's predicate on the host (dyn holds host pointers here): for checks and tools. */

@@ -7,6 +7,8 @@
  * memory. Rows with no allowed key give O = 0 and lse = -inf.
  * tiles: block lists for tiles of MOBA_BLOCK_Q x MOBA_BLOCK_K, as written by
  *   spattn mask --format bsr --block 128 --block-k 64 (device pointers; heads = 1 shares one list).
+ * token_map: NULL (tiles in sequence order), or the kernel order the tiles were built in:
+ *   map_len positions, each a token or -1 for padding (dilation gathered by residue class).
  * Returns a cudaError_t (0 on success). */
 #pragma once
 #include <cuda_runtime.h>
@@ -35,16 +37,16 @@ typedef struct spattn_moba_dyn {
 } spattn_moba_dyn;
 
 int spattn_moba_fwd_bf16_d64(const void* q, const void* k, const void* v, void* o, float* lse,
-    int batch, int heads, int kv_heads, int seq_len,
+    int batch, int heads, int kv_heads, int seq_len, const int* token_map, int map_len,
     const spattn_tiles* tiles, const spattn_moba_dyn* dyn, cudaStream_t stream);
 int spattn_moba_fwd_bf16_d128(const void* q, const void* k, const void* v, void* o, float* lse,
-    int batch, int heads, int kv_heads, int seq_len,
+    int batch, int heads, int kv_heads, int seq_len, const int* token_map, int map_len,
     const spattn_tiles* tiles, const spattn_moba_dyn* dyn, cudaStream_t stream);
 int spattn_moba_fwd_fp16_d64(const void* q, const void* k, const void* v, void* o, float* lse,
-    int batch, int heads, int kv_heads, int seq_len,
+    int batch, int heads, int kv_heads, int seq_len, const int* token_map, int map_len,
     const spattn_tiles* tiles, const spattn_moba_dyn* dyn, cudaStream_t stream);
 int spattn_moba_fwd_fp16_d128(const void* q, const void* k, const void* v, void* o, float* lse,
-    int batch, int heads, int kv_heads, int seq_len,
+    int batch, int heads, int kv_heads, int seq_len, const int* token_map, int map_len,
     const spattn_tiles* tiles, const spattn_moba_dyn* dyn, cudaStream_t stream);
 /* 1 if query q may attend key k in head `head` (host code; dyn holds host pointers). */
 int spattn_moba_allowed(int q, int k, int head, int seq_len, const spattn_moba_dyn* dyn);

@@ -1,0 +1,64 @@
+// Token permutations: the permuted mask, classified in kernel order, must equal brute force
+// over the token map and the original predicate.
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { compile } from "../../compiler/compile.js";
+import { buildBlockMask, headContexts } from "../../compiler/blockmask/build.js";
+import { maskEval } from "../../compiler/blockmask/evaluate.js";
+import { choosePermutation, permutedIR, permutedLength, tokenMap } from "../../compiler/passes/permute.js";
+import { blocksTable, bruteBlocks } from "../helpers.js";
+
+describe("residue permutation (dilation as gather)", () => {
+  it("finds the dilation conjunct and nothing else", () => {
+    expect(choosePermutation(compile("pattern p() { mask causal and (q - k) % 4 == 0 }"), 16)).toEqual({ kind: "residue", dilation: 4, classTile: 16 });
+    expect(choosePermutation(compile("pattern p() { mask causal and 0 == (k - q) % 3 }"), 16)?.dilation).toBe(3);
+    expect(choosePermutation(compile("pattern p() { mask causal or (q - k) % 4 == 0 }"), 16)).toBeUndefined();
+    expect(choosePermutation(compile("pattern p() { mask causal and (q - k) % 4 == 1 }"), 16)).toBeUndefined();
+  });
+
+  it("maps every token once and pads each class", () => {
+    const p = { kind: "residue" as const, dilation: 3, classTile: 8 };
+    const map = tokenMap(p, 50);
+    expect(map.length).toBe(permutedLength(p, 50));
+    expect([...map].filter((t) => t >= 0).sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(Array.from(map.subarray(0, 4))).toEqual([0, 3, 6, 9]);
+  });
+
+  it("classifies exactly in kernel order", () => {
+    const rest = fc.constantFrom("causal", "causal and q - k < 40", "abs(q - k) < 30", "k < 5 or q - k < 12", "neighborhood(5, dilation: 3)", "true");
+    fc.assert(
+      fc.property(rest, fc.integer({ min: 2, max: 5 }), fc.integer({ min: 20, max: 120 }), fc.integer({ min: 1, max: 16 }), fc.integer({ min: 1, max: 16 }), (r, d, n, bq, bk) => {
+        // A neighbourhood brings its own dilation conjunct (here 3).
+        const src = r.startsWith("neighborhood") ? `pattern p() { mask ${r} }` : `pattern p() { mask (${r}) and (q - k) % ${d} == 0 }`;
+        const ir = compile(src);
+        const perm = choosePermutation(ir, bq)!;
+        expect(perm).toBeDefined();
+        const map = tokenMap(perm, n);
+        const len = permutedLength(perm, n);
+        const pir = permutedIR(ir, perm, n);
+        const bm = buildBlockMask(pir, { seqLen: len, blockQ: bq, blockK: bk });
+        const m = maskEval(ir.mask, headContexts(ir, { seqLen: n })[0]);
+        const want = bruteBlocks(len, bq, bk, (i, j) => map[i] >= 0 && map[j] >= 0 && m.point(map[i], map[j]));
+        expect(blocksTable(bm.perHead[0], bm.numQBlocks, bm.numKBlocks), `${src} n=${n}`).toEqual(want);
+      }),
+      { seed: 31, numRuns: 120 },
+    );
+  });
+});
+
+describe("kernel-order block masks", () => {
+  it("use the permutation when one pays and keep sequence order otherwise", async () => {
+    const { buildKernelBlockMask } = await import("../../compiler/blockmask/kernel-order.js");
+    const { toBsrJson } = await import("../../backends/mask/bsr.js");
+    const dil = buildKernelBlockMask(compile("pattern p() { mask causal and (q - k) % 4 == 0 }"), { seqLen: 300, blockQ: 32, blockK: 16 });
+    expect(dil.permutation?.dilation).toBe(4);
+    const json = toBsrJson(dil.blocks, { permutation: dil.permutation!, map: dil.map! });
+    expect(json.seq_len).toBe(300);
+    expect(json.token_map?.length).toBe(json.num_q_blocks * 32);
+    // Causal inside each residue class: no tile straddles classes, so only diagonals are partial.
+    expect(json.kv_num_blocks[0].every((c) => c <= 32 / 16 + 1)).toBe(true);
+    const plain = buildKernelBlockMask(compile("pattern p() { mask causal }"), { seqLen: 300, blockQ: 32 });
+    expect(plain.permutation).toBeUndefined();
+    expect(toBsrJson(plain.blocks).token_map).toBeUndefined();
+  });
+});
