@@ -50,10 +50,11 @@ describe("kernel-order block masks", () => {
   it("use the permutation when one pays and keep sequence order otherwise", async () => {
     const { buildKernelBlockMask } = await import("../../compiler/blockmask/kernel-order.js");
     const { toBsrJson } = await import("../../backends/mask/bsr.js");
-    const dil = buildKernelBlockMask(compile("pattern p() { mask causal and (q - k) % 4 == 0 }"), { seqLen: 300, blockQ: 32, blockK: 16 });
+    // 256 tokens: 4 classes of 64, no padding rows (a padded tile's rows would be partial).
+    const dil = buildKernelBlockMask(compile("pattern p() { mask causal and (q - k) % 4 == 0 }"), { seqLen: 256, blockQ: 32, blockK: 16 });
     expect(dil.permutation?.dilation).toBe(4);
     const json = toBsrJson(dil.blocks, { permutation: dil.permutation!, map: dil.map! });
-    expect(json.seq_len).toBe(300);
+    expect(json.seq_len).toBe(256);
     expect(json.token_map?.length).toBe(json.num_q_blocks * 32);
     // Causal inside each residue class: no tile straddles classes, so only diagonals are partial.
     expect(json.kv_num_blocks[0].every((c) => c <= 32 / 16 + 1)).toBe(true);
