@@ -7,6 +7,7 @@
 // num_kv_blocks and call BlockMask.from_kv_blocks (see docs/cli.md).
 import type { BlockMask } from "../../compiler/blockmask/build.js";
 import type { BlockRows } from "../../compiler/blockmask/lib.js";
+import type { Permutation } from "../../compiler/passes/permute.js";
 
 export interface BsrJson {
   format: "spattn.bsr/1";
@@ -21,7 +22,7 @@ export interface BsrJson {
   full_kv_indices: number[][][];
   /** Kernel order only (--kernel-order): the permutation and its token map. Block indices
    *  then count positions in kernel order, of which there are token_map.length. */
-  order?: { kind: string; dilation: number };
+  order?: Permutation;
   token_map?: number[];
 }
 
@@ -35,7 +36,7 @@ function rows(r: BlockRows, nqb: number): { counts: number[]; indices: number[][
   return { counts, indices };
 }
 
-export function toBsrJson(bm: BlockMask, kernel?: { permutation: { kind: string; dilation: number }; map: Int32Array }): BsrJson {
+export function toBsrJson(bm: BlockMask, kernel?: { permutation: Permutation; map: Int32Array }): BsrJson {
   const partial = bm.perHead.map((h) => rows(h.partial, bm.numQBlocks));
   const full = bm.perHead.map((h) => rows(h.full, bm.numQBlocks));
   return {
@@ -49,7 +50,7 @@ export function toBsrJson(bm: BlockMask, kernel?: { permutation: { kind: string;
     kv_indices: partial.map((p) => p.indices),
     full_kv_num_blocks: full.map((p) => p.counts),
     full_kv_indices: full.map((p) => p.indices),
-    ...(kernel ? { order: { kind: kernel.permutation.kind, dilation: kernel.permutation.dilation }, token_map: Array.from(kernel.map) } : {}),
+    ...(kernel ? { order: kernel.permutation, token_map: Array.from(kernel.map) } : {}),
   };
 }
 

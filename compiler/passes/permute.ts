@@ -7,11 +7,18 @@
 // left partial by the modulo. Each class is padded to a multiple of `classTile` so that tiles
 // never straddle two classes; padding positions map to no token.
 //
+// Patches for layouts. On a row-major grid a tile of 128 consecutive tokens is a sliver of
+// rows, so a neighbourhood touches many tiles and fills few (NATTEN's GNA tiles the grid in
+// 2D instead). In patch order each query tile is a ph x 16 patch of the last two axes
+// (ph = tile / 16) and each key tile of half a tile the patch's upper or lower half; patches
+// run row-major over the grid, frame by frame for 3D layouts. Coordinates are rewritten
+// directly (not through the token number) so that a box inside one tile keeps exact ranges.
+//
 // Kernels read a token map (position in kernel order -> token, or -1 for padding) and visit
 // block lists computed on the permuted mask (permutedIR), whose coordinates are positions in
 // kernel order; the pattern's own predicate still sees token positions.
 import type { IntExpr, MaskExpr, PatternIR } from "../ir.js";
-import { substituteMask } from "./substitute.js";
+import { mapMask, substituteMask } from "./substitute.js";
 
 export interface ResiduePermutation {
   kind: "residue";
@@ -20,7 +27,18 @@ export interface ResiduePermutation {
   classTile: number;
 }
 
-export type Permutation = ResiduePermutation;
+export interface PatchPermutation {
+  kind: "patch";
+  /** The layout's axis sizes (row-major); patches tile its last two axes. */
+  sizes: number[];
+  /** Patch height (rows of the second-to-last axis) and width (columns of the last). */
+  ph: number;
+  pw: number;
+}
+
+export type Permutation = ResiduePermutation | PatchPermutation;
+
+const PATCH_WIDTH = 16;
 
 const Q: IntExpr = { op: "var", name: "q" };
 const K: IntExpr = { op: "var", name: "k" };
@@ -46,7 +64,14 @@ function dilationConjunct(m: MaskExpr): { d: number; index: number } | undefined
 export function choosePermutation(ir: PatternIR, classTile: number): Permutation | undefined {
   if (ir.selections.length || ir.routes.length || ir.verticalSlashes.length) return undefined;
   const found = dilationConjunct(ir.mask);
-  return found ? { kind: "residue", dilation: found.d, classTile } : undefined;
+  if (found) return { kind: "residue", dilation: found.d, classTile };
+  const sizes = ir.layout?.map((a) => a.size);
+  if (!sizes || sizes.length < 2 || classTile % PATCH_WIDTH !== 0) return undefined;
+  const ph = classTile / PATCH_WIDTH;
+  const [h, w] = sizes.slice(-2);
+  // Grids the patches do not tile stay in sequence order (no padding inside a grid).
+  if (h % ph !== 0 || w % PATCH_WIDTH !== 0) return undefined;
+  return { kind: "patch", sizes, ph, pw: PATCH_WIDTH };
 }
 
 /** Padded length of one residue class. */
@@ -56,11 +81,32 @@ function classLength(p: ResiduePermutation, n: number): number {
 
 /** Positions in kernel order (padding included). */
 export function permutedLength(p: Permutation, n: number): number {
-  return p.dilation * classLength(p, n);
+  return p.kind === "residue" ? p.dilation * classLength(p, n) : n;
+}
+
+/** Patch geometry: grid height and width, patches across, patches per frame, tile size. */
+function patchGeometry(p: PatchPermutation) {
+  const [h, w] = p.sizes.slice(-2);
+  const across = w / p.pw;
+  return { h, w, across, perFrame: (h / p.ph) * across, tile: p.ph * p.pw };
 }
 
 /** Kernel position -> token, -1 for padding. */
 export function tokenMap(p: Permutation, n: number): Int32Array {
+  if (p.kind === "patch") {
+    const g = patchGeometry(p);
+    const out = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const t = Math.floor(i / g.tile);
+      const r = i % g.tile;
+      const frame = Math.floor(t / g.perFrame);
+      const inFrame = t % g.perFrame;
+      const y = Math.floor(inFrame / g.across) * p.ph + Math.floor(r / p.pw);
+      const x = (inFrame % g.across) * p.pw + (r % p.pw);
+      out[i] = frame * g.h * g.w + y * g.w + x;
+    }
+    return out;
+  }
   const m = classLength(p, n);
   const out = new Int32Array(p.dilation * m);
   for (let i = 0; i < out.length; i++) {
@@ -76,6 +122,7 @@ export function tokenMap(p: Permutation, n: number): Int32Array {
  * the box domain), and padding positions allowed nowhere.
  */
 export function permutedIR(ir: PatternIR, p: Permutation, n: number): PatternIR {
+  if (p.kind === "patch") return patchIR(ir, p, n);
   const m = classLength(p, n);
   const token = (v: IntExpr): IntExpr => ({
     op: "add",
@@ -90,4 +137,64 @@ export function permutedIR(ir: PatternIR, p: Permutation, n: number): PatternIR 
   const sameClass: MaskExpr = { op: "cmp", cmp: "==", a: { op: "div", a: Q, b: m }, b: { op: "div", a: K, b: m } };
   const valid = (v: IntExpr): MaskExpr => ({ op: "cmp", cmp: "<", a: token(v), b: nConst });
   return { ...ir, mask: { op: "and", args: [valid(Q), valid(K), sameClass, ...rest] } };
+}
+
+const c = (value: number): IntExpr => ({ op: "const", value });
+const add = (a: IntExpr, b: IntExpr): IntExpr => ({ op: "add", a, b });
+const mul = (a: IntExpr, b: number): IntExpr => (b === 1 ? a : { op: "mul", a, b: c(b) });
+const div = (a: IntExpr, b: number): IntExpr => (b === 1 ? a : { op: "div", a, b });
+const mod = (a: IntExpr, b: number): IntExpr => ({ op: "mod", a, b });
+
+/** Coordinate `axis` of the token at kernel position v, in patch order. */
+function patchCoordinate(p: PatchPermutation, v: IntExpr, axis: number): IntExpr {
+  const g = patchGeometry(p);
+  const axes = p.sizes.length;
+  const tileIdx = div(v, g.tile);
+  const inTile = mod(v, g.tile);
+  if (axis === axes - 1) return add(mul(mod(tileIdx, g.across), p.pw), mod(inTile, p.pw));
+  const inFrame = axes > 2 ? mod(tileIdx, g.perFrame) : tileIdx;
+  if (axis === axes - 2) return add(mul(div(inFrame, g.across), p.ph), div(inTile, p.pw));
+  // Leading (frame) axes: the frame number, row-major over them.
+  const frame = div(v, g.tile * g.perFrame);
+  const stride = p.sizes.slice(axis + 1, axes - 2).reduce((a, b) => a * b, 1);
+  return axis === 0 ? div(frame, stride) : mod(div(frame, stride), p.sizes[axis]);
+}
+
+/** Recognises the coordinate shapes the checker builds (compiler/check/expr.ts, coordinate). */
+function coordinateOf(e: IntExpr, sizes: number[]): { v: "q" | "k"; axis: number } | undefined {
+  const strides = sizes.map((_, a) => sizes.slice(a + 1).reduce((x, y) => x * y, 1));
+  const varOf = (x: IntExpr, stride: number): "q" | "k" | undefined => {
+    const inner = stride === 1 ? x : x.op === "div" && x.b === stride ? x.a : undefined;
+    return inner?.op === "var" && (inner.name === "q" || inner.name === "k") ? inner.name : undefined;
+  };
+  if (e.op === "div") {
+    const v = varOf(e, strides[0]);
+    if (v) return { v, axis: 0 };
+  }
+  if (e.op === "mod") {
+    for (let a = 1; a < sizes.length; a++) {
+      if (e.b !== sizes[a]) continue;
+      const v = varOf(e.a, strides[a]);
+      if (v) return { v, axis: a };
+    }
+  }
+  return undefined;
+}
+
+/** The mask over kernel positions in patch order: coordinates rewritten, bare positions mapped. */
+function patchIR(ir: PatternIR, p: PatchPermutation, n: number): PatternIR {
+  const token = (v: IntExpr): IntExpr =>
+    p.sizes.reduce<IntExpr>((t, _, a) => add(t, mul(patchCoordinate(p, v, a), p.sizes.slice(a + 1).reduce((x, y) => x * y, 1))), c(0));
+  const rewrite = (e: IntExpr): IntExpr => {
+    const coord = coordinateOf(e, p.sizes);
+    if (coord) return patchCoordinate(p, coord.v === "q" ? Q : K, coord.axis);
+    switch (e.op) {
+      case "const": return e;
+      case "var": return e.name === "q" ? token(Q) : e.name === "k" ? token(K) : e.name === "n" ? c(n) : e;
+      case "add": case "sub": case "mul": case "min": case "max": return { ...e, a: rewrite(e.a), b: rewrite(e.b) };
+      case "natStart": return { ...e, a: rewrite(e.a), length: e.length < 0 ? n : e.length };
+      default: return { ...e, a: rewrite(e.a) };
+    }
+  };
+  return { ...ir, mask: mapMask(ir.mask, rewrite) };
 }

@@ -16,11 +16,16 @@ export function substituteInt(e: IntExpr, b: Bindings): IntExpr {
 }
 
 export function substituteMask(m: MaskExpr, b: Bindings): MaskExpr {
+  return mapMask(m, (e) => substituteInt(e, b));
+}
+
+/** Applies `f` to every integer expression at the leaves of a mask (comparison operands). */
+export function mapMask(m: MaskExpr, f: (e: IntExpr) => IntExpr): MaskExpr {
   switch (m.op) {
-    case "cmp": return { ...m, a: substituteInt(m.a, b), b: substituteInt(m.b, b) };
-    case "and": case "or": return { ...m, args: m.args.map((x) => substituteMask(x, b)) };
-    case "not": return { ...m, a: substituteMask(m.a, b) };
-    case "byHead": return { ...m, cases: m.cases.map((c) => ({ heads: c.heads, body: substituteMask(c.body, b) })), otherwise: substituteMask(m.otherwise, b) };
+    case "cmp": return { ...m, a: f(m.a), b: f(m.b) };
+    case "and": case "or": return { ...m, args: m.args.map((x) => mapMask(x, f)) };
+    case "not": return { ...m, a: mapMask(m.a, f) };
+    case "byHead": return { ...m, cases: m.cases.map((x) => ({ heads: x.heads, body: mapMask(x.body, f) })), otherwise: mapMask(m.otherwise, f) };
     default: return m;
   }
 }

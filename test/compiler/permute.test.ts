@@ -11,7 +11,7 @@ import { blocksTable, bruteBlocks } from "../helpers.js";
 describe("residue permutation (dilation as gather)", () => {
   it("finds the dilation conjunct and nothing else", () => {
     expect(choosePermutation(compile("pattern p() { mask causal and (q - k) % 4 == 0 }"), 16)).toEqual({ kind: "residue", dilation: 4, classTile: 16 });
-    expect(choosePermutation(compile("pattern p() { mask causal and 0 == (k - q) % 3 }"), 16)?.dilation).toBe(3);
+    expect(choosePermutation(compile("pattern p() { mask causal and 0 == (k - q) % 3 }"), 16)).toMatchObject({ dilation: 3 });
     expect(choosePermutation(compile("pattern p() { mask causal or (q - k) % 4 == 0 }"), 16)).toBeUndefined();
     expect(choosePermutation(compile("pattern p() { mask causal and (q - k) % 4 == 1 }"), 16)).toBeUndefined();
   });
@@ -52,7 +52,7 @@ describe("kernel-order block masks", () => {
     const { toBsrJson } = await import("../../backends/mask/bsr.js");
     // 256 tokens: 4 classes of 64, no padding rows (a padded tile's rows would be partial).
     const dil = buildKernelBlockMask(compile("pattern p() { mask causal and (q - k) % 4 == 0 }"), { seqLen: 256, blockQ: 32, blockK: 16 });
-    expect(dil.permutation?.dilation).toBe(4);
+    expect(dil.permutation).toMatchObject({ kind: "residue", dilation: 4 });
     const json = toBsrJson(dil.blocks, { permutation: dil.permutation!, map: dil.map! });
     expect(json.seq_len).toBe(256);
     expect(json.token_map?.length).toBe(json.num_q_blocks * 32);
@@ -61,5 +61,46 @@ describe("kernel-order block masks", () => {
     const plain = buildKernelBlockMask(compile("pattern p() { mask causal }"), { seqLen: 300, blockQ: 32 });
     expect(plain.permutation).toBeUndefined();
     expect(toBsrJson(plain.blocks).token_map).toBeUndefined();
+  });
+});
+
+describe("patch permutation (2D/3D tiles for layouts)", () => {
+  it("tiles grids the patches divide, frame by frame", () => {
+    const ir = compile("pattern p() { layout(t: 2, y: 4, x: 32) mask neighborhood([1, 3, 3]) }");
+    const p = choosePermutation(ir, 32)!;
+    expect(p).toEqual({ kind: "patch", sizes: [2, 4, 32], ph: 2, pw: 16 });
+    const map = tokenMap(p, 256);
+    // First tile: rows 0-1, columns 0-15 of frame 0; the next: columns 16-31.
+    expect(Array.from(map.subarray(0, 18))).toEqual([...Array.from({ length: 16 }, (_, i) => i), 32, 33]);
+    expect(map[32]).toBe(16);
+    expect([...map].sort((a, b) => a - b)).toEqual(Array.from({ length: 256 }, (_, i) => i));
+    expect(choosePermutation(compile("pattern p() { layout(y: 5, x: 32) mask neighborhood(3) }"), 32)).toBeUndefined();
+  });
+
+  it("classifies exactly in patch order", () => {
+    const body = fc.constantFrom(
+      "neighborhood(3)",
+      "neighborhood([3, 5], dilation: [1, 2])",
+      "neighborhood(3, causal: [1, 0])",
+      "abs(q.y - k.y) <= 1 and q.x >= k.x",
+      "q.y == k.y or k < 5",
+      "causal and abs(q.x - k.x) < 3",
+    );
+    fc.assert(
+      fc.property(body, fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 2 }), fc.constantFrom(16, 32, 64), fc.constantFrom(8, 16, 32), (b, hm, wm, bq, bk) => {
+        const ph = bq / 16;
+        const h = ph * hm * 2 + (ph === 1 ? 4 : 0);
+        const w = 16 * wm;
+        const ir = compile(`pattern p() { layout(y: ${h}, x: ${w}) mask ${b} }`);
+        const perm = choosePermutation(ir, bq)!;
+        expect(perm?.kind).toBe("patch");
+        const n = h * w;
+        const map = tokenMap(perm, n);
+        const bm = buildBlockMask(permutedIR(ir, perm, n), { seqLen: n, blockQ: bq, blockK: bk });
+        const m = maskEval(ir.mask, headContexts(ir, { seqLen: n })[0]);
+        expect(blocksTable(bm.perHead[0], bm.numQBlocks, bm.numKBlocks), `${b} on ${h}x${w}`).toEqual(bruteBlocks(n, bq, bk, (i, j) => m.point(map[i], map[j])));
+      }),
+      { seed: 77, numRuns: 60 },
+    );
   });
 });

@@ -6,9 +6,9 @@
  * K, V: [batch, kv_heads, n, D] (heads a multiple of kv_heads: GQA/MQA); contiguous device
  * memory. Rows with no allowed key give O = 0 and lse = -inf.
  * tiles: block lists for tiles of NEIGHBORHOOD2D_BLOCK_Q x NEIGHBORHOOD2D_BLOCK_K, as written by
- *   spattn mask --format bsr --block 128 --block-k 64 (device pointers; heads = 1 shares one list).
- * token_map: NULL (tiles in sequence order), or the kernel order the tiles were built in:
- *   map_len positions, each a token or -1 for padding (dilation gathered by residue class).
+ *   spattn mask --format bsr --kernel-order --block 128 --block-k 64 (device pointers; heads = 1 shares one list).
+ * token_map: NULL when that file has no token_map (tiles in sequence order), else its token_map:
+ *   map_len positions in kernel order, each a token or -1 for padding (dilation gathered by residue class).
  * Returns a cudaError_t (0 on success). */
 #pragma once
 #include <cuda_runtime.h>

@@ -117,9 +117,10 @@ function ivOf(lo: number, hi: number, tight: boolean, dense: boolean, dep: numbe
   return { lo, hi, tight, dense, dep, lin: false, a: 0, b: 0, c: 0 };
 }
 
-/** Operands that read different variables (or none) vary independently over a box. */
+/** Operands that read different variables, or one of which is constant over the box, vary
+ *  independently: the extremes of their sum are attained together. */
 function independent(x: IV, y: IV): boolean {
-  return (x.dep & y.dep) === 0;
+  return (x.dep & y.dep) === 0 || x.lo === x.hi || y.lo === y.hi;
 }
 
 function ivAdd(x: IV, y: IV, box: Box): IV {
