@@ -6,6 +6,18 @@ import type { PatternIR } from "../../compiler/ir.js";
 import { packageFile } from "../../compiler/package-root.js";
 import { commentText, sanitizeIdent } from "../names.js";
 import { CudaConstants, cudaMask } from "./spell.js";
+import { largestMagnitude } from "../../compiler/blockmask/evaluate.js";
+
+/** Sequence lengths the kernels accept (int indices), and a bound for head indices. */
+const MAX_N = 2 ** 30;
+const MAX_HEAD = 2 ** 16;
+
+/** The predicate's integer type: int when every sub-expression stays within 32 bits for any
+ *  n up to 2^30 and any head below 2^16 (a sound bound from the box domain), else long long. */
+export function predicateIntType(ir: PatternIR): "int" | "long long" {
+  const worst = largestMagnitude(ir.mask, { head: MAX_HEAD - 1, n: MAX_N, selections: [], routes: [], vslash: [] });
+  return worst < 2 ** 31 - 1 ? "int" : "long long";
+}
 
 /** Kernel configuration: 8 warps of 16 query rows, key tiles of 64. */
 export const CUDA_TILE = { warps: 8, blockQ: 128, blockK: 64 } as const;
@@ -139,9 +151,12 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
     "#endif",
     ...consts.decls,
     "",
+    `/** The predicate's integers: ${predicateIntType(ir) === "int" ? "32-bit (bounded for n <= 2^30 by the compiler)" : "64-bit"}. */`,
+    `typedef ${predicateIntType(ir)} pint;`,
+    "",
     "/** May query q attend key k (0 <= q, k < n) in head `head`? */",
     "__host__ __device__ __forceinline__ bool allowed(int q_, int k_, int head, int n_, const Dyn& dyn) {",
-    "  const long long q = q_, k = k_, n = n_;",
+    "  const pint q = q_, k = k_, n = n_;",
     "  (void)dyn; (void)head; (void)q; (void)k; (void)n;",
     `  return ${predicate};`,
     "}",

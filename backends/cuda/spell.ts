@@ -21,28 +21,29 @@ export class CudaConstants {
   }
 }
 
+/** Literals are typed as the predicate's integer type `pint` (int or long long). */
 function lit(v: number): string {
-  return v < 0 ? `(${v}LL)` : `${v}LL`;
+  return `(pint)${v < 0 ? `(${v})` : v}`;
 }
 
 export function cudaInt(e: IntExpr, c: CudaConstants): string {
   switch (e.op) {
     case "const": return lit(e.value);
     case "var":
-      if (e.name === "head") return "(long long)head";
+      if (e.name === "head") return "(pint)head";
       if (e.name === "qb" || e.name === "kb") throw new Error("internal: block indices outside a selection clause");
-      return `(long long)${e.name}`;
+      return `(pint)${e.name}`;
     case "add": return `(${cudaInt(e.a, c)} + ${cudaInt(e.b, c)})`;
     case "sub": return `(${cudaInt(e.a, c)} - ${cudaInt(e.b, c)})`;
     case "mul": return `(${cudaInt(e.a, c)} * ${cudaInt(e.b, c)})`;
-    case "min": return `spattn::min_ll(${cudaInt(e.a, c)}, ${cudaInt(e.b, c)})`;
-    case "max": return `spattn::max_ll(${cudaInt(e.a, c)}, ${cudaInt(e.b, c)})`;
-    case "div": return `spattn::floor_div(${cudaInt(e.a, c)}, ${lit(e.b)})`;
-    case "mod": return `spattn::floor_mod(${cudaInt(e.a, c)}, ${lit(e.b)})`;
+    case "min": return `spattn::min_i<pint>(${cudaInt(e.a, c)}, ${cudaInt(e.b, c)})`;
+    case "max": return `spattn::max_i<pint>(${cudaInt(e.a, c)}, ${cudaInt(e.b, c)})`;
+    case "div": return `spattn::floor_div<pint>(${cudaInt(e.a, c)}, ${lit(e.b)})`;
+    case "mod": return `spattn::floor_mod<pint>(${cudaInt(e.a, c)}, ${lit(e.b)})`;
     case "neg": return `(-${cudaInt(e.a, c)})`;
-    case "abs": return `spattn::abs_ll(${cudaInt(e.a, c)})`;
-    case "segment": return `spattn::segment_of(${c.table(e.ends)}, ${e.ends.length}, ${cudaInt(e.a, c)})`;
-    case "natStart": return `spattn::nat_start(${cudaInt(e.a, c)}, ${e.length < 0 ? "(long long)n" : lit(e.length)}, ${lit(e.kernel)}, ${lit(e.dilation)}, ${e.causal})`;
+    case "abs": return `spattn::abs_i<pint>(${cudaInt(e.a, c)})`;
+    case "segment": return `spattn::segment_of<pint>(${c.table(e.ends)}, ${e.ends.length}, ${cudaInt(e.a, c)})`;
+    case "natStart": return `spattn::nat_start<pint>(${cudaInt(e.a, c)}, ${e.length < 0 ? "(pint)n" : lit(e.length)}, ${lit(e.kernel)}, ${lit(e.dilation)}, ${e.causal})`;
   }
 }
 

@@ -56,32 +56,41 @@ struct Params {
 // The integer helpers run on the host too: generated files export the predicate to C callers.
 #define SPATTN_HD __host__ __device__ __forceinline__
 
-SPATTN_HD long long floor_div(long long a, long long b) {
-  long long q = a / b;
+// Templates over the predicate's integer type: 32-bit where the compiler bounded the pattern's
+// arithmetic (much cheaper on the GPU), else 64-bit.
+template <typename I>
+SPATTN_HD I floor_div(I a, I b) {
+  I q = a / b;
   return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
 }
 
-SPATTN_HD long long floor_mod(long long a, long long b) {
-  long long r = a % b;
+template <typename I>
+SPATTN_HD I floor_mod(I a, I b) {
+  I r = a % b;
   return r < 0 ? r + b : r;
 }
 
 /** NATTEN window start on one axis (see natStart in compiler/blockmask/lib.ts). */
-SPATTN_HD long long min_ll(long long a, long long b) { return a < b ? a : b; }
-SPATTN_HD long long max_ll(long long a, long long b) { return a > b ? a : b; }
-SPATTN_HD long long abs_ll(long long a) { return a < 0 ? -a : a; }
+template <typename I>
+SPATTN_HD I min_i(I a, I b) { return a < b ? a : b; }
+template <typename I>
+SPATTN_HD I max_i(I a, I b) { return a > b ? a : b; }
+template <typename I>
+SPATTN_HD I abs_i(I a) { return a < 0 ? -a : a; }
 
-SPATTN_HD long long nat_start(long long i, long long length, long long kernel, long long dilation, bool causal) {
-  long long r = i % dilation;
-  long long ip = (i - r) / dilation;
-  if (causal) return r + max_ll(ip - kernel + 1, 0LL) * dilation;
-  long long sub = (length - r + dilation - 1) / dilation;
-  long long start = min_ll(max_ll(ip - kernel / 2, 0LL), sub - kernel);
+template <typename I>
+SPATTN_HD I nat_start(I i, I length, I kernel, I dilation, bool causal) {
+  I r = i % dilation;
+  I ip = (i - r) / dilation;
+  if (causal) return r + max_i<I>(ip - kernel + 1, 0) * dilation;
+  I sub = (length - r + dilation - 1) / dilation;
+  I start = min_i<I>(max_i<I>(ip - kernel / 2, 0), sub - kernel);
   return r + start * dilation;
 }
 
 /** Index of the document holding x, for cumulative ends (sorted). */
-SPATTN_HD long long segment_of(const long long* ends, int count, long long x) {
+template <typename I>
+SPATTN_HD I segment_of(const long long* ends, int count, I x) {
   int lo = 0, hi = count;
   while (lo < hi) {
     int mid = (lo + hi) >> 1;
@@ -190,11 +199,14 @@ typedef spattn_causal_dyn Dyn;
 #define SPATTN_TABLE(name) name##_h
 #endif
 
+/** The predicate's integers: 32-bit (bounded for n <= 2^30 by the compiler). */
+typedef int pint;
+
 /** May query q attend key k (0 <= q, k < n) in head `head`? */
 __host__ __device__ __forceinline__ bool allowed(int q_, int k_, int head, int n_, const Dyn& dyn) {
-  const long long q = q_, k = k_, n = n_;
+  const pint q = q_, k = k_, n = n_;
   (void)dyn; (void)head; (void)q; (void)k; (void)n;
-  return ((long long)k <= (long long)q);
+  return ((pint)k <= (pint)q);
 }
 }  // namespace pattern
 
