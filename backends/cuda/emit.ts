@@ -19,8 +19,8 @@ export function predicateIntType(ir: PatternIR): "int" | "long long" {
   return worst < 2 ** 31 - 1 ? "int" : "long long";
 }
 
-/** Kernel configuration: 8 warps of 16 query rows, key tiles of 64. */
-export const CUDA_TILE = { warps: 8, blockQ: 128, blockK: 64 } as const;
+/** Kernel configuration: 4 warps of 2 x 16 query rows (tiles of 128 queries), key tiles of 64. */
+export const CUDA_TILE = { warps: 4, mtiles: 2, blockQ: 128, blockK: 64 } as const;
 export const CUDA_HEAD_DIMS = [64, 128] as const;
 export const CUDA_DTYPES = [
   { name: "bf16", type: "__nv_bfloat16" },
@@ -167,7 +167,7 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
     "template <typename T, int D>",
     "static int launch(const void* q, const void* k, const void* v, void* o, float* lse, int batch, int heads, int kv_heads,",
     `    int n, const int* token_map, int map_len, const spattn_tiles* tiles, const ${prefix}_dyn* dyn, cudaStream_t stream) {`,
-    `  constexpr int NW = ${CUDA_TILE.warps}, BK = ${CUDA_TILE.blockK}, BQ = NW * 16;`,
+    `  constexpr int NW = ${CUDA_TILE.warps}, MT = ${CUDA_TILE.mtiles}, BK = ${CUDA_TILE.blockK}, BQ = NW * MT * 16;`,
     "  if (batch < 0 || heads <= 0 || kv_heads <= 0 || heads % kv_heads != 0 || n < 0 || !tiles || !dyn) return (int)cudaErrorInvalidValue;",
     "  if (token_map && map_len < n) return (int)cudaErrorInvalidValue;",
     "  if (batch == 0 || n == 0) return 0;",
@@ -181,7 +181,7 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
     "  p.tiles.full_num = tiles->full_num; p.tiles.full_idx = tiles->full_idx;",
     "  p.tiles.stride = tiles->stride; p.tiles.heads = tiles->heads;",
     "  const size_t smem = (size_t)(BQ + 4 * BK) * D * sizeof(T) + (size_t)(BQ + 2 * BK) * sizeof(int);",
-    "  auto kernel = token_map ? spattn::attention_fwd<T, D, NW, BK, true> : spattn::attention_fwd<T, D, NW, BK, false>;",
+    "  auto kernel = token_map ? spattn::attention_fwd<T, D, NW, MT, BK, true> : spattn::attention_fwd<T, D, NW, MT, BK, false>;",
     "  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);",
     "  if (e != cudaSuccess) return (int)e;",
     "  kernel<<<dim3(p.num_q_tiles, heads, batch), NW * 32, smem, stream>>>(p, *dyn);",

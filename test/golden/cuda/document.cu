@@ -154,6 +154,13 @@ __device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool va
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(addr), "l"(gmem), "r"(bytes));
 }
 
+/** 2^x on the special-function unit, flushing denormals (the softmax needs no more). */
+__device__ __forceinline__ float exp2_approx(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 
 template <int N>
@@ -216,13 +223,20 @@ __host__ __device__ __forceinline__ bool allowed(int q_, int k_, int head, int n
 // two names: pattern::Dyn (device pointers of data-dependent steps, or an empty struct) and
 // pattern::allowed(q, k, head, n, dyn), the pattern's predicate for one pair.
 // Embedded verbatim into every generated .cu file, after the pattern.
+//
+// Each warp owns MT m-tiles of 16 query rows (16 * MT consecutive rows): every K and V fragment
+// it loads from shared memory then feeds MT matrix products, which is what limits this kernel
+// (ldmatrix traffic). Q fragments are re-read from shared memory per key tile when MT > 1, to
+// leave the registers to the accumulators.
 
 namespace spattn {
 
-template <typename T, int D, int NW, int BK, bool MAPPED>
+template <typename T, int D, int NW, int MT, int BK, bool MAPPED>
 __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn dyn) {
-  constexpr int BQ = NW * 16;
+  constexpr int WR = 16 * MT;  // rows per warp
+  constexpr int BQ = NW * WR;
   constexpr int THREADS = NW * 32;
+  constexpr bool Q_IN_REGS = MT == 1;
   static_assert(D % 16 == 0 && BK % 16 == 0, "tile sizes must be multiples of 16");
   extern __shared__ __align__(128) unsigned char smem_raw[];
   T* sQ = reinterpret_cast<T*>(smem_raw);
@@ -244,6 +258,7 @@ __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn 
   const T* K = static_cast<const T*>(p.k) + (long long)(b * p.kv_heads + kvh) * n * D;
   const T* V = static_cast<const T*>(p.v) + (long long)(b * p.kv_heads + kvh) * n * D;
   const int q0 = qt * BQ;
+  const int wrow = warp * WR;  // this warp's first row in the tile
 
   const int list = (p.tiles.heads == 1 ? 0 : h) * p.num_q_tiles + qt;
   const int np = p.tiles.kv_num[list];
@@ -260,12 +275,17 @@ __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn 
   }
   cp_async_commit();
 
-  float acc_o[D / 8][4];
+  float acc_o[MT][D / 8][4];
+  float m_i[MT][2];
+  float l_i[MT][2];
 #pragma unroll
-  for (int j = 0; j < D / 8; ++j) acc_o[j][0] = acc_o[j][1] = acc_o[j][2] = acc_o[j][3] = 0.f;
-  float m_i[2] = {-INFINITY, -INFINITY};
-  float l_i[2] = {0.f, 0.f};
-  uint32_t qf[D / 16][4];
+  for (int mi = 0; mi < MT; ++mi) {
+#pragma unroll
+    for (int j = 0; j < D / 8; ++j) acc_o[mi][j][0] = acc_o[mi][j][1] = acc_o[mi][j][2] = acc_o[mi][j][3] = 0.f;
+    m_i[mi][0] = m_i[mi][1] = -INFINITY;
+    l_i[mi][0] = l_i[mi][1] = 0.f;
+  }
+  uint32_t qf[Q_IN_REGS ? D / 16 : 1][4];
 
   for (int t = 0; t < total; ++t) {
     const int buf = t & 1;
@@ -278,24 +298,40 @@ __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn 
     cp_async_wait<1>();
     __syncthreads();
 
-    if (t == 0) {
+    if (Q_IN_REGS && t == 0) {
 #pragma unroll
-      for (int kc = 0; kc < D / 16; ++kc) ldmatrix_x4(qf[kc], sQ + swz<D>(warp * 16 + (lane % 16), kc * 2 + lane / 16));
+      for (int kc = 0; kc < (Q_IN_REGS ? D / 16 : 0); ++kc) ldmatrix_x4(qf[kc], sQ + swz<D>(wrow + (lane % 16), kc * 2 + lane / 16));
     }
 
-    // S = Q K^T for this warp's 16 rows and the tile's BK keys.
+    // S = Q K^T for this warp's rows and the tile's BK keys.
     const T* ks = sK + buf * BK * D;
-    float s[BK / 8][4];
+    float s[MT][BK / 8][4];
 #pragma unroll
-    for (int j = 0; j < BK / 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+    for (int mi = 0; mi < MT; ++mi) {
+#pragma unroll
+      for (int j = 0; j < BK / 8; ++j) s[mi][j][0] = s[mi][j][1] = s[mi][j][2] = s[mi][j][3] = 0.f;
+    }
 #pragma unroll
     for (int kc = 0; kc < D / 16; ++kc) {
+      uint32_t a[MT][4];
+#pragma unroll
+      for (int mi = 0; mi < MT; ++mi) {
+        if (Q_IN_REGS) {
+#pragma unroll
+          for (int x = 0; x < 4; ++x) a[mi][x] = qf[Q_IN_REGS ? kc : 0][x];
+        } else {
+          ldmatrix_x4(a[mi], sQ + swz<D>(wrow + mi * 16 + (lane % 16), kc * 2 + lane / 16));
+        }
+      }
 #pragma unroll
       for (int jj = 0; jj < BK / 16; ++jj) {
         uint32_t r[4];
         ldmatrix_x4(r, ks + swz<D>(jj * 16 + (lane / 16) * 8 + (lane % 8), kc * 2 + ((lane / 8) & 1)));
-        mma16816<T>(s[2 * jj], qf[kc], r);
-        mma16816<T>(s[2 * jj + 1], qf[kc], r + 2);
+#pragma unroll
+        for (int mi = 0; mi < MT; ++mi) {
+          mma16816<T>(s[mi][2 * jj], a[mi], r);
+          mma16816<T>(s[mi][2 * jj + 1], a[mi], r + 2);
+        }
       }
     }
 
@@ -306,71 +342,86 @@ __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn 
     if (partial || k0 + BK > p.rows) {
       const int* ktok = sKtok + buf * BK;
 #pragma unroll
-      for (int j = 0; j < BK / 8; ++j) {
+      for (int mi = 0; mi < MT; ++mi) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int qr = warp * 16 + group + (e >= 2 ? 8 : 0);
-          const int kc = j * 8 + 2 * tq + (e & 1);
-          const int qq = MAPPED ? sQtok[qr] : (q0 + qr < n ? q0 + qr : -1);
-          const int kk = MAPPED ? ktok[kc] : (k0 + kc < n ? k0 + kc : -1);
-          const bool ok = kk >= 0 && qq >= 0 && (!partial || pattern::allowed(qq, kk, h, n, dyn));
-          if (!ok) s[j][e] = -INFINITY;
+        for (int j = 0; j < BK / 8; ++j) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int qr = wrow + mi * 16 + group + (e >= 2 ? 8 : 0);
+            const int kc = j * 8 + 2 * tq + (e & 1);
+            const int qq = MAPPED ? sQtok[qr] : (q0 + qr < n ? q0 + qr : -1);
+            const int kk = MAPPED ? ktok[kc] : (k0 + kc < n ? k0 + kc : -1);
+            const bool ok = kk >= 0 && qq >= 0 && (!partial || pattern::allowed(qq, kk, h, n, dyn));
+            if (!ok) s[mi][j][e] = -INFINITY;
+          }
         }
       }
     }
 
-    // Online softmax in the log2 domain.
-    float mx[2] = {m_i[0], m_i[1]};
+    // Online softmax in the log2 domain, per m-tile and row half.
 #pragma unroll
-    for (int j = 0; j < BK / 8; ++j) {
+    for (int mi = 0; mi < MT; ++mi) {
+      float mx[2] = {m_i[mi][0], m_i[mi][1]};
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        s[j][e] *= p.scale_log2;
-        mx[e >> 1] = fmaxf(mx[e >> 1], s[j][e]);
+      for (int j = 0; j < BK / 8; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          s[mi][j][e] *= p.scale_log2;
+          mx[e >> 1] = fmaxf(mx[e >> 1], s[mi][j][e]);
+        }
       }
-    }
 #pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffff, mx[r], 1));
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffff, mx[r], 2));
-    }
-    float base[2], alpha[2];
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      // A row that has seen no allowed key keeps max -inf; exponents then use 0, giving 0.
-      base[r] = mx[r] == -INFINITY ? 0.f : mx[r];
-      alpha[r] = exp2f(m_i[r] - base[r]);
-      m_i[r] = mx[r];
-      l_i[r] *= alpha[r];
-    }
-#pragma unroll
-    for (int j = 0; j < BK / 8; ++j) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        s[j][e] = exp2f(s[j][e] - base[e >> 1]);
-        l_i[e >> 1] += s[j][e];
+      for (int r = 0; r < 2; ++r) {
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffff, mx[r], 1));
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffff, mx[r], 2));
       }
-    }
+      float base[2], alpha[2];
 #pragma unroll
-    for (int j = 0; j < D / 8; ++j) {
-      acc_o[j][0] *= alpha[0];
-      acc_o[j][1] *= alpha[0];
-      acc_o[j][2] *= alpha[1];
-      acc_o[j][3] *= alpha[1];
+      for (int r = 0; r < 2; ++r) {
+        // A row that has seen no allowed key keeps max -inf; exponents then use 0, giving 0.
+        base[r] = mx[r] == -INFINITY ? 0.f : mx[r];
+        alpha[r] = exp2_approx(m_i[mi][r] - base[r]);
+        m_i[mi][r] = mx[r];
+        l_i[mi][r] *= alpha[r];
+      }
+#pragma unroll
+      for (int j = 0; j < BK / 8; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          s[mi][j][e] = exp2_approx(s[mi][j][e] - base[e >> 1]);
+          l_i[mi][e >> 1] += s[mi][j][e];
+        }
+      }
+#pragma unroll
+      for (int j = 0; j < D / 8; ++j) {
+        acc_o[mi][j][0] *= alpha[0];
+        acc_o[mi][j][1] *= alpha[0];
+        acc_o[mi][j][2] *= alpha[1];
+        acc_o[mi][j][3] *= alpha[1];
+      }
     }
 
     // O += P V, with P taken straight from the S accumulators.
     const T* vs = sV + buf * BK * D;
 #pragma unroll
     for (int kk = 0; kk < BK / 16; ++kk) {
-      uint32_t a[4] = {Pack<T>::two(s[2 * kk][0], s[2 * kk][1]), Pack<T>::two(s[2 * kk][2], s[2 * kk][3]),
-                       Pack<T>::two(s[2 * kk + 1][0], s[2 * kk + 1][1]), Pack<T>::two(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+      uint32_t a[MT][4];
+#pragma unroll
+      for (int mi = 0; mi < MT; ++mi) {
+        a[mi][0] = Pack<T>::two(s[mi][2 * kk][0], s[mi][2 * kk][1]);
+        a[mi][1] = Pack<T>::two(s[mi][2 * kk][2], s[mi][2 * kk][3]);
+        a[mi][2] = Pack<T>::two(s[mi][2 * kk + 1][0], s[mi][2 * kk + 1][1]);
+        a[mi][3] = Pack<T>::two(s[mi][2 * kk + 1][2], s[mi][2 * kk + 1][3]);
+      }
 #pragma unroll
       for (int nn = 0; nn < D / 16; ++nn) {
         uint32_t r[4];
         ldmatrix_x4_trans(r, vs + swz<D>(kk * 16 + (lane % 8) + ((lane / 8) & 1) * 8, nn * 2 + lane / 16));
-        mma16816<T>(acc_o[2 * nn], a, r);
-        mma16816<T>(acc_o[2 * nn + 1], a, r + 2);
+#pragma unroll
+        for (int mi = 0; mi < MT; ++mi) {
+          mma16816<T>(acc_o[mi][2 * nn], a[mi], r);
+          mma16816<T>(acc_o[mi][2 * nn + 1], a[mi], r + 2);
+        }
       }
     }
     __syncthreads();
@@ -378,21 +429,24 @@ __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn 
   cp_async_wait<0>();
 
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    float l = l_i[r];
-    l += __shfl_xor_sync(0xffffffff, l, 1);
-    l += __shfl_xor_sync(0xffffffff, l, 2);
-    const float inv = l > 0.f ? 1.f / l : 0.f;
-    const int qr = warp * 16 + group + 8 * r;
-    const int row = MAPPED ? sQtok[qr] : (q0 + qr < n ? q0 + qr : -1);
-    if (row >= 0) {
-      T* out = static_cast<T*>(p.o) + ((long long)(b * p.heads + h) * n + row) * D;
+  for (int mi = 0; mi < MT; ++mi) {
 #pragma unroll
-      for (int j = 0; j < D / 8; ++j) {
-        *reinterpret_cast<uint32_t*>(out + j * 8 + 2 * tq) = Pack<T>::two(acc_o[j][2 * r] * inv, acc_o[j][2 * r + 1] * inv);
-      }
-      if (tq == 0 && p.lse) {
-        p.lse[(long long)(b * p.heads + h) * n + row] = l > 0.f ? (m_i[r] + log2f(l)) * 0.6931471805599453f : -INFINITY;
+    for (int r = 0; r < 2; ++r) {
+      float l = l_i[mi][r];
+      l += __shfl_xor_sync(0xffffffff, l, 1);
+      l += __shfl_xor_sync(0xffffffff, l, 2);
+      const float inv = l > 0.f ? 1.f / l : 0.f;
+      const int qr = wrow + mi * 16 + group + 8 * r;
+      const int row = MAPPED ? sQtok[qr] : (q0 + qr < n ? q0 + qr : -1);
+      if (row >= 0) {
+        T* out = static_cast<T*>(p.o) + ((long long)(b * p.heads + h) * n + row) * D;
+#pragma unroll
+        for (int j = 0; j < D / 8; ++j) {
+          *reinterpret_cast<uint32_t*>(out + j * 8 + 2 * tq) = Pack<T>::two(acc_o[mi][j][2 * r] * inv, acc_o[mi][j][2 * r + 1] * inv);
+        }
+        if (tq == 0 && p.lse) {
+          p.lse[(long long)(b * p.heads + h) * n + row] = l > 0.f ? (m_i[mi][r] + log2f(l)) * 0.6931471805599453f : -INFINITY;
+        }
       }
     }
   }
@@ -404,7 +458,7 @@ __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn 
 template <typename T, int D>
 static int launch(const void* q, const void* k, const void* v, void* o, float* lse, int batch, int heads, int kv_heads,
     int n, const int* token_map, int map_len, const spattn_tiles* tiles, const spattn_document_dyn* dyn, cudaStream_t stream) {
-  constexpr int NW = 8, BK = 64, BQ = NW * 16;
+  constexpr int NW = 4, MT = 2, BK = 64, BQ = NW * MT * 16;
   if (batch < 0 || heads <= 0 || kv_heads <= 0 || heads % kv_heads != 0 || n < 0 || !tiles || !dyn) return (int)cudaErrorInvalidValue;
   if (token_map && map_len < n) return (int)cudaErrorInvalidValue;
   if (batch == 0 || n == 0) return 0;
@@ -418,7 +472,7 @@ static int launch(const void* q, const void* k, const void* v, void* o, float* l
   p.tiles.full_num = tiles->full_num; p.tiles.full_idx = tiles->full_idx;
   p.tiles.stride = tiles->stride; p.tiles.heads = tiles->heads;
   const size_t smem = (size_t)(BQ + 4 * BK) * D * sizeof(T) + (size_t)(BQ + 2 * BK) * sizeof(int);
-  auto kernel = token_map ? spattn::attention_fwd<T, D, NW, BK, true> : spattn::attention_fwd<T, D, NW, BK, false>;
+  auto kernel = token_map ? spattn::attention_fwd<T, D, NW, MT, BK, true> : spattn::attention_fwd<T, D, NW, MT, BK, false>;
   cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (e != cudaSuccess) return (int)e;
   kernel<<<dim3(p.num_q_tiles, heads, batch), NW * 32, smem, stream>>>(p, *dyn);
