@@ -39,13 +39,13 @@ export function program(done: (code: number) => void = () => {}): Command {
     .description("attention under the pattern's mask")
     .argument("<file>", "a .spattn file")
     .option("--pattern <name>", "pattern to use when the file has several")
-    .option("--backend <name>", "reference (float64 CPU); cuda and webgpu are planned", "reference")
+    .option("--backend <name>", "reference (float64 CPU) or cuda (generated kernels, needs nvcc and a GPU); webgpu is planned", "reference")
     .option("--set <name=value>", "override a parameter (repeatable)", collectSet)
     .requiredOption("--q <q.npy>", "queries [1, H, N, D]")
     .requiredOption("--k <k.npy>", "keys [1, H, N, D]")
     .requiredOption("--v <v.npy>", "values [1, H, N, Dv]")
     .requiredOption("--out <o.npy>", "output [1, H, N, Dv]")
-    .option("--dtype <t>", "output dtype: float32 or float64", "float32")
+    .option("--dtype <t>", "output dtype: float32 or float64 (reference); cuda computes in bf16, or fp16 with float16", "float32")
     .action((file: string, o) => guarded(() => runRun(file, o)).then(done));
 
   p.command("compile")

@@ -646,13 +646,13 @@ describe("spattn run", () => {
     expect(Array.from(readNpy(out).data as Float64Array)).toEqual(Array.from(expected(q, k, v, (_h, i, j) => j <= i && i - j < 7)));
   });
 
-  it("--backend cuda fails with a message that it is not built", async () => {
+  it("--backend webgpu fails with a message that it is not built", async () => {
     const dir = freshDir();
     const { paths } = inputs(dir);
     const out = join(dir, "o.npy");
-    const r = await cli("run", ex("causal.spattn"), "--backend", "cuda", ...paths, "--out", out);
+    const r = await cli("run", ex("causal.spattn"), "--backend", "webgpu", ...paths, "--out", out);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^spattn: error: .*CUDA backend is not built/);
+    expect(r.stderr).toMatch(/^spattn: error: .*WebGPU backend is not built/);
     expectNoStackTrace(r);
     expect(existsSync(out)).toBe(false);
   });

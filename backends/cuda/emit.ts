@@ -40,6 +40,96 @@ function template(name: string): string {
   return readFileSync(packageFile(`backends/cuda/templates/${name}`), "utf8");
 }
 
+/** The Dyn struct's pointer fields, in order (what a runtime must pass, in this order). */
+export function dynFieldNames(ir: PatternIR): string[] {
+  return [
+    ...ir.selections.map((_, i) => `sel${i}_kept`),
+    ...ir.routes.flatMap((_, i) => [`route${i}_q`, `route${i}_k`]),
+    ...ir.verticalSlashes.flatMap((_, i) => [`vs${i}_cols`, `vs${i}_diags`]),
+  ];
+}
+
+/** The host runner: device buffers, bf16/fp16 conversion, launch, copies back. */
+function hostRunner(prefix: string, dyn: string[]): string[] {
+  return [
+    "#include <cstdio>",
+    "#include <vector>",
+    "namespace spattn_host {",
+    "struct Buffers {",
+    "  std::vector<void*> ptrs;",
+    "  ~Buffers() { for (void* p : ptrs) cudaFree(p); }",
+    "  template <typename X> X* upload(const X* host, size_t count, cudaError_t* e) {",
+    "    void* d = nullptr;",
+    "    if (*e != cudaSuccess) return nullptr;",
+    "    *e = cudaMalloc(&d, count * sizeof(X) + 16);",
+    "    if (*e != cudaSuccess) return nullptr;",
+    "    ptrs.push_back(d);",
+    "    if (host && count) *e = cudaMemcpy(d, host, count * sizeof(X), cudaMemcpyHostToDevice);",
+    "    return static_cast<X*>(d);",
+    "  }",
+    "};",
+    "template <typename T> std::vector<T> convert(const float* x, size_t count) {",
+    "  std::vector<T> out(count);",
+    "  for (size_t i = 0; i < count; ++i) out[i] = T(x[i]);",
+    "  return out;",
+    "}",
+    "static int fail(char* err, int len, int code, const char* what) {",
+    '  if (err && len > 0) snprintf(err, (size_t)len, "%s", what);',
+    "  return code;",
+    "}",
+    "}  // namespace spattn_host",
+    "",
+    "template <typename T>",
+    `static int run_host_typed(const spattn_run_args* a, char* err, int err_len) {`,
+    "  using namespace spattn_host;",
+    "  int devices = 0;",
+    "  cudaError_t e = cudaGetDeviceCount(&devices);",
+    "  if (e != cudaSuccess || devices == 0) {",
+    "    char msg[256];",
+    '    snprintf(msg, sizeof msg, "no CUDA device: %s", e != cudaSuccess ? cudaGetErrorString(e) : "none found");',
+    "    return fail(err, err_len, e != cudaSuccess ? (int)e : -1, msg);",
+    "  }",
+    "  const size_t qn = (size_t)a->batch * a->heads * a->seq_len * a->head_dim;",
+    "  const size_t kn = (size_t)a->batch * a->kv_heads * a->seq_len * a->head_dim;",
+    "  const size_t rows = (size_t)a->tile_heads * a->num_q_tiles;",
+    "  Buffers b;",
+    "  std::vector<T> hq = convert<T>(a->q, qn), hk = convert<T>(a->k, kn), hv = convert<T>(a->v, kn);",
+    "  T* q = b.upload(hq.data(), qn, &e);",
+    "  T* k = b.upload(hk.data(), kn, &e);",
+    "  T* v = b.upload(hv.data(), kn, &e);",
+    "  T* o = b.upload<T>(nullptr, qn, &e);",
+    "  float* lse = b.upload<float>(nullptr, (size_t)a->batch * a->heads * a->seq_len, &e);",
+    "  const int* map = a->token_map ? b.upload(a->token_map, (size_t)a->map_len, &e) : nullptr;",
+    "  spattn_tiles t;",
+    "  t.kv_num = b.upload(a->kv_num, rows, &e); t.kv_idx = b.upload(a->kv_idx, rows * a->stride, &e);",
+    "  t.full_num = b.upload(a->full_num, rows, &e); t.full_idx = b.upload(a->full_idx, rows * a->stride, &e);",
+    "  t.stride = a->stride; t.heads = a->tile_heads;",
+    `  ${prefix}_dyn dyn = {};`,
+    `  if (a->dyn_count != ${dyn.length}) return fail(err, err_len, -1, "wrong number of data-dependent arrays (expected ${dyn.length})");`,
+    ...dyn.map((f, i) => `  dyn.${f} = static_cast<decltype(dyn.${f})>((const void*)b.upload(static_cast<const unsigned char*>(a->dyn[${i}]), (size_t)a->dyn_bytes[${i}], &e));`),
+    "  if (e != cudaSuccess) return fail(err, err_len, (int)e, cudaGetErrorString(e));",
+    "  int rc;",
+    "  if (a->head_dim == 64) rc = launch<T, 64>(q, k, v, o, lse, a->batch, a->heads, a->kv_heads, a->seq_len, map, a->map_len, &t, &dyn, 0);",
+    "  else if (a->head_dim == 128) rc = launch<T, 128>(q, k, v, o, lse, a->batch, a->heads, a->kv_heads, a->seq_len, map, a->map_len, &t, &dyn, 0);",
+    '  else return fail(err, err_len, -1, "head dimension not supported (the kernels take 64 and 128)");',
+    "  if (rc != 0) return fail(err, err_len, rc, cudaGetErrorString((cudaError_t)rc));",
+    "  e = cudaDeviceSynchronize();",
+    "  std::vector<T> ho(qn);",
+    "  if (e == cudaSuccess) e = cudaMemcpy(ho.data(), o, qn * sizeof(T), cudaMemcpyDeviceToHost);",
+    "  if (e == cudaSuccess && a->lse) e = cudaMemcpy(a->lse, lse, (size_t)a->batch * a->heads * a->seq_len * sizeof(float), cudaMemcpyDeviceToHost);",
+    "  if (e != cudaSuccess) return fail(err, err_len, (int)e, cudaGetErrorString(e));",
+    "  for (size_t i = 0; i < qn; ++i) a->o[i] = (float)ho[i];",
+    "  return 0;",
+    "}",
+    "",
+    `extern "C" int ${prefix}_run_host(const spattn_run_args* a, char* err, int err_len) {`,
+    '  if (!a || !a->q || !a->k || !a->v || !a->o) return spattn_host::fail(err, err_len, -1, "missing input or output");',
+    "  return a->dtype == 1 ? run_host_typed<__half>(a, err, err_len) : run_host_typed<__nv_bfloat16>(a, err, err_len);",
+    "}",
+    "",
+  ];
+}
+
 /** The Dyn struct's fields: device arrays the data-dependent steps produce, per query head. */
 function dynFields(ir: PatternIR): string[] {
   const f: string[] = [];
@@ -56,11 +146,16 @@ function dynFields(ir: PatternIR): string[] {
   return f;
 }
 
+/** The prefix of a pattern's C symbols. */
+export function cudaPrefix(ir: PatternIR): string {
+  return `spattn_${sanitizeIdent(ir.name)}`;
+}
+
 export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOutput {
   const id = sanitizeIdent(ir.name);
   const stem = ir.name.replace(/[^A-Za-z0-9_-]/g, "_");
   const upper = id.toUpperCase();
-  const prefix = `spattn_${id}`;
+  const prefix = cudaPrefix(ir);
   const symbols: string[] = [];
   const protos: string[] = [];
   for (const dt of CUDA_DTYPES) {
@@ -75,6 +170,12 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
     }
   }
   protos.push(`/* 1 if query q may attend key k in head \`head\` (host code; dyn holds host pointers). */\nint ${prefix}_allowed(int q, int k, int head, int seq_len, const ${prefix}_dyn* dyn)`);
+  protos.push(
+    "/* Host-memory convenience for runtimes (spattn run --backend cuda): copies float32 inputs to the\n" +
+      " * device as bf16 (dtype 0) or fp16 (1), runs the kernel and copies O and lse back as float32.\n" +
+      " * Returns 0, or a cudaError_t / -1 with a message in err. */\n" +
+      `int ${prefix}_run_host(const spattn_run_args* args, char* err, int err_len)`,
+  );
   const params = Object.entries(ir.params).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join(", ");
   const header = [
     `/* Generated by spattn from ${commentText(options.sourceName)}, pattern ${commentText(ir.name)}. Do not edit.`,
@@ -101,6 +202,16 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
     "",
     "#ifndef SPATTN_TILES_DEFINED",
     "#define SPATTN_TILES_DEFINED",
+    "typedef struct spattn_run_args {",
+    "  const float* q; const float* k; const float* v;  /* host, [batch, heads|kv_heads, n, head_dim] */",
+    "  float* o; float* lse;                             /* host outputs; lse may be NULL */",
+    "  int batch, heads, kv_heads, seq_len, head_dim, dtype;",
+    "  const int* token_map; int map_len;               /* host, or NULL / 0 */",
+    "  const int* kv_num; const int* kv_idx; const int* full_num; const int* full_idx;  /* host block lists */",
+    "  int stride, tile_heads, num_q_tiles;",
+    "  const void* const* dyn; const long long* dyn_bytes; int dyn_count;  /* host arrays of the Dyn fields, in order */",
+    "} spattn_run_args;",
+    "",
     "typedef struct spattn_tiles {",
     "  const int* kv_num;    /* [heads][num_q_tiles] partial tiles per row */",
     "  const int* kv_idx;    /* [heads][num_q_tiles][stride] their key-tile indices */",
@@ -190,6 +301,7 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
     "",
     ...launchers,
     "",
+    ...hostRunner(prefix, dynFieldNames(ir)),
     "/* The pattern's predicate on the host (dyn holds host pointers here): for checks and tools. */",
     `extern "C" int ${prefix}_allowed(int q, int k, int head, int seq_len, const ${prefix}_dyn* dyn) {`,
     "  return pattern::allowed(q, k, head, seq_len, *dyn) ? 1 : 0;",

@@ -2,7 +2,6 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { compile } from "../../compiler/compile.js";
-import { emitTypeScript } from "../../backends/ts/emit.js";
 import { emitCuda } from "../../backends/cuda/emit.js";
 import { UsageError, readSource, writeOutput } from "../io.js";
 
@@ -19,7 +18,7 @@ const PLANNED: Record<string, string> = {
 
 const TARGETS = ["ts", "cuda", "ir"];
 
-export function runCompile(file: string, o: CompileCommandOptions): void {
+export async function runCompile(file: string, o: CompileCommandOptions): Promise<void> {
   if (!TARGETS.includes(o.target)) throw new UsageError(PLANNED[o.target] ?? `unknown target '${o.target}' (targets: ${TARGETS.join(", ")})`);
   const source = readSource(file);
   const ir = compile(source, { fileName: file, pattern: o.pattern, set: o.set });
@@ -34,6 +33,8 @@ export function runCompile(file: string, o: CompileCommandOptions): void {
     writeOutput(join(o.out, `${cu.stem}.cu`), cu.cu);
     return;
   }
+  // ts-morph is large: loaded only for this target (the GPU machine runs the CLI without it).
+  const { emitTypeScript } = await import("../../backends/ts/emit.js");
   writeOutput(join(o.out, `${safeFileName(ir.name)}.mask.ts`), emitTypeScript(ir, { sourceName: file }));
 }
 

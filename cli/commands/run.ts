@@ -2,6 +2,7 @@
 import { compile } from "../../compiler/compile.js";
 import { maskRows } from "../../compiler/blockmask/build.js";
 import { referenceAttention } from "../../runtime/reference.js";
+import { runCuda } from "../../runtime/cuda/run.js";
 import { UsageError, readSource, readTensor, writeNpyOutput } from "../io.js";
 
 export interface RunCommandOptions {
@@ -16,13 +17,16 @@ export interface RunCommandOptions {
 }
 
 const PLANNED: Record<string, string> = {
-  cuda: "the CUDA backend is not built yet (issue: CUDA backend); use --backend reference",
-  webgpu: "the WebGPU backend is not built yet (issue: WGSL backend); use --backend reference",
+  webgpu: "the WebGPU backend is not built yet (issue: WGSL backend); use --backend reference or cuda",
 };
 
+const BACKENDS = ["reference", "cuda"];
+
 export function runRun(file: string, o: RunCommandOptions): void {
-  if (o.backend !== "reference") throw new UsageError(PLANNED[o.backend] ?? `unknown backend '${o.backend}' (backends: reference)`);
-  if (o.dtype !== "float32" && o.dtype !== "float64") throw new UsageError(`--dtype must be float32 or float64, got '${o.dtype}'`);
+  if (!BACKENDS.includes(o.backend)) throw new UsageError(PLANNED[o.backend] ?? `unknown backend '${o.backend}' (backends: ${BACKENDS.join(", ")})`);
+  if (o.dtype !== "float32" && o.dtype !== "float64" && !(o.backend === "cuda" && o.dtype === "float16")) {
+    throw new UsageError(`--dtype must be float32 or float64${o.backend === "cuda" ? " (or float16: fp16 kernels instead of bf16)" : ""}, got '${o.dtype}'`);
+  }
   const source = readSource(file);
   const ir = compile(source, { fileName: file, pattern: o.pattern, set: o.set });
   const q = readTensor(o.q, "Q");
@@ -31,8 +35,14 @@ export function runRun(file: string, o: RunCommandOptions): void {
   const [, heads, n, d] = q.shape;
   if (k.shape[1] !== heads || k.shape[2] !== n || k.shape[3] !== d) throw new UsageError(`K has shape [${k.shape.join(", ")}], Q has [${q.shape.join(", ")}]`);
   if (v.shape[1] !== heads || v.shape[2] !== n) throw new UsageError(`V has shape [${v.shape.join(", ")}], expected [1, ${heads}, ${n}, Dv]`);
+  const shape = [1, heads, n, v.shape[3]];
+  if (o.backend === "cuda") {
+    // The kernels compute in bf16 (or fp16) with float32 accumulation; the output is float32.
+    const { out } = runCuda(ir, q, k, v, o.dtype === "float16" ? "fp16" : "bf16");
+    writeNpyOutput(o.out, { dtype: "<f4", shape, data: out });
+    return;
+  }
   const rows = maskRows(ir, { seqLen: n, heads, q, k, fileName: file });
   const { out } = referenceAttention({ q: q.data, k: k.data, v: v.data, heads, seqLen: n, headDim: d, valueDim: v.shape[3] }, rows.row);
-  const shape = [1, heads, n, v.shape[3]];
   writeNpyOutput(o.out, o.dtype === "float64" ? { dtype: "<f8", shape, data: out } : { dtype: "<f4", shape, data: Float32Array.from(out) });
 }

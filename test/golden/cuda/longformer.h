@@ -22,6 +22,16 @@ extern "C" {
 
 #ifndef SPATTN_TILES_DEFINED
 #define SPATTN_TILES_DEFINED
+typedef struct spattn_run_args {
+  const float* q; const float* k; const float* v;  /* host, [batch, heads|kv_heads, n, head_dim] */
+  float* o; float* lse;                             /* host outputs; lse may be NULL */
+  int batch, heads, kv_heads, seq_len, head_dim, dtype;
+  const int* token_map; int map_len;               /* host, or NULL / 0 */
+  const int* kv_num; const int* kv_idx; const int* full_num; const int* full_idx;  /* host block lists */
+  int stride, tile_heads, num_q_tiles;
+  const void* const* dyn; const long long* dyn_bytes; int dyn_count;  /* host arrays of the Dyn fields, in order */
+} spattn_run_args;
+
 typedef struct spattn_tiles {
   const int* kv_num;    /* [heads][num_q_tiles] partial tiles per row */
   const int* kv_idx;    /* [heads][num_q_tiles][stride] their key-tile indices */
@@ -50,6 +60,10 @@ int spattn_longformer_fwd_fp16_d128(const void* q, const void* k, const void* v,
     const spattn_tiles* tiles, const spattn_longformer_dyn* dyn, cudaStream_t stream);
 /* 1 if query q may attend key k in head `head` (host code; dyn holds host pointers). */
 int spattn_longformer_allowed(int q, int k, int head, int seq_len, const spattn_longformer_dyn* dyn);
+/* Host-memory convenience for runtimes (spattn run --backend cuda): copies float32 inputs to the
+ * device as bf16 (dtype 0) or fp16 (1), runs the kernel and copies O and lse back as float32.
+ * Returns 0, or a cudaError_t / -1 with a message in err. */
+int spattn_longformer_run_host(const spattn_run_args* args, char* err, int err_len);
 
 #ifdef __cplusplus
 }

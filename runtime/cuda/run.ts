@@ -1,0 +1,131 @@
+// The CUDA runtime: builds a pattern's generated kernels into a shared library with nvcc
+// (cached by the hash of the generated code), computes block lists and data-dependent arrays
+// on the CPU, and runs the kernel through the native addon (runtime/cuda/addon). Every missing
+// piece (nvcc, the addon, a GPU) is an error that names it.
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { CUDA_TILE, cudaPrefix, dynFieldNames, emitCuda } from "../../backends/cuda/emit.js";
+import { headContexts, type Tensor4 } from "../../compiler/blockmask/build.js";
+import { buildKernelBlockMask } from "../../compiler/blockmask/kernel-order.js";
+import { dependsOnHead, isDynamic, type PatternIR } from "../../compiler/ir.js";
+import { packageFile } from "../../compiler/package-root.js";
+
+export class CudaRuntimeError extends Error {}
+
+interface Addon {
+  loadLibrary(path: string): number;
+  runHost(handle: number, symbol: string, args: object): { code: number; message: string };
+}
+
+let addon: Addon | undefined;
+const loaded = new Map<string, number>();
+
+function loadAddon(): Addon {
+  if (addon) return addon;
+  const path = packageFile("runtime/cuda/addon/build/Release/spattn_cuda.node");
+  if (!existsSync(path)) throw new CudaRuntimeError(`the CUDA runtime addon is not built (${path}): run npm run build:addon`);
+  addon = createRequire(import.meta.url)(path) as Addon;
+  return addon;
+}
+
+function nvcc(): string {
+  for (const dir of (process.env.PATH ?? "").split(":")) if (dir && existsSync(join(dir, "nvcc"))) return join(dir, "nvcc");
+  for (const p of ["/usr/local/cuda/bin/nvcc"]) if (existsSync(p)) return p;
+  throw new CudaRuntimeError("the CUDA backend builds kernels with nvcc (CUDA 12.8 or newer), which is not on the PATH");
+}
+
+/** Builds (or finds in the cache) the kernel library of a pattern; returns its path. */
+export function kernelLibrary(ir: PatternIR): string {
+  const out = emitCuda(ir, { sourceName: ir.name });
+  const hash = createHash("sha256").update(out.cu).update(out.header).digest("hex").slice(0, 16);
+  const dir = join(process.env.SPATTN_CACHE ?? join(homedir(), ".cache", "spattn"), "cuda", hash);
+  const lib = join(dir, `lib${out.stem}.so`);
+  if (existsSync(lib)) return lib;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${out.stem}.h`), out.header);
+  writeFileSync(join(dir, `${out.stem}.cu`), out.cu);
+  const tmp = `${lib}.tmp-${process.pid}`;
+  try {
+    execFileSync(nvcc(), ["-O3", "-Xcompiler", "-fPIC", "-shared", "-gencode=arch=compute_80,code=sm_80", "-gencode=arch=compute_90a,code=sm_90a", "-gencode=arch=compute_80,code=compute_80", `${out.stem}.cu`, "-o", tmp], { cwd: dir, stdio: "pipe" });
+  } catch (e) {
+    const err = e as { stderr?: Buffer; message: string };
+    throw new CudaRuntimeError(`nvcc failed on the generated kernel: ${err.stderr?.toString().trim() || err.message}`);
+  }
+  renameSync(tmp, lib);
+  return lib;
+}
+
+export interface CudaRunResult {
+  out: Float32Array;
+  lse: Float32Array;
+}
+
+/** Attention under the pattern on the GPU: q, k, v are [1, H, N, D] (D 64 or 128). */
+export function runCuda(ir: PatternIR, q: Tensor4, k: Tensor4, v: Tensor4, dtype: "bf16" | "fp16" = "bf16"): CudaRunResult {
+  const [, heads, n, d] = q.shape;
+  const kvHeads = k.shape[1];
+  if (v.shape[3] !== d) throw new CudaRuntimeError(`the CUDA kernels need V's head dimension to equal Q's (${d}), got ${v.shape[3]}`);
+  if (d !== 64 && d !== 128) throw new CudaRuntimeError(`the CUDA kernels take head dimensions 64 and 128, not ${d}`);
+  const lib = kernelLibrary(ir);
+  const a = loadAddon();
+  let handle = loaded.get(lib);
+  if (handle === undefined) {
+    handle = a.loadLibrary(lib);
+    loaded.set(lib, handle);
+  }
+  const tileHeads = dependsOnHead(ir) ? heads : 1;
+  const inst = { seqLen: n, heads: tileHeads, q: isDynamic(ir) ? q : undefined, k: isDynamic(ir) ? k : undefined };
+  const km = buildKernelBlockMask(ir, { ...inst, blockQ: CUDA_TILE.blockQ, blockK: CUDA_TILE.blockK });
+  const nqt = km.blocks.numQBlocks;
+  let stride = 1;
+  for (const hb of km.blocks.perHead) for (const rows of [hb.partial, hb.full]) for (let i = 0; i < nqt; i++) stride = Math.max(stride, rows.ptr[i + 1] - rows.ptr[i]);
+  const pack = (which: "partial" | "full") => {
+    const num = new Int32Array(tileHeads * nqt);
+    const idx = new Int32Array(tileHeads * nqt * stride);
+    km.blocks.perHead.forEach((hb, h) => {
+      const rows = hb[which];
+      for (let i = 0; i < nqt; i++) {
+        num[h * nqt + i] = rows.ptr[i + 1] - rows.ptr[i];
+        idx.set(rows.idx.subarray(rows.ptr[i], rows.ptr[i + 1]), (h * nqt + i) * stride);
+      }
+    });
+    return { num, idx };
+  };
+  const partial = pack("partial");
+  const full = pack("full");
+  // Data-dependent arrays, per query head, in the order of the Dyn struct.
+  const ctxs = isDynamic(ir) || ir.selections.length ? headContexts(ir, { seqLen: n, heads, q, k }) : [];
+  const dyn: ArrayBufferView[] = [];
+  const concat = <A extends Uint8Array | Int32Array>(parts: A[], make: (len: number) => A): A => {
+    const out = make(parts.reduce((s, p) => s + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  };
+  for (const name of dynFieldNames(ir)) {
+    const m = /^(sel|route|vs)(\d+)_(\w+)$/.exec(name)!;
+    const i = Number(m[2]);
+    if (m[1] === "sel") dyn.push(concat(ctxs.map((c) => c.selections[i].kept), (l) => new Uint8Array(l)));
+    else if (m[1] === "route") dyn.push(concat(ctxs.map((c) => c.routes[i][m[3] as "q" | "k"]), (l) => new Int32Array(l)));
+    else dyn.push(concat(ctxs.map((c) => c.vslash[i][m[3] as "cols" | "diags"]), (l) => new Uint8Array(l)));
+  }
+  const f32 = (t: Tensor4) => (t.data instanceof Float32Array ? t.data : Float32Array.from(t.data));
+  const out = new Float32Array(heads * n * d);
+  const lse = new Float32Array(heads * n);
+  const r = a.runHost(handle, `${cudaPrefix(ir)}_run_host`, {
+    q: f32(q), k: f32(k), v: f32(v), o: out, lse,
+    batch: 1, heads, kvHeads, seqLen: n, headDim: d, dtype: dtype === "fp16" ? 1 : 0,
+    tokenMap: km.map ?? null, mapLen: km.map?.length ?? 0,
+    kvNum: partial.num, kvIdx: partial.idx, fullNum: full.num, fullIdx: full.idx,
+    stride, tileHeads, numQTiles: nqt, dyn,
+  });
+  if (r.code !== 0) throw new CudaRuntimeError(`CUDA backend: ${r.message || `error ${r.code}`}`);
+  return { out, lse };
+}

@@ -1,0 +1,73 @@
+// The CUDA runtime: kernel libraries built by nvcc and cached by content, loaded through the
+// native addon. Without a GPU (CI) the call must fail with the library's own "no CUDA device"
+// message; with one (the GPU machine) it must match the float64 reference.
+import { existsSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { compile } from "../../compiler/compile.js";
+import { maskRows } from "../../compiler/blockmask/build.js";
+import { CudaRuntimeError, kernelLibrary, runCuda } from "../../runtime/cuda/run.js";
+import { referenceAttention } from "../../runtime/reference.js";
+import { main } from "../../cli/main.js";
+import { randomTensor, tempDirs } from "../helpers.js";
+import { encodeNpy } from "../../runtime/npy.js";
+
+const freshDir = tempDirs("spattn-cuda-rt-");
+const hasGpu = existsSync("/dev/nvidia0");
+
+describe("cuda runtime", () => {
+  process.env.SPATTN_CACHE = freshDir();
+
+  it("builds a kernel library once and reuses it by content", () => {
+    const ir = compile("pattern p(w = 16) { mask causal and q - k < w }");
+    const a = kernelLibrary(ir);
+    const mtime = statSync(a).mtimeMs;
+    expect(kernelLibrary(ir)).toBe(a);
+    expect(statSync(a).mtimeMs).toBe(mtime);
+    expect(kernelLibrary(compile("pattern p(w = 17) { mask causal and q - k < w }"))).not.toBe(a);
+  }, 120_000);
+
+  it(hasGpu ? "matches the float64 reference on the GPU" : "fails with the library's no-device message without a GPU", () => {
+    const ir = compile("pattern p() { mask causal and (q - k) % 3 == 0 }");
+    const n = 200;
+    const [q, k, v] = [1, 2, 3].map((s) => randomTensor(2, n, 64, s));
+    if (!hasGpu) {
+      expect(() => runCuda(ir, q, k, v)).toThrow(CudaRuntimeError);
+      expect(() => runCuda(ir, q, k, v)).toThrow(/no CUDA device/);
+      return;
+    }
+    const { out } = runCuda(ir, q, k, v);
+    const rows = maskRows(ir, { seqLen: n, heads: 2 });
+    const ref = referenceAttention({ q: q.data, k: k.data, v: v.data, heads: 2, seqLen: n, headDim: 64 }, rows.row).out;
+    let num = 0;
+    let den = 0;
+    for (let i = 0; i < ref.length; i++) {
+      num += (out[i] - ref[i]) ** 2;
+      den += ref[i] ** 2;
+    }
+    expect(Math.sqrt(num / den)).toBeLessThan(1e-2);
+  }, 120_000);
+
+  it("spattn run --backend cuda reports what is missing, with exit 1", async () => {
+    const dir = freshDir();
+    const paths: string[] = [];
+    for (const [name, seed] of [["q", 1], ["k", 2], ["v", 3]] as const) {
+      const t = randomTensor(1, 64, 64, seed);
+      writeFileSync(join(dir, `${name}.npy`), encodeNpy({ dtype: "<f4", shape: t.shape, data: t.data }));
+      paths.push(`--${name}`, join(dir, `${name}.npy`));
+    }
+    const errors: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string) => (errors.push(String(chunk)), true)) as typeof process.stderr.write;
+    try {
+      const code = await main(["run", "examples/causal.spattn", "--backend", "cuda", ...paths, "--out", join(dir, "o.npy")]);
+      if (hasGpu) expect(code).toBe(0);
+      else {
+        expect(code).toBe(1);
+        expect(errors.join("")).toMatch(/^spattn: error: CUDA backend: no CUDA device/);
+      }
+    } finally {
+      process.stderr.write = write;
+    }
+  }, 120_000);
+});
