@@ -185,7 +185,7 @@ for c in checks:
                  "empty_rows_zero": zeros_ok, "ok": ok}
             results.append(r)
             print(f"{'ok  ' if ok else 'FAIL'} {r['tag']:40s} {dtype} rel {err:.2e} sdpa {sdpa_err if sdpa_err is None else f'{sdpa_err:.2e}'} lse {err_lse:.1e} empty {r['empty_rows']}", flush=True)
-json.dump(results, open(f"{OUT}/cuda_check.json", "w"), indent=1)
+json.dump(results, open(f"{OUT}/cuda_check{'_' + args.only if args.only else ''}.json", "w"), indent=1)
 print(f"numerics: {len(results) - failures} passed, {failures} failed", flush=True)
 
 # ---------------------------------------------------------------- timing

@@ -179,6 +179,8 @@ const checks: [string, string, Record<string, string>, number, number][] = [
 ];
 for (const [id, ex, set, n, h] of checks) {
   for (const d of [64, 128]) if (d === 64 || !isDynamic(load(ex, set))) check(id, ex, set, n, h, d);
+  // A second size: a multiple of the tile where the first is not (layouts keep their size).
+  if (n % CUDA_TILE.blockQ !== 0) check(id, ex, set, 1536, h, 64);
 }
 // The dilated pattern in sequence order too (the residue-gathered order is the default).
 for (const d of [64, 128]) check("dilated_seq", "dilated", { window: "300", dilation: "3" }, 1000, 2, d, false);
