@@ -5,19 +5,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll } from "vitest";
 import type { Tensor4 } from "../compiler/blockmask/build.js";
+import { rng } from "./random.js";
+
+export { rng };
 import type { HeadBlocks } from "../compiler/blockmask/lib.js";
 
-/** A small deterministic generator (mulberry32) so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A fresh folder per call, all removed after the test file. */
 export function tempDirs(prefix: string): () => string {

@@ -8,27 +8,16 @@ import { gzipSync } from "node:zlib";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { compile } from "../../compiler/compile.js";
-import { buildBlockMask, buildDenseMask, headContexts, type Tensor4 } from "../../compiler/blockmask/build.js";
-import type { HeadBlocks } from "../../compiler/blockmask/lib.js";
-import { dependsOnHead, isDynamic, type PatternIR } from "../../compiler/ir.js";
+import { buildDenseMask, type Tensor4 } from "../../compiler/blockmask/build.js";
+import { isDynamic, type PatternIR } from "../../compiler/ir.js";
 import { emitCuda, CUDA_TILE } from "../../backends/cuda/emit.js";
 import { encodeNpy } from "../../runtime/npy.js";
-import { buildKernelBlockMask } from "../../compiler/blockmask/kernel-order.js";
+import { cudaInputs, type CudaTiles } from "../../backends/cuda/inputs.js";
+import { rng } from "../../test/random.js";
 
 const OUT = "bench/cuda/cases";
 rmSync(OUT, { recursive: true, force: true });
 mkdirSync(OUT, { recursive: true });
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randn(count: number, seed: number): Float32Array {
   const r = rng(seed);
@@ -42,22 +31,18 @@ function save(name: string, dtype: "<i4" | "|u1" | "<f4" | "|b1", shape: number[
   writeFileSync(join(OUT, `${name}.gz`), gzipSync(encodeNpy({ dtype, shape, data }), { level: 6 }));
 }
 
-/** [2, heads, nqb, 1 + widest row] int32: per row the count, then the indices (partial, then full). */
-function saveTiles(name: string, perHead: HeadBlocks[], nqb: number): void {
-  let widest = 1;
-  for (const hb of perHead) for (const rows of [hb.partial, hb.full]) for (let i = 0; i < nqb; i++) widest = Math.max(widest, rows.ptr[i + 1] - rows.ptr[i]);
-  const w = 1 + widest;
-  const data = new Int32Array(2 * perHead.length * nqb * w);
-  perHead.forEach((hb, h) => {
-    [hb.partial, hb.full].forEach((rows, kind) => {
-      for (let i = 0; i < nqb; i++) {
-        const base = ((kind * perHead.length + h) * nqb + i) * w;
-        data[base] = rows.ptr[i + 1] - rows.ptr[i];
-        data.set(rows.idx.subarray(rows.ptr[i], rows.ptr[i + 1]), base + 1);
-      }
-    });
+/** [2, heads, nqt, 1 + stride] int32: per row the count, then the indices (partial, then full). */
+function saveTiles(name: string, t: CudaTiles): void {
+  const w = 1 + t.stride;
+  const rows = t.tileHeads * t.numQTiles;
+  const data = new Int32Array(2 * rows * w);
+  [[t.kvNum, t.kvIdx], [t.fullNum, t.fullIdx]].forEach(([num, idx], kind) => {
+    for (let r = 0; r < rows; r++) {
+      data[(kind * rows + r) * w] = num[r];
+      data.set(idx.subarray(r * t.stride, r * t.stride + num[r]), (kind * rows + r) * w + 1);
+    }
   });
-  save(name, "<i4", [2, perHead.length, nqb, w], data);
+  save(name, "<i4", [2, t.tileHeads, t.numQTiles, w], data);
 }
 
 function load(example: string, set: Record<string, string> = {}): PatternIR {
@@ -87,15 +72,6 @@ function prefixOf(ir: PatternIR): string {
   return `spattn_${ir.name.replace(/[^A-Za-z0-9_]/g, "_")}`;
 }
 
-/** Block lists in the kernel order that pays (a token map saved beside them), else sequence order. */
-function kernelTiles(tag: string, ir: PatternIR, opts: { seqLen: number; heads: number; q?: Tensor4; k?: Tensor4 }, permute: boolean): boolean {
-  const tileOpts = { ...opts, blockQ: CUDA_TILE.blockQ, blockK: CUDA_TILE.blockK };
-  const km = permute ? buildKernelBlockMask(ir, tileOpts) : { blocks: buildBlockMask(ir, tileOpts), map: undefined };
-  saveTiles(`${tag}.tiles.npy`, km.blocks.perHead, km.blocks.numQBlocks);
-  if (km.map) save(`${tag}.map.npy`, "<i4", [km.map.length], km.map);
-  return km.map !== undefined;
-}
-
 /** Numerics case: small n, dense mask, inputs, tiles and dynamic arrays. */
 function check(id: string, example: string, set: Record<string, string>, n: number, heads: number, d: number, permute = true): void {
   const ir = load(example, set);
@@ -115,32 +91,12 @@ function check(id: string, example: string, set: Record<string, string>, n: numb
     save(`${tag}.v.npy`, "<f4", shape, v);
   }
   save(`${tag}.mask.npy`, "|b1", [heads, n, n], buildDenseMask(ir, opts).data);
-  const map = kernelTiles(tag, ir, opts, permute);
-  const dyn: string[] = [];
-  const ctxs = headContexts(ir, opts);
-  ir.selections.forEach((_, i) => {
-    const size = ctxs[0].selections[i].kept.length;
-    const all = new Uint8Array(heads * size);
-    ctxs.forEach((c, h) => all.set(c.selections[i].kept, h * size));
-    save(`${tag}.sel${i}_kept.npy`, "|u1", [all.length], all);
-    dyn.push(`sel${i}_kept`);
-  });
-  ir.routes.forEach((_, i) => {
-    for (const side of ["q", "k"] as const) {
-      const all = new Int32Array(heads * n);
-      ctxs.forEach((c, h) => all.set(c.routes[i][side], h * n));
-      save(`${tag}.route${i}_${side}.npy`, "<i4", [all.length], all);
-      dyn.push(`route${i}_${side}`);
-    }
-  });
-  ir.verticalSlashes.forEach((_, i) => {
-    for (const part of ["cols", "diags"] as const) {
-      const all = new Uint8Array(heads * n);
-      ctxs.forEach((c, h) => all.set(c.vslash[i][part], h * n));
-      save(`${tag}.vs${i}_${part}.npy`, "|u1", [all.length], all);
-      dyn.push(`vs${i}_${part}`);
-    }
-  });
+  const inputs = cudaInputs(ir, { ...opts, permute });
+  saveTiles(`${tag}.tiles.npy`, inputs.tiles);
+  if (inputs.map) save(`${tag}.map.npy`, "<i4", [inputs.map.length], inputs.map);
+  const map = inputs.map !== undefined;
+  for (const { name, data } of inputs.dyn) save(`${tag}.${name}.npy`, data instanceof Int32Array ? "<i4" : "|u1", [data.length], data);
+  const dyn = inputs.dyn.map((x) => x.name);
   manifest.checks.push({ id, tag, stem, prefix: prefixOf(ir), n, heads, d, dyn, inputs: isDynamic(ir), map });
 }
 
@@ -150,8 +106,11 @@ function timing(id: string, example: string, set: Record<string, string>, n: num
   const stem = emit(id, ir);
   const tag = `${id}_n${n}`;
   const t0 = performance.now();
-  const map = kernelTiles(tag, ir, { seqLen: n, heads: dependsOnHead(ir) ? heads : 1 }, true);
+  const inputs = cudaInputs(ir, { seqLen: n, heads });
   const ms = performance.now() - t0;
+  saveTiles(`${tag}.tiles.npy`, inputs.tiles);
+  if (inputs.map) save(`${tag}.map.npy`, "<i4", [inputs.map.length], inputs.map);
+  const map = inputs.map !== undefined;
   manifest.timings.push({ tag, stem, prefix: prefixOf(ir), n, heads, d: 128, flex, pairs, map, blockMaskMs: Number(ms.toFixed(1)) });
 }
 

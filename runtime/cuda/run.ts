@@ -8,10 +8,10 @@ import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { CUDA_TILE, cudaPrefix, dynFieldNames, emitCuda } from "../../backends/cuda/emit.js";
-import { headContexts, type Tensor4 } from "../../compiler/blockmask/build.js";
-import { buildKernelBlockMask } from "../../compiler/blockmask/kernel-order.js";
-import { dependsOnHead, isDynamic, type PatternIR } from "../../compiler/ir.js";
+import { cudaPrefix, emitCuda } from "../../backends/cuda/emit.js";
+import { cudaInputs } from "../../backends/cuda/inputs.js";
+import type { Tensor4 } from "../../compiler/blockmask/build.js";
+import type { PatternIR } from "../../compiler/ir.js";
 import { packageFile } from "../../compiler/package-root.js";
 
 export class CudaRuntimeError extends Error {}
@@ -77,54 +77,16 @@ export function runCuda(ir: PatternIR, q: Tensor4, k: Tensor4, v: Tensor4, dtype
     handle = a.loadLibrary(lib);
     loaded.set(lib, handle);
   }
-  const tileHeads = dependsOnHead(ir) ? heads : 1;
-  const inst = { seqLen: n, heads: tileHeads, q: isDynamic(ir) ? q : undefined, k: isDynamic(ir) ? k : undefined };
-  const km = buildKernelBlockMask(ir, { ...inst, blockQ: CUDA_TILE.blockQ, blockK: CUDA_TILE.blockK });
-  const nqt = km.blocks.numQBlocks;
-  let stride = 1;
-  for (const hb of km.blocks.perHead) for (const rows of [hb.partial, hb.full]) for (let i = 0; i < nqt; i++) stride = Math.max(stride, rows.ptr[i + 1] - rows.ptr[i]);
-  const pack = (which: "partial" | "full") => {
-    const num = new Int32Array(tileHeads * nqt);
-    const idx = new Int32Array(tileHeads * nqt * stride);
-    km.blocks.perHead.forEach((hb, h) => {
-      const rows = hb[which];
-      for (let i = 0; i < nqt; i++) {
-        num[h * nqt + i] = rows.ptr[i + 1] - rows.ptr[i];
-        idx.set(rows.idx.subarray(rows.ptr[i], rows.ptr[i + 1]), (h * nqt + i) * stride);
-      }
-    });
-    return { num, idx };
-  };
-  const partial = pack("partial");
-  const full = pack("full");
-  // Data-dependent arrays, per query head, in the order of the Dyn struct.
-  const ctxs = isDynamic(ir) || ir.selections.length ? headContexts(ir, { seqLen: n, heads, q, k }) : [];
-  const dyn: ArrayBufferView[] = [];
-  const concat = <A extends Uint8Array | Int32Array>(parts: A[], make: (len: number) => A): A => {
-    const out = make(parts.reduce((s, p) => s + p.length, 0));
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
-  };
-  for (const name of dynFieldNames(ir)) {
-    const m = /^(sel|route|vs)(\d+)_(\w+)$/.exec(name)!;
-    const i = Number(m[2]);
-    if (m[1] === "sel") dyn.push(concat(ctxs.map((c) => c.selections[i].kept), (l) => new Uint8Array(l)));
-    else if (m[1] === "route") dyn.push(concat(ctxs.map((c) => c.routes[i][m[3] as "q" | "k"]), (l) => new Int32Array(l)));
-    else dyn.push(concat(ctxs.map((c) => c.vslash[i][m[3] as "cols" | "diags"]), (l) => new Uint8Array(l)));
-  }
+  const { tiles, map, dyn } = cudaInputs(ir, { seqLen: n, heads, q, k });
   const f32 = (t: Tensor4) => (t.data instanceof Float32Array ? t.data : Float32Array.from(t.data));
   const out = new Float32Array(heads * n * d);
   const lse = new Float32Array(heads * n);
   const r = a.runHost(handle, `${cudaPrefix(ir)}_run_host`, {
     q: f32(q), k: f32(k), v: f32(v), o: out, lse,
     batch: 1, heads, kvHeads, seqLen: n, headDim: d, dtype: dtype === "fp16" ? 1 : 0,
-    tokenMap: km.map ?? null, mapLen: km.map?.length ?? 0,
-    kvNum: partial.num, kvIdx: partial.idx, fullNum: full.num, fullIdx: full.idx,
-    stride, tileHeads, numQTiles: nqt, dyn,
+    tokenMap: map ?? null, mapLen: map?.length ?? 0,
+    kvNum: tiles.kvNum, kvIdx: tiles.kvIdx, fullNum: tiles.fullNum, fullIdx: tiles.fullIdx,
+    stride: tiles.stride, tileHeads: tiles.tileHeads, numQTiles: tiles.numQTiles, dyn: dyn.map((x) => x.data),
   });
   if (r.code !== 0) throw new CudaRuntimeError(`CUDA backend: ${r.message || `error ${r.code}`}`);
   return { out, lse };

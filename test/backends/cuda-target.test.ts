@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { compile } from "../../compiler/compile.js";
-import { buildDenseMask, headContexts } from "../../compiler/blockmask/build.js";
+import { buildDenseMask } from "../../compiler/blockmask/build.js";
+import { cudaInputs } from "../../backends/cuda/inputs.js";
 import type { PatternIR } from "../../compiler/ir.js";
 import { emitCuda, type CudaOutput } from "../../backends/cuda/emit.js";
 import { randomTensor, tempDirs } from "../helpers.js";
@@ -108,18 +109,8 @@ describe("cuda target", () => {
       const q = randomTensor(heads, n, 8, 5);
       const k = randomTensor(heads, n, 8, 6);
       const opts = { seqLen: n, heads, q, k };
-      const ctxs = headContexts(ir, opts);
       const arrays = new Map<string, { type: string; values: ArrayLike<number> }>();
-      const concat = <A extends ArrayLike<number>>(parts: A[]) => parts.flatMap((p) => Array.from(p));
-      ir.selections.forEach((_, i) => arrays.set(`sel${i}_kept`, { type: "unsigned char", values: concat(ctxs.map((c) => c.selections[i].kept)) }));
-      ir.routes.forEach((_, i) => {
-        arrays.set(`route${i}_q`, { type: "int", values: concat(ctxs.map((c) => c.routes[i].q)) });
-        arrays.set(`route${i}_k`, { type: "int", values: concat(ctxs.map((c) => c.routes[i].k)) });
-      });
-      ir.verticalSlashes.forEach((_, i) => {
-        arrays.set(`vs${i}_cols`, { type: "unsigned char", values: concat(ctxs.map((c) => c.vslash[i].cols)) });
-        arrays.set(`vs${i}_diags`, { type: "unsigned char", values: concat(ctxs.map((c) => c.vslash[i].diags)) });
-      });
+      for (const { name, data } of cudaInputs(ir, opts).dyn) arrays.set(name, { type: data instanceof Int32Array ? "int" : "unsigned char", values: data });
       writeFileSync(join(dir, `${out.stem}_selftest.cu`), selftest(out, ir, n, heads, arrays));
       const dense = buildDenseMask(ir, opts);
       const want = Array.from({ length: heads * n }, (_, r) => Array.from(dense.data.subarray(r * n, (r + 1) * n)).join("")).join("\n") + "\n";
