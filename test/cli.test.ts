@@ -613,6 +613,20 @@ describe("spattn run", () => {
     }).out;
   }
 
+  it("--backend reference takes K and V with fewer heads (MQA)", async () => {
+    const dir = freshDir();
+    const q = writeTensor(join(dir, "q.npy"), [1, H, N, D], 41);
+    const k = writeTensor(join(dir, "k.npy"), [1, 1, N, D], 42);
+    const v = writeTensor(join(dir, "v.npy"), [1, 1, N, DV], 43);
+    const out = join(dir, "o.npy");
+    const r = await cli("run", ex("causal.spattn"), "--q", join(dir, "q.npy"), "--k", join(dir, "k.npy"), "--v", join(dir, "v.npy"), "--out", out, "--dtype", "float64");
+    expect(r.code, r.stderr).toBe(0);
+    const want = referenceAttention({ q, k, v, heads: H, kvHeads: 1, seqLen: N, headDim: D, valueDim: DV }, (_h, i, row) => {
+      for (let j = 0; j < N; j++) row[j] = j <= i ? 1 : 0;
+    }).out;
+    expect(Array.from(readNpy(out).data as Float64Array)).toEqual(Array.from(want));
+  });
+
   it("--backend reference equals referenceAttention under a brute-force causal mask (float32 by default)", async () => {
     const dir = freshDir();
     const { q, k, v, paths } = inputs(dir);

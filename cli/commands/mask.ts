@@ -23,6 +23,7 @@ export function runMask(file: string, o: MaskCommandOptions): void {
   const source = readSource(file);
   if (o.format !== "dense" && o.format !== "bsr") throw new UsageError(`--format must be dense or bsr, got '${o.format}'`);
   if ((o.q === undefined) !== (o.k === undefined)) throw new UsageError("--q and --k go together");
+  if (o.kernelOrder && o.format !== "bsr") throw new UsageError("--kernel-order applies to --format bsr (block lists in the CUDA kernels' token order)");
   const ir = compile(source, { fileName: file, pattern: o.pattern, set: o.set });
   const inputs = {
     seqLen: o.seq,

@@ -33,8 +33,12 @@ export function runRun(file: string, o: RunCommandOptions): void {
   const k = readTensor(o.k, "K");
   const v = readTensor(o.v, "V");
   const [, heads, n, d] = q.shape;
-  if (k.shape[1] !== heads || k.shape[2] !== n || k.shape[3] !== d) throw new UsageError(`K has shape [${k.shape.join(", ")}], Q has [${q.shape.join(", ")}]`);
-  if (v.shape[1] !== heads || v.shape[2] !== n) throw new UsageError(`V has shape [${v.shape.join(", ")}], expected [1, ${heads}, ${n}, Dv]`);
+  // K and V may have fewer heads than Q (GQA/MQA): query head h reads K/V head h / (H / Hkv).
+  const kvHeads = k.shape[1];
+  if (kvHeads < 1 || heads % kvHeads !== 0 || k.shape[2] !== n || k.shape[3] !== d) {
+    throw new UsageError(`K has shape [${k.shape.join(", ")}] but Q has [${q.shape.join(", ")}]: K needs N = ${n}, D = ${d} and a number of heads dividing ${heads}`);
+  }
+  if (v.shape[1] !== kvHeads || v.shape[2] !== n) throw new UsageError(`V has shape [${v.shape.join(", ")}], expected [1, ${kvHeads}, ${n}, Dv]`);
   const shape = [1, heads, n, v.shape[3]];
   if (o.backend === "cuda") {
     // The kernels compute in bf16 (or fp16) with float32 accumulation; the output is float32.
@@ -43,6 +47,6 @@ export function runRun(file: string, o: RunCommandOptions): void {
     return;
   }
   const rows = maskRows(ir, { seqLen: n, heads, q, k, fileName: file });
-  const { out } = referenceAttention({ q: q.data, k: k.data, v: v.data, heads, seqLen: n, headDim: d, valueDim: v.shape[3] }, rows.row);
+  const { out } = referenceAttention({ q: q.data, k: k.data, v: v.data, heads, kvHeads, seqLen: n, headDim: d, valueDim: v.shape[3] }, rows.row);
   writeNpyOutput(o.out, o.dtype === "float64" ? { dtype: "<f8", shape, data: out } : { dtype: "<f4", shape, data: Float32Array.from(out) });
 }
