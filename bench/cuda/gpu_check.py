@@ -185,6 +185,55 @@ for c in checks:
                  "empty_rows_zero": zeros_ok, "ok": ok}
             results.append(r)
             print(f"{'ok  ' if ok else 'FAIL'} {r['tag']:40s} {dtype} rel {err:.2e} sdpa {sdpa_err if sdpa_err is None else f'{sdpa_err:.2e}'} lse {err_lse:.1e} empty {r['empty_rows']}", flush=True)
+# ---------------------------------------------------------------- GPU index builders
+def build_kept(case, builders, q, k, names, dtype="bf16"):
+    """Runs the pattern's GPU index builders in order; returns {selection id: kept tensor}."""
+    if case["stem"] not in _libs:
+        _libs[case["stem"]] = ctypes.CDLL(f"{LIBS}/lib{case['stem']}.so")
+    lib = _libs[case["stem"]]
+    heads, n, d = q.shape[1], q.shape[2], q.shape[3]
+    kept = {}
+    for b in builders:
+        sid = b["id"]
+        ws_fn = getattr(lib, f"{case['prefix']}_sel{sid}_workspace")
+        ws_fn.restype = ctypes.c_size_t
+        ws_fn.argtypes = [ctypes.c_int] * 3
+        ws = torch.empty(ws_fn(heads, n, d), dtype=torch.uint8, device="cuda")
+        earlier = {f"sel{j}_kept": t for j, t in kept.items()}
+        cls = type("Dyn", (ctypes.Structure,), {"_fields_": [(f, ctypes.c_void_p) for f in names] or [("unused", ctypes.c_int)]})
+        dyn = cls(*[earlier[f].data_ptr() if f in earlier else None for f in names]) if names else cls(0)
+        out = torch.zeros(heads * (-(-n // b["qblock"])) * (-(-n // b["kblock"])), dtype=torch.uint8, device="cuda")
+        fn = getattr(lib, f"{case['prefix']}_sel{sid}_build_{dtype}")
+        fn.restype = ctypes.c_int
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p] * 4
+        rc = fn(q.data_ptr(), k.data_ptr(), heads, n, d, ctypes.byref(dyn), out.data_ptr(), ws.data_ptr(), torch.cuda.current_stream().cuda_stream)
+        if rc != 0:
+            raise RuntimeError(f"index builder returned {rc}")
+        kept[sid] = out
+    return kept
+
+
+builder_fail = 0
+builder_checked = 0
+for c in checks:
+    if not c.get("builders"):
+        continue
+    if c["inputs"]:
+        q = torch.from_numpy(npy(f"{c['tag']}.q.npy")).cuda().to(torch.bfloat16)
+        k = torch.from_numpy(npy(f"{c['tag']}.k.npy")).cuda().to(torch.bfloat16)
+    else:  # seeded selections read no data
+        q = k = torch.randn(1, c["heads"], c["n"], c["d"], device="cuda").to(torch.bfloat16)
+    kept = build_kept(c, c["builders"], q, k, c["dyn"])
+    torch.cuda.synchronize()
+    for sid, t in kept.items():
+        want = torch.from_numpy(npy(f"{c['tag']}.sel{sid}_kept_bf16.npy")).cuda()
+        same = bool(torch.equal(t, want))
+        builder_checked += 1
+        builder_fail += 0 if same else 1
+        print(f"{'ok  ' if same else 'FAIL'} index builder {c['tag']} selection {sid}: {int(t.sum())} kept blocks, {'identical to' if same else 'DIFFERENT from'} the CPU's", flush=True)
+print(f"index builders: {builder_checked - builder_fail} passed, {builder_fail} failed", flush=True)
+failures += builder_fail
+
 json.dump(results, open(f"{OUT}/cuda_check{'_' + args.only if args.only else ''}.json", "w"), indent=1)
 print(f"numerics: {len(results) - failures} passed, {failures} failed", flush=True)
 
@@ -234,12 +283,81 @@ if timings:
         # block lists of full 128 x 64 tiles (random blocks): every pair of a listed tile
         return float(tiles_arr[1, :, :, 0].sum()) * 128 * 64 / tiles_arr.shape[1]
 
+    def dynamic_block_topk(t, q, k, v, o, lse, rows):
+        """block_topk on the GPU: index building (timed alone), tile lists of `kept and causal`
+        derived from the kept blocks (harness-side, for this pattern), then the attention."""
+        n, heads, d, blk = t["n"], t["heads"], t["d"], t["dynamic"]["block"]
+        builders = [{"id": i, "qblock": blk, "kblock": blk} for i in t["dynamic"]["builders"]]
+        names = t["dynamic"]["fields"]
+        build_ms = bench(lambda: build_kept(t, builders, q, k, names))
+        kept = build_kept(t, builders, q, k, names)[0].view(heads, n // blk, n // blk).bool()
+        nqt, nkt = n // 128, n // 64
+        # A 128-query tile holds query blocks 2i and 2i+1; a 64-key tile is key block j.
+        kb = torch.arange(nkt, device="cuda")
+        qt = torch.arange(nqt, device="cuda")
+        lo, hi = kept[:, 0::2, :], kept[:, 1::2, :]
+        any_k = lo | hi
+        causal_full = (kb[None, :] * 64 + 63) <= (qt[:, None] * 128)
+        causal_any = (kb[None, :] * 64) <= (qt[:, None] * 128 + 127)
+        full = lo & hi & causal_full[None]
+        partial = any_k & causal_any[None] & ~full
+        def lists(m):
+            num = m.sum(-1).int()
+            stride = max(1, int(num.max()))
+            idx = torch.sort(torch.where(m, kb[None, None, :], nkt), dim=-1).values[..., :stride].int().contiguous()
+            return num.contiguous(), idx, stride
+        pn, pi, ps = lists(partial)
+        fnum, fi, fs = lists(full)
+        stride = max(ps, fs)
+        pad = lambda x, s: torch.nn.functional.pad(x, (0, stride - s)).contiguous()
+        pi, fi = pad(pi, ps), pad(fi, fs)
+        tiles = Tiles(pn.data_ptr(), pi.data_ptr(), fnum.data_ptr(), fi.data_ptr(), stride, heads)
+        cls = type("Dyn", (ctypes.Structure,), {"_fields_": [(f, ctypes.c_void_p) for f in names]})
+        kept_u8 = kept.to(torch.uint8).contiguous()
+        dyn = cls(kept_u8.data_ptr())
+        fn = launcher(t["stem"], t["prefix"], "bf16", d)
+        ours = bench(lambda: run(fn, q, k, v, o, lse, tiles, dyn))
+        def mod(b, h, qi, ki):
+            return kept[h, qi // blk, ki // blk] & (qi >= ki)
+        # FlexAttention's BlockMask (128 x 128) from the same kept blocks: create_block_mask
+        # would materialise the whole mask for a data-dependent mask_mod.
+        sub = kept.view(heads, n // 128, 2, n // 128, 2)
+        any128 = sub.any(4).any(2)
+        all128 = sub.all(4).all(2)
+        b128 = torch.arange(n // 128, device="cuda")
+        below = b128[None, :] < b128[:, None]
+        on_or_below = b128[None, :] <= b128[:, None]
+        f_full = all128 & below[None]
+        f_part = any128 & on_or_below[None] & ~f_full
+        def flex_lists(m):
+            num = m.sum(-1).int()
+            idx = torch.sort(torch.where(m, b128[None, None, :], n // 128), dim=-1).values.clamp_max(n // 128 - 1).int()
+            return num[None].contiguous(), idx[None].contiguous()
+        kvn, kvi = flex_lists(f_part)
+        fkn, fki = flex_lists(f_full)
+        bm = BlockMask.from_kv_blocks(kvn, kvi, fkn, fki, BLOCK_SIZE=128, mask_mod=mod)
+        ref_o = flex(q, k, v, block_mask=bm)
+        err = rel(o, ref_o)
+        flex_ms = bench(lambda: flex(q, k, v, block_mask=bm))
+        # Allowed pairs: every kept block below the diagonal in full, diagonal blocks half (+ the diagonal).
+        diag = torch.eye(n // blk, device="cuda", dtype=torch.bool)[None]
+        pairs = float((kept & ~diag).sum()) * blk * blk + float((kept & diag).sum()) * blk * (blk + 1) / 2
+        flops = 4 * pairs * d
+        row = {"case": t["tag"], "n": n, "ours_ms": ours, "index_build_ms": build_ms, "flex_ms": flex_ms, "speedup_vs_flex": flex_ms / ours,
+               "ours_tflops_eff": flops / ours / 1e9, "flex_tflops_eff": flops / flex_ms / 1e9, "rel_err_vs_flex": err}
+        rows.append(row)
+        print(f"{t['tag']:26s} ours {ours:8.3f} ms  flex {flex_ms:8.3f} ms  x{flex_ms / ours:5.2f}  index build {build_ms:.3f} ms ({100 * build_ms / ours:.1f}% of attention)  "
+              f"{row['ours_tflops_eff']:6.1f} vs {row['flex_tflops_eff']:6.1f} TFLOP/s  vs flex {err:.1e}", flush=True)
+
     rows = []
     for t in timings:
         n, heads, d = t["n"], t["heads"], t["d"]
         q, k, v = (torch.randn(1, heads, n, d, device="cuda", dtype=torch.bfloat16) for _ in range(3))
         o = torch.empty_like(q)
         lse = torch.empty(1, heads, n, device="cuda")
+        if t["flex"] == "dynamic_block_topk":
+            dynamic_block_topk(t, q, k, v, o, lse, rows)
+            continue
         arr = npy(f"{t['tag']}.tiles.npy")
         tiles, keep_t = device_tiles(arr)
         dyn, _ = dyn_struct([], "")

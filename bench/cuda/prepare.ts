@@ -10,10 +10,12 @@ import { join } from "node:path";
 import { compile } from "../../compiler/compile.js";
 import { buildDenseMask, type Tensor4 } from "../../compiler/blockmask/build.js";
 import { isDynamic, type PatternIR } from "../../compiler/ir.js";
-import { emitCuda, CUDA_TILE } from "../../backends/cuda/emit.js";
+import { emitCuda, CUDA_TILE, dynFieldNames } from "../../backends/cuda/emit.js";
 import { encodeNpy } from "../../runtime/npy.js";
 import { cudaInputs, type CudaTiles } from "../../backends/cuda/inputs.js";
 import { rng } from "../../test/random.js";
+import { gpuSelections } from "../../backends/cuda/index-builders.js";
+import { headContexts } from "../../compiler/blockmask/build.js";
 
 const OUT = "bench/cuda/cases";
 rmSync(OUT, { recursive: true, force: true });
@@ -24,6 +26,16 @@ function randn(count: number, seed: number): Float32Array {
   const out = new Float32Array(count);
   for (let i = 0; i < count; i++) out[i] = Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
   return out;
+}
+
+/** float32 values rounded to bf16 (nearest, ties to even), as the GPU sees them. */
+function bf16(x: Float32Array): Float32Array {
+  const bits = new Uint32Array(x.buffer.slice(0));
+  for (let i = 0; i < bits.length; i++) {
+    const b = bits[i];
+    bits[i] = ((b + 0x7fff + ((b >>> 16) & 1)) >>> 0) & 0xffff0000;
+  }
+  return new Float32Array(bits.buffer);
 }
 
 /** Gzipped .npy (numpy reads it through gzip.open): masks and block lists shrink a lot. */
@@ -97,7 +109,19 @@ function check(id: string, example: string, set: Record<string, string>, n: numb
   const map = inputs.map !== undefined;
   for (const { name, data } of inputs.dyn) save(`${tag}.${name}.npy`, data instanceof Int32Array ? "<i4" : "|u1", [data.length], data);
   const dyn = inputs.dyn.map((x) => x.name);
-  manifest.checks.push({ id, tag, stem, prefix: prefixOf(ir), n, heads, d, dyn, inputs: isDynamic(ir), map });
+  // What the GPU index builders must reproduce: the CPU's kept blocks on bf16-rounded Q and K.
+  const builders = gpuSelections(ir).map((s) => ({ id: s.id, qblock: s.qblock, kblock: s.kblock }));
+  if (builders.length && d === 64) {
+    const rounded = { ...opts, q: { shape, data: bf16(q) }, k: { shape, data: bf16(k) } };
+    const ctxs = headContexts(ir, rounded);
+    for (const b of builders) {
+      const size = ctxs[0].selections[b.id].kept.length;
+      const all = new Uint8Array(heads * size);
+      ctxs.forEach((c, h) => all.set(c.selections[b.id].kept, h * size));
+      save(`${tag}.sel${b.id}_kept_bf16.npy`, "|u1", [all.length], all);
+    }
+  }
+  manifest.checks.push({ id, tag, stem, prefix: prefixOf(ir), n, heads, d, dyn, inputs: isDynamic(ir), map, builders: d === 64 ? builders : [] });
 }
 
 /** Timing case: large n, tiles only (positional or seeded patterns). */
@@ -155,6 +179,12 @@ for (const n of [8192, 32768, 65536]) {
   timing("sink64_swa1024", "streaming", { sinks: "64", window: "1024" }, n, 16, "sink64_swa1024", -1);
   timing("dilated4", "dilated", { window: String(n), dilation: "4" }, n, 16, "dilated4_causal", -1);
   timing("random10pct", "bigbird", { block: "128", window_blocks: "-1", globals: "0", random: String(Math.max(1, Math.floor(nb / 10))), seed: "1" }, n, 16, "topk10pct", -1);
+}
+// The dynamic block top-k example: the GPU builds the kept blocks (timed on its own), the
+// harness derives the tile lists of `kept and causal` from them.
+{
+  const ir = load("block_topk");
+  manifest.timings.push({ tag: "block_topk_dyn_n65536", stem: emit("block_topk", ir), prefix: prefixOf(ir), n: 65536, heads: 16, d: 128, flex: "dynamic_block_topk", pairs: -1, map: false, blockMaskMs: 0, dynamic: { block: 64, builders: gpuSelections(ir).map((s) => s.id), fields: dynFieldNames(ir) } });
 }
 timing("natten2d_k13", "neighborhood2d", { height: "256", width: "256", kernel: "13" }, 65536, 16, "natten2d_k13", 65536 * 169);
 

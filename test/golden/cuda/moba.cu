@@ -100,6 +100,33 @@ SPATTN_HD I segment_of(const long long* ends, int count, I x) {
   return lo;
 }
 
+/** The 32-bit mixer of seeded selections (mix32 in compiler/blockmask/lib.ts). */
+__host__ __device__ __forceinline__ unsigned mix32(unsigned x) {
+  x ^= x >> 16;
+  x *= 0x7feb352du;
+  x ^= x >> 15;
+  x *= 0x846ca68bu;
+  x ^= x >> 16;
+  return x;
+}
+
+/** Mean of each block of rows of one head's [n, d] matrix, in float64 with the CPU's
+ *  summation order (rows in order; no fused multiply-add): grid (blocks, heads), d threads.
+ *  Written [heads][blocks][d], or [heads][d][blocks] when `transposed` (coalesced reads
+ *  for the score kernel, whose threads run over blocks). */
+template <typename T>
+__global__ void mean_pool(const T* x, double* out, int n, int d, int block, bool transposed) {
+  const int b = blockIdx.x, h = blockIdx.y, c = threadIdx.x;
+  const int nb = (n + block - 1) / block;
+  const int r0 = b * block, r1 = min(n, r0 + block);
+  const T* src = x + (long long)h * n * d;
+  double acc = 0.0;
+  for (int r = r0; r < r1; ++r) acc = __dadd_rn(acc, (double)(float)src[(long long)r * d + c]);
+  const double mean = __ddiv_rn(acc, (double)(r1 - r0));
+  if (transposed) out[((long long)h * d + c) * nb + b] = mean;
+  else out[((long long)h * nb + b) * d + c] = mean;
+}
+
 template <typename T> struct Pack;
 template <> struct Pack<__nv_bfloat16> {
   static __device__ __forceinline__ uint32_t two(float a, float b) {
@@ -496,6 +523,83 @@ extern "C" int spattn_moba_fwd_fp16_d128(const void* q, const void* k, const voi
     int batch, int heads, int kv_heads, int seq_len, const int* token_map, int map_len, const spattn_tiles* tiles,
     const spattn_moba_dyn* dyn, cudaStream_t stream) {
   return launch<__half, 128>(q, k, v, o, lse, batch, heads, kv_heads, seq_len, token_map, map_len, tiles, dyn, stream);
+}
+
+// ---- index builder for selection 0: top-3 of 1 x 64 blocks
+namespace pattern {
+__device__ __forceinline__ bool sel0_among(pint qb, pint kb, int head, pint n, const Dyn& dyn) {
+  const pint q = qb * 1, k = kb * 64;
+  (void)q; (void)k; (void)head; (void)n; (void)dyn;
+  return ((pint)kb < spattn::floor_div<pint>((pint)q, (pint)64));
+}
+__device__ __forceinline__ bool sel0_always(pint qb, pint kb, int head, pint n, const Dyn& dyn) {
+  const pint q = qb * 1, k = kb * 64;
+  (void)q; (void)k; (void)head; (void)n; (void)dyn;
+  return ((pint)kb == spattn::floor_div<pint>((pint)q, (pint)64));
+}
+}  // namespace pattern
+
+/** One thread per (head, query block, key block): the score, summed in the CPU's order. */
+template <typename T>
+__global__ void spattn_moba_sel0_scores(const double* qp, const double* kp, double* scores, int n, int d) {
+  const int nqb = (n + 0) / 1, nkb = (n + 63) / 64;
+  const int kb = blockIdx.x * blockDim.x + threadIdx.x, qb = blockIdx.y, h = blockIdx.z;
+  if (kb >= nkb) return;
+  const double* qv = qp + ((long long)h * nqb + qb) * d;
+  const double* kv = kp + (long long)h * d * nkb + kb;  // [d][nkb]: neighbours read neighbours
+  double s = 0.0;
+  for (int c = 0; c < d; ++c) s = __dadd_rn(s, __dmul_rn(qv[c], kv[(long long)c * nkb]));
+  scores[((long long)h * nqb + qb) * nkb + kb] = s;
+}
+
+/** One thread per (query block, head): always blocks, then the best candidates. */
+template <typename T>
+__global__ void spattn_moba_sel0_select(const double* scores, unsigned char* kept, int n, pattern::Dyn dyn) {
+  const int nqb = (n + 0) / 1, nkb = (n + 63) / 64;
+  const int qb = blockIdx.x * blockDim.x + threadIdx.x, h = blockIdx.y;
+  if (qb >= nqb) return;
+  const double* s = scores + ((long long)h * nqb + qb) * nkb;
+  unsigned char* row = kept + ((long long)h * nqb + qb) * nkb;
+  int have = 0;
+  for (int kb = 0; kb < nkb; ++kb) {
+    if (pattern::sel0_always(qb, kb, h, n, dyn)) { row[kb] = 1; ++have; }
+    else row[kb] = pattern::sel0_among(qb, kb, h, n, dyn) ? 2 : 0;  // 2: candidate
+  }
+  for (; have < 3; ++have) {
+    int best = -1;
+    for (int kb = 0; kb < nkb; ++kb) if (row[kb] == 2 && (best < 0 || s[kb] > s[best])) best = kb;
+    if (best < 0) break;
+    row[best] = 1;
+  }
+  for (int kb = 0; kb < nkb; ++kb) if (row[kb] == 2) row[kb] = 0;
+}
+
+/* Builds selection 0's kept blocks on the device: kept is [heads][ceil(n/1)][ceil(n/64)]
+ * bytes; dyn holds the kept arrays of earlier selections; workspace has
+ * spattn_moba_sel0_workspace(heads, n, d) bytes. q and k: [1, heads, n, d] device arrays. */
+extern "C" size_t spattn_moba_sel0_workspace(int heads, int n, int d) {
+  const size_t nqb = (n + 0) / 1, nkb = (n + 63) / 64;
+  return sizeof(double) * (size_t)heads * ((nqb + nkb) * d + nqb * nkb);
+}
+
+template <typename T>
+static int spattn_moba_sel0_build_typed(const void* q, const void* k, int heads, int n, int d, const spattn_moba_dyn* dyn, unsigned char* kept, void* workspace, cudaStream_t stream) {
+  const int nqb = (n + 0) / 1, nkb = (n + 63) / 64;
+  double* qp = static_cast<double*>(workspace);
+  double* kp = qp + (size_t)heads * nqb * d;
+  double* scores = kp + (size_t)heads * nkb * d;
+  spattn::mean_pool<T><<<dim3(nqb, heads), d, 0, stream>>>(static_cast<const T*>(q), qp, n, d, 1, false);
+  spattn::mean_pool<T><<<dim3(nkb, heads), d, 0, stream>>>(static_cast<const T*>(k), kp, n, d, 64, true);
+  spattn_moba_sel0_scores<T><<<dim3((nkb + 127) / 128, nqb, heads), 128, 0, stream>>>(qp, kp, scores, n, d);
+  spattn_moba_sel0_select<T><<<dim3((nqb + 63) / 64, heads), 64, 0, stream>>>(scores, kept, n, *dyn);
+  return (int)cudaGetLastError();
+}
+
+extern "C" int spattn_moba_sel0_build_bf16(const void* q, const void* k, int heads, int n, int d, const spattn_moba_dyn* dyn, unsigned char* kept, void* workspace, cudaStream_t stream) {
+  return spattn_moba_sel0_build_typed<__nv_bfloat16>(q, k, heads, n, d, dyn, kept, workspace, stream);
+}
+extern "C" int spattn_moba_sel0_build_fp16(const void* q, const void* k, int heads, int n, int d, const spattn_moba_dyn* dyn, unsigned char* kept, void* workspace, cudaStream_t stream) {
+  return spattn_moba_sel0_build_typed<__half>(q, k, heads, n, d, dyn, kept, workspace, stream);
 }
 
 #include <cstdio>
