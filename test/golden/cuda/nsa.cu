@@ -100,6 +100,9 @@ SPATTN_HD I segment_of(const long long* ends, int count, I x) {
   return lo;
 }
 
+/** Query blocks per thread in the index builders' score kernel. */
+#define SPATTN_SCORE_QT 16
+
 /** The 32-bit mixer of seeded selections (mix32 in compiler/blockmask/lib.ts). */
 __host__ __device__ __forceinline__ unsigned mix32(unsigned x) {
   x ^= x >> 16;
@@ -539,39 +542,61 @@ __device__ __forceinline__ bool sel0_always(pint qb, pint kb, int head, pint n, 
 }
 }  // namespace pattern
 
-/** One thread per (head, query block, key block): the score, summed in the CPU's order. */
+/** Scores: a thread computes one key block against SCORE_QT query blocks, so each key mean it
+ *  loads serves SCORE_QT products; every score is still summed over d in the CPU's order. */
 template <typename T>
 __global__ void spattn_nsa_sel0_scores(const double* qp, const double* kp, double* scores, int n, int d) {
   const int nqb = (n + 63) / 64, nkb = (n + 63) / 64;
-  const int kb = blockIdx.x * blockDim.x + threadIdx.x, qb = blockIdx.y, h = blockIdx.z;
+  const int kb = blockIdx.x * blockDim.x + threadIdx.x, qb0 = blockIdx.y * SPATTN_SCORE_QT, h = blockIdx.z;
   if (kb >= nkb) return;
-  const double* qv = qp + ((long long)h * nqb + qb) * d;
+  double acc[SPATTN_SCORE_QT];
+#pragma unroll
+  for (int t = 0; t < SPATTN_SCORE_QT; ++t) acc[t] = 0.0;
+  const double* qv = qp + ((long long)h * nqb + qb0) * d;
   const double* kv = kp + (long long)h * d * nkb + kb;  // [d][nkb]: neighbours read neighbours
-  double s = 0.0;
-  for (int c = 0; c < d; ++c) s = __dadd_rn(s, __dmul_rn(qv[c], kv[(long long)c * nkb]));
-  scores[((long long)h * nqb + qb) * nkb + kb] = s;
+  for (int c = 0; c < d; ++c) {
+    const double x = kv[(long long)c * nkb];
+#pragma unroll
+    for (int t = 0; t < SPATTN_SCORE_QT; ++t) if (qb0 + t < nqb) acc[t] = __dadd_rn(acc[t], __dmul_rn(qv[(long long)t * d + c], x));
+  }
+#pragma unroll
+  for (int t = 0; t < SPATTN_SCORE_QT; ++t) if (qb0 + t < nqb) scores[((long long)h * nqb + qb0 + t) * nkb + kb] = acc[t];
 }
 
-/** One thread per (query block, head): always blocks, then the best candidates. */
+/** A warp per (query block, head): lanes stride over key blocks (coalesced); each of the
+ *  top-k rounds takes the best remaining candidate by a warp reduction (ties: lower kb). */
 template <typename T>
 __global__ void spattn_nsa_sel0_select(const double* scores, unsigned char* kept, int n, pattern::Dyn dyn) {
   const int nqb = (n + 63) / 64, nkb = (n + 63) / 64;
-  const int qb = blockIdx.x * blockDim.x + threadIdx.x, h = blockIdx.y;
+  const int lane = threadIdx.x % 32;
+  const int qb = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, h = blockIdx.y;
   if (qb >= nqb) return;
   const double* s = scores + ((long long)h * nqb + qb) * nkb;
   unsigned char* row = kept + ((long long)h * nqb + qb) * nkb;
-  int have = 0;
-  for (int kb = 0; kb < nkb; ++kb) {
-    if (pattern::sel0_always(qb, kb, h, n, dyn)) { row[kb] = 1; ++have; }
+  int mine = 0;
+  for (int kb = lane; kb < nkb; kb += 32) {
+    if (pattern::sel0_always(qb, kb, h, n, dyn)) { row[kb] = 1; ++mine; }
     else row[kb] = pattern::sel0_among(qb, kb, h, n, dyn) ? 2 : 0;  // 2: candidate
   }
+  int have = mine;
+  for (int off = 16; off > 0; off >>= 1) have += __shfl_xor_sync(0xffffffff, have, off);
   for (; have < 16; ++have) {
+    double best_s = 0.0;
     int best = -1;
-    for (int kb = 0; kb < nkb; ++kb) if (row[kb] == 2 && (best < 0 || s[kb] > s[best])) best = kb;
+    for (int kb = lane; kb < nkb; kb += 32) {
+      if (row[kb] == 2 && (best < 0 || s[kb] > best_s)) { best = kb; best_s = s[kb]; }
+    }
+    for (int off = 16; off > 0; off >>= 1) {
+      const int ob = __shfl_xor_sync(0xffffffff, best, off);
+      const double os = __shfl_xor_sync(0xffffffff, best_s, off);
+      if (ob >= 0 && (best < 0 || os > best_s || (os == best_s && ob < best))) { best = ob; best_s = os; }
+    }
     if (best < 0) break;
-    row[best] = 1;
+    if (lane == 0) row[best] = 1;
+    __syncwarp();
   }
-  for (int kb = 0; kb < nkb; ++kb) if (row[kb] == 2) row[kb] = 0;
+  __syncwarp();
+  for (int kb = lane; kb < nkb; kb += 32) if (row[kb] == 2) row[kb] = 0;
 }
 
 /* Builds selection 0's kept blocks on the device: kept is [heads][ceil(n/64)][ceil(n/64)]
@@ -590,8 +615,8 @@ static int spattn_nsa_sel0_build_typed(const void* q, const void* k, int heads, 
   double* scores = kp + (size_t)heads * nkb * d;
   spattn::mean_pool<T><<<dim3(nqb, heads), d, 0, stream>>>(static_cast<const T*>(q), qp, n, d, 64, false);
   spattn::mean_pool<T><<<dim3(nkb, heads), d, 0, stream>>>(static_cast<const T*>(k), kp, n, d, 64, true);
-  spattn_nsa_sel0_scores<T><<<dim3((nkb + 127) / 128, nqb, heads), 128, 0, stream>>>(qp, kp, scores, n, d);
-  spattn_nsa_sel0_select<T><<<dim3((nqb + 63) / 64, heads), 64, 0, stream>>>(scores, kept, n, *dyn);
+  spattn_nsa_sel0_scores<T><<<dim3((nkb + 127) / 128, (nqb + SPATTN_SCORE_QT - 1) / SPATTN_SCORE_QT, heads), 128, 0, stream>>>(qp, kp, scores, n, d);
+  spattn_nsa_sel0_select<T><<<dim3((nqb + 3) / 4, heads), 128, 0, stream>>>(scores, kept, n, *dyn);
   return (int)cudaGetLastError();
 }
 

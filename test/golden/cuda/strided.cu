@@ -100,6 +100,9 @@ SPATTN_HD I segment_of(const long long* ends, int count, I x) {
   return lo;
 }
 
+/** Query blocks per thread in the index builders' score kernel. */
+#define SPATTN_SCORE_QT 16
+
 /** The 32-bit mixer of seeded selections (mix32 in compiler/blockmask/lib.ts). */
 __host__ __device__ __forceinline__ unsigned mix32(unsigned x) {
   x ^= x >> 16;
