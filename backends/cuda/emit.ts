@@ -33,8 +33,6 @@ export interface CudaOutput {
   stem: string;
   cu: string;
   header: string;
-  /** The C symbols of the launch functions, by dtype and head dim. */
-  symbols: string[];
 }
 
 function template(name: string): string {
@@ -157,12 +155,10 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
   const stem = ir.name.replace(/[^A-Za-z0-9_-]/g, "_");
   const upper = id.toUpperCase();
   const prefix = cudaPrefix(ir);
-  const symbols: string[] = [];
   const protos: string[] = [];
   for (const dt of CUDA_DTYPES) {
     for (const d of CUDA_HEAD_DIMS) {
       const sym = `${prefix}_fwd_${dt.name}_d${d}`;
-      symbols.push(sym);
       protos.push(
         `int ${sym}(const void* q, const void* k, const void* v, void* o, float* lse,\n` +
           `    int batch, int heads, int kv_heads, int seq_len, const int* token_map, int map_len,\n` +
@@ -311,5 +307,5 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
     "}",
     "",
   ].join("\n");
-  return { stem, cu, header, symbols };
+  return { stem, cu, header };
 }

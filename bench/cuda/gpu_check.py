@@ -78,16 +78,17 @@ def device_tiles(arr):
     return s, keep
 
 
-def dyn_struct(names, tag):
+def make_dyn(names, tensors):
+    """The pattern's Dyn struct: a device pointer per field (None where `tensors` has none)."""
     fields = [(n, ctypes.c_void_p) for n in names] or [("unused", ctypes.c_int)]
     cls = type("Dyn", (ctypes.Structure,), {"_fields_": fields})
-    keep = []
-    vals = []
-    for n in names:
-        t = torch.from_numpy(npy(f"{tag}.{n}.npy")).cuda()
-        keep.append(t)
-        vals.append(t.data_ptr())
-    return (cls(*vals) if names else cls(0)), keep
+    return cls(*[tensors[n].data_ptr() if n in tensors else None for n in names]) if names else cls(0)
+
+
+def dyn_struct(names, tag):
+    """The Dyn struct of a numerics case, its arrays read from the case's files."""
+    tensors = {n: torch.from_numpy(npy(f"{tag}.{n}.npy")).cuda() for n in names}
+    return make_dyn(names, tensors), list(tensors.values())
 
 
 _libs = {}
@@ -199,9 +200,7 @@ def build_kept(case, builders, q, k, names, dtype="bf16"):
         ws_fn.restype = ctypes.c_size_t
         ws_fn.argtypes = [ctypes.c_int] * 3
         ws = torch.empty(ws_fn(heads, n, d), dtype=torch.uint8, device="cuda")
-        earlier = {f"sel{j}_kept": t for j, t in kept.items()}
-        cls = type("Dyn", (ctypes.Structure,), {"_fields_": [(f, ctypes.c_void_p) for f in names] or [("unused", ctypes.c_int)]})
-        dyn = cls(*[earlier[f].data_ptr() if f in earlier else None for f in names]) if names else cls(0)
+        dyn = make_dyn(names, {f"sel{j}_kept": t for j, t in kept.items()})
         out = torch.zeros(heads * (-(-n // b["qblock"])) * (-(-n // b["kblock"])), dtype=torch.uint8, device="cuda")
         fn = getattr(lib, f"{case['prefix']}_sel{sid}_build_{dtype}")
         fn.restype = ctypes.c_int
@@ -312,9 +311,8 @@ if timings:
         pad = lambda x, s: torch.nn.functional.pad(x, (0, stride - s)).contiguous()
         pi, fi = pad(pi, ps), pad(fi, fs)
         tiles = Tiles(pn.data_ptr(), pi.data_ptr(), fnum.data_ptr(), fi.data_ptr(), stride, heads)
-        cls = type("Dyn", (ctypes.Structure,), {"_fields_": [(f, ctypes.c_void_p) for f in names]})
         kept_u8 = kept.to(torch.uint8).contiguous()
-        dyn = cls(kept_u8.data_ptr())
+        dyn = make_dyn(names, {"sel0_kept": kept_u8})
         fn = launcher(t["stem"], t["prefix"], "bf16", d)
         ours = bench(lambda: run(fn, q, k, v, o, lse, tiles, dyn))
         def mod(b, h, qi, ki):

@@ -1,7 +1,7 @@
 // Checks a pattern declaration: parameters (defaults, types, overrides), statements, and the
 // one `mask` that gives the pattern its meaning. Produces the PatternIR backends consume.
 import type * as A from "../../grammar/ast.js";
-import { DiagnosticBag, SpattnError, type Diagnostic } from "../diagnostics.js";
+import { DiagnosticBag, type Diagnostic } from "../diagnostics.js";
 import type { PatternIR, Value } from "../ir.js";
 import { constInt } from "./builtins.js";
 import { bindArgs } from "./args.js";
@@ -250,9 +250,5 @@ function inferType(p: A.Param): string {
   if (d.kind === "bool") return "bool";
   if (d.kind === "list") return "int[]";
   return "int";
-}
-
-export function throwIfErrors(diags: Diagnostic[], source?: string): void {
-  if (diags.some((d) => d.severity === "error")) throw new SpattnError(diags, source);
 }
 

@@ -32,7 +32,8 @@ function loadAddon(): Addon {
   return addon;
 }
 
-function nvcc(): string {
+/** nvcc on the PATH, or in CUDA's usual place. */
+export function findNvcc(): string {
   for (const dir of (process.env.PATH ?? "").split(":")) if (dir && existsSync(join(dir, "nvcc"))) return join(dir, "nvcc");
   for (const p of ["/usr/local/cuda/bin/nvcc"]) if (existsSync(p)) return p;
   throw new CudaRuntimeError("the CUDA backend builds kernels with nvcc (CUDA 12.8 or newer), which is not on the PATH");
@@ -50,7 +51,7 @@ export function kernelLibrary(ir: PatternIR): string {
   writeFileSync(join(dir, `${out.stem}.cu`), out.cu);
   const tmp = `${lib}.tmp-${process.pid}`;
   try {
-    execFileSync(nvcc(), ["-O3", "-Xcompiler", "-fPIC", "-shared", "-gencode=arch=compute_80,code=sm_80", "-gencode=arch=compute_90a,code=sm_90a", "-gencode=arch=compute_80,code=compute_80", `${out.stem}.cu`, "-o", tmp], { cwd: dir, stdio: "pipe" });
+    execFileSync(findNvcc(), ["-O3", "-Xcompiler", "-fPIC", "-shared", "-gencode=arch=compute_80,code=sm_80", "-gencode=arch=compute_90a,code=sm_90a", "-gencode=arch=compute_80,code=compute_80", `${out.stem}.cu`, "-o", tmp], { cwd: dir, stdio: "pipe" });
   } catch (e) {
     const err = e as { stderr?: Buffer; message: string };
     throw new CudaRuntimeError(`nvcc failed on the generated kernel: ${err.stderr?.toString().trim() || err.message}`);
