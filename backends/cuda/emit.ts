@@ -8,6 +8,7 @@ import { commentText, sanitizeIdent } from "../names.js";
 import { CudaConstants, cudaMask } from "./spell.js";
 import { largestMagnitude } from "../../compiler/blockmask/evaluate.js";
 import { indexBuilderCode, indexBuilderPrototypes } from "./index-builders.js";
+import { wgmmaWrappers } from "./wgmma.js";
 
 /** Sequence lengths the kernels accept (int indices), and a bound for head indices. */
 const MAX_N = 2 ** 30;
@@ -22,6 +23,8 @@ export function predicateIntType(ir: PatternIR): "int" | "long long" {
 
 /** Kernel configuration: 4 warps of 2 x 16 query rows (tiles of 128 queries), key tiles of 64. */
 export const CUDA_TILE = { warps: 4, mtiles: 2, blockQ: 128, blockK: 64 } as const;
+/** The sm_90a kernel: a producer and two consumer warpgroups, a ring of K/V stages. */
+export const CUDA_SM90 = { stages: 4 } as const;
 export const CUDA_HEAD_DIMS = [64, 128] as const;
 export const CUDA_DTYPES = [
   { name: "bf16", type: "__nv_bfloat16" },
@@ -272,6 +275,8 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
     "}  // namespace pattern",
     "",
     template("attention_kernel.cuh"),
+    wgmmaWrappers(CUDA_TILE.blockK, CUDA_HEAD_DIMS),
+    template("attention_sm90.cuh"),
     "// ---------------------------------------------------------------- C ABI",
     "template <typename T, int D>",
     "static int launch(const void* q, const void* k, const void* v, void* o, float* lse, int batch, int heads, int kv_heads,",
@@ -289,11 +294,25 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
     "  p.tiles.kv_num = tiles->kv_num; p.tiles.kv_idx = tiles->kv_idx;",
     "  p.tiles.full_num = tiles->full_num; p.tiles.full_idx = tiles->full_idx;",
     "  p.tiles.stride = tiles->stride; p.tiles.heads = tiles->heads;",
+    "  const dim3 grid(p.num_q_tiles, heads, batch);",
+    "  // sm_90a: the wgmma kernel, where the device is sm_90 and this binary holds its code.",
+    `  constexpr int STAGES = ${CUDA_SM90.stages};`,
+    "  auto hopper = token_map ? spattn::sm90::attention_fwd<T, D, BK, STAGES, true> : spattn::sm90::attention_fwd<T, D, BK, STAGES, false>;",
+    "  int choice = 0;",
+    "  cudaError_t e = spattn::pick_kernel((const void*)hopper, &choice);",
+    "  if (e != cudaSuccess) return (int)e;",
+    "  if (choice == 90) {",
+    "    const size_t smem = spattn::sm90::Layout<D, BK, STAGES>::BYTES + 1024;  // + alignment",
+    "    e = cudaFuncSetAttribute(hopper, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);",
+    "    if (e != cudaSuccess) return (int)e;",
+    "    hopper<<<grid, spattn::sm90::THREADS, smem, stream>>>(p, *dyn);",
+    "    return (int)cudaGetLastError();",
+    "  }",
     "  const size_t smem = (size_t)(BQ + 4 * BK) * D * sizeof(T) + (size_t)(BQ + 2 * BK) * sizeof(int);",
     "  auto kernel = token_map ? spattn::attention_fwd<T, D, NW, MT, BK, true> : spattn::attention_fwd<T, D, NW, MT, BK, false>;",
-    "  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);",
+    "  e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);",
     "  if (e != cudaSuccess) return (int)e;",
-    "  kernel<<<dim3(p.num_q_tiles, heads, batch), NW * 32, smem, stream>>>(p, *dyn);",
+    "  kernel<<<grid, NW * 32, smem, stream>>>(p, *dyn);",
     "  return (int)cudaGetLastError();",
     "}",
     "",

@@ -6,7 +6,7 @@ PyTorch SDPA with an explicit boolean mask; output poisoned with NaN before each
 Timing: bf16, H=16, D=128, medians of triton's do_bench, against torch.compile(flex_attention)
 with the equivalent mask_mod / BlockMask and against SDPA. Results go to $OUT.
 
-  python3 bench/cuda/gpu_check.py [--only SUBSTRING] [--no-timing] [--no-build]
+  python3 bench/cuda/gpu_check.py [--only SUBSTRING] [--no-timing] [--no-build] [--kernel auto|sm80|sm90]
 """
 import argparse
 import ctypes
@@ -32,7 +32,11 @@ ap.add_argument("--only", default="")
 ap.add_argument("--no-timing", action="store_true")
 ap.add_argument("--no-build", action="store_true")
 ap.add_argument("--arch", default="-gencode=arch=compute_90a,code=sm_90a")
+ap.add_argument("--kernel", default="auto", choices=["auto", "sm80", "sm90"],
+                help="forward kernel (SPATTN_CUDA_KERNEL): auto picks the wgmma kernel on sm_90")
 args = ap.parse_args()
+if args.kernel != "auto":
+    os.environ["SPATTN_CUDA_KERNEL"] = args.kernel
 
 man = json.load(open(f"{CASES}/manifest.json"))
 checks = [c for c in man["checks"] if args.only in c["tag"]]
@@ -233,7 +237,7 @@ for c in checks:
 print(f"index builders: {builder_checked - builder_fail} passed, {builder_fail} failed", flush=True)
 failures += builder_fail
 
-json.dump(results, open(f"{OUT}/cuda_check{'_' + args.only if args.only else ''}.json", "w"), indent=1)
+json.dump(results, open(f"{OUT}/cuda_check{'_' + args.only if args.only else ''}{'' if args.kernel == 'auto' else '_' + args.kernel}.json", "w"), indent=1)
 print(f"numerics: {len(results) - failures} passed, {failures} failed", flush=True)
 
 # ---------------------------------------------------------------- timing
@@ -418,6 +422,7 @@ if timings:
             ms = bench(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal))
             rows.append({"case": f"{name}_n{n}", "n": n, "ms": ms})
             print(f"{name}_n{n:<16d} {ms:8.3f} ms", flush=True)
-    json.dump({"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__, "rows": rows}, open(f"{OUT}/cuda_bench.json", "w"), indent=1)
+    json.dump({"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__, "kernel": args.kernel, "rows": rows},
+              open(f"{OUT}/cuda_bench{'' if args.kernel == 'auto' else '_' + args.kernel}.json", "w"), indent=1)
 
 sys.exit(1 if failures else 0)

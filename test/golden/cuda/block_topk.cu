@@ -19,6 +19,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 namespace spattn {
 
@@ -482,6 +484,398 @@ __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn 
 
 }  // namespace spattn
 
+// ---------------------------------------------------------------- wgmma (generated)
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+namespace spattn {
+namespace wg {
+__device__ __forceinline__ void ss_bf16_n64(float (&d)[32], uint64_t da, uint64_t db, int scale_d) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+      : "l"(da), "l"(db), "r"(scale_d));
+}
+__device__ __forceinline__ void rs_bf16_n64(float (&d)[32], const uint32_t (&a)[4], uint64_t db, int scale_d) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d));
+}
+__device__ __forceinline__ void rs_bf16_n128(float (&d)[64], const uint32_t (&a)[4], uint64_t db, int scale_d) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d));
+}
+__device__ __forceinline__ void ss_f16_n64(float (&d)[32], uint64_t da, uint64_t db, int scale_d) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+      : "l"(da), "l"(db), "r"(scale_d));
+}
+__device__ __forceinline__ void rs_f16_n64(float (&d)[32], const uint32_t (&a)[4], uint64_t db, int scale_d) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d));
+}
+__device__ __forceinline__ void rs_f16_n128(float (&d)[64], const uint32_t (&a)[4], uint64_t db, int scale_d) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d));
+}
+}  // namespace wg
+}  // namespace spattn
+#endif
+
+// The sm_90a (Hopper) forward kernel: the same block lists, predicate and results as
+// attention_fwd, on the warpgroup tensor-core instructions (wgmma).
+//
+// Structure (FlashAttention-3's, without its inter-warpgroup scheduling): three warpgroups.
+// Warpgroup 0 is the producer: it copies the Q tile and then each listed K/V tile into a ring
+// of STAGES shared-memory stages with cp.async (which gathers rows through a token map as
+// easily as it reads them in order), and publishes a stage on its `full` mbarrier. Warpgroups
+// 1 and 2 are consumers of 64 query rows each: per key tile, S = Q K^T by wgmma with both
+// operands in shared memory, the predicate and online softmax on the accumulators, then
+// O += P V by wgmma with P straight from registers; each releases the stage on its `empty`
+// mbarrier. The two consumers run independently, so one's softmax overlaps the other's
+// matrix products, and the producer runs up to STAGES tiles ahead.
+//
+// Shared-memory tiles are [rows][D] split into column blocks of 64 elements (128 bytes per
+// row) with the 128-byte swizzle that wgmma's descriptors name: 16-byte chunk c of row r sits
+// at chunk c ^ (r % 8). K and V share the layout; V is read N-major (transposed) by wgmma.
+//
+// Embedded verbatim into every generated .cu file, after attention_kernel.cuh and the wgmma
+// wrappers. Compiled to a trap on other targets; the launcher picks it only where the device
+// is sm_90 and the binary holds sm_90a code for it.
+
+namespace spattn {
+namespace sm90 {
+
+constexpr int THREADS = 384;  // producer warpgroup + two consumer warpgroups
+constexpr int BQ = 128;       // query rows per CTA: 64 per consumer
+
+/** Byte offset of 16-byte chunk c of row r in a swizzled [ROWS][D] tile of 16-bit elements. */
+template <int ROWS>
+__device__ __forceinline__ uint32_t chunk_offset(int r, int c) {
+  return (uint32_t)((c >> 3) * ROWS * 128 + r * 128 + (((c & 7) ^ (r & 7)) << 4));
+}
+
+/** Shared-memory layout of one CTA, in bytes from a 1024-aligned base. */
+template <int D, int BK, int STAGES>
+struct Layout {
+  static constexpr uint32_t Q = 0;
+  static constexpr uint32_t TILE = BK * D * 2;  // one K or V tile
+  static constexpr uint32_t K0 = BQ * D * 2;
+  static constexpr uint32_t V0 = K0 + STAGES * TILE;
+  static constexpr uint32_t TOK = V0 + STAGES * TILE;  // [STAGES][BK] key tokens (mapped)
+  static constexpr uint32_t BAR = TOK + STAGES * BK * 4;  // full[STAGES], empty[STAGES]
+  static constexpr uint32_t BYTES = BAR + 2 * STAGES * 8;
+};
+
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+
+/** Waits until the phase of the given parity has completed (acquire). */
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+  asm volatile(
+      "{\n.reg .pred ready;\nspin:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 ready, [%0], %1;\n"
+      "@!ready bra spin;\n}\n" ::"r"(bar),
+      "r"(parity)
+      : "memory");
+}
+
+/** Orders this thread's completed cp.async writes before the tensor cores' reads. */
+__device__ __forceinline__ void fence_async_shared() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wgmma_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory"); }
+
+/** Ties accumulator registers to this point, so the compiler moves no use across a wait. */
+template <int N>
+__device__ __forceinline__ void pin(float (&r)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
+}
+
+/** A shared-memory matrix descriptor with the 128-byte swizzle (leading and stride byte offsets). */
+__device__ __forceinline__ uint64_t desc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
+  return (uint64_t)((addr & 0x3FFFF) >> 4) | ((uint64_t)((lbo & 0x3FFFF) >> 4) << 16) |
+         ((uint64_t)((sbo & 0x3FFFF) >> 4) << 32) | (1ull << 62);
+}
+
+template <typename T, int N> struct Mma;
+#define SPATTN_WG_MMA(T, name, NS, ND)                                                                           \
+  template <> struct Mma<T, ND> {                                                                                \
+    static __device__ __forceinline__ void ss(float (&d)[NS / 2], uint64_t a, uint64_t b, int acc) { wg::ss_##name##_n##NS(d, a, b, acc); } \
+    static __device__ __forceinline__ void rs(float (&d)[ND / 2], const uint32_t (&a)[4], uint64_t b, int acc) { wg::rs_##name##_n##ND(d, a, b, acc); } \
+  };
+SPATTN_WG_MMA(__nv_bfloat16, bf16, 64, 64)
+SPATTN_WG_MMA(__nv_bfloat16, bf16, 64, 128)
+SPATTN_WG_MMA(__half, f16, 64, 64)
+SPATTN_WG_MMA(__half, f16, 64, 128)
+#undef SPATTN_WG_MMA
+
+/** Producer: copies rows [row0, row0 + ROWS) of a [n][D] matrix (through the token map when
+ *  MAPPED; zeros for padding) into a swizzled tile; records the tokens when `tok` is given. */
+template <int D, int ROWS, bool MAPPED, typename T>
+__device__ __forceinline__ void produce(uint32_t dst, int* tok, const T* src, int row0, const Params& p, int tid) {
+  constexpr int CHUNKS = D / 8;
+#pragma unroll
+  for (int i = tid; i < ROWS * CHUNKS; i += 128) {
+    const int r = i / CHUNKS, c = i % CHUNKS;
+    const int token = MAPPED ? token_at(p, row0 + r) : (row0 + r < p.rows ? row0 + r : -1);
+    if (tok && c == 0) tok[r] = token;
+    const T* g = src + (long long)(token >= 0 ? token : 0) * D + c * 8;
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst + chunk_offset<ROWS>(r, c)), "l"(g),
+                 "r"(token >= 0 ? 16 : 0)
+                 : "memory");
+  }
+}
+#endif
+
+template <typename T, int D, int BK, int STAGES, bool MAPPED>
+__global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::Dyn dyn) {
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  static_assert(BK == 64 && (D == 64 || D == 128), "the sm_90a kernel takes 64-key tiles and D 64 or 128");
+  using L = Layout<D, BK, STAGES>;
+  extern __shared__ __align__(1024) unsigned char smem_raw[];
+  // wgmma's 128-byte swizzle repeats every 1024 bytes: align the base to that.
+  const uint32_t raw = (uint32_t)__cvta_generic_to_shared(smem_raw);
+  const uint32_t base = (raw + 1023u) & ~1023u;
+  unsigned char* smem = smem_raw + (base - raw);
+  int* ktok = reinterpret_cast<int*>(smem + L::TOK);
+  const uint32_t full_bar = base + L::BAR, empty_bar = base + L::BAR + STAGES * 8;
+
+  const int qt = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+  const int kvh = h / (p.heads / p.kv_heads);
+  const int n = p.n;
+  const int q0 = qt * BQ;
+  const int list = (p.tiles.heads == 1 ? 0 : h) * p.num_q_tiles + qt;
+  const int np = p.tiles.kv_num[list];
+  const int total = np + p.tiles.full_num[list];
+  const int* pidx = p.tiles.kv_idx + (long long)list * p.tiles.stride;
+  const int* fidx = p.tiles.full_idx + (long long)list * p.tiles.stride;
+  const int wg_id = threadIdx.x / 128;
+  const int tid = threadIdx.x % 128;
+
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < STAGES; ++s) {
+      mbar_init(full_bar + 8 * s, 128);
+      mbar_init(empty_bar + 8 * s, 256);
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+
+  if (wg_id == 0) {
+    // ---------------------------------------------------------------- producer
+    const T* Q = static_cast<const T*>(p.q) + (long long)(b * p.heads + h) * n * D;
+    const T* K = static_cast<const T*>(p.k) + (long long)(b * p.kv_heads + kvh) * n * D;
+    const T* V = static_cast<const T*>(p.v) + (long long)(b * p.kv_heads + kvh) * n * D;
+    if (total > 0) produce<D, BQ, MAPPED>(base + L::Q, nullptr, Q, q0, p, tid);
+    for (int t = 0; t < total; ++t) {
+      const int s = t % STAGES;
+      mbar_wait(empty_bar + 8 * s, ((t / STAGES) & 1) ^ 1);
+      const int k0 = (t < np ? pidx[t] : fidx[t - np]) * BK;
+      produce<D, BK, MAPPED>(base + L::K0 + s * L::TILE, MAPPED ? ktok + s * BK : nullptr, K, k0, p, tid);
+      produce<D, BK, MAPPED>(base + L::V0 + s * L::TILE, nullptr, V, k0, p, tid);
+      asm volatile("cp.async.commit_group;\n" ::: "memory");
+      if (t > 0) {
+        asm volatile("cp.async.wait_group 1;\n" ::: "memory");
+        fence_async_shared();
+        mbar_arrive(full_bar + 8 * ((t - 1) % STAGES));
+      }
+    }
+    if (total > 0) {
+      asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+      fence_async_shared();
+      mbar_arrive(full_bar + 8 * ((total - 1) % STAGES));
+    }
+    return;
+  }
+
+  // ------------------------------------------------------------------ consumers
+  const int c = wg_id - 1;  // 64 rows each
+  const int warp = tid / 32, lane = tid % 32, group = lane >> 2, tq = lane & 3;
+  const int rowA = 64 * c + 16 * warp + group;  // this thread's rows in the tile: rowA, rowA + 8
+  int qtok[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int pos = q0 + rowA + 8 * r;
+    qtok[r] = MAPPED ? token_at(p, pos) : (pos < n ? pos : -1);
+  }
+
+  float o[D / 2];
+#pragma unroll
+  for (int i = 0; i < D / 2; ++i) o[i] = 0.f;
+  float m_i[2] = {-INFINITY, -INFINITY}, l_i[2] = {0.f, 0.f};
+
+  for (int t = 0; t < total; ++t) {
+    const int s = t % STAGES;
+    mbar_wait(full_bar + 8 * s, (t / STAGES) & 1);
+
+    // S = Q K^T: 64 rows x BK keys, D / 16 steps of k16.
+    float sc[BK / 2];
+    wgmma_fence();
+#pragma unroll
+    for (int kc = 0; kc < D / 16; ++kc) {
+      const uint32_t within = (kc & 3) * 32;  // k16 step inside the 128-byte row
+      const uint64_t da = desc(base + L::Q + (kc >> 2) * BQ * 128 + 64 * c * 128 + within, 16, 1024);
+      const uint64_t db = desc(base + L::K0 + s * L::TILE + (kc >> 2) * BK * 128 + within, 16, 1024);
+      Mma<T, D>::ss(sc, da, db, kc > 0);
+    }
+    wgmma_commit();
+    wgmma_wait<0>();
+    pin(sc);
+
+    const bool partial = t < np;
+    const int k0 = (partial ? pidx[t] : fidx[t - np]) * BK;
+    if (partial || k0 + BK > p.rows) {
+      const int* kt = ktok + s * BK;
+#pragma unroll
+      for (int j = 0; j < BK / 8; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int kc = j * 8 + 2 * tq + (e & 1);
+          const int qq = qtok[e >> 1];
+          const int kk = MAPPED ? kt[kc] : (k0 + kc < n ? k0 + kc : -1);
+          const bool ok = kk >= 0 && qq >= 0 && (!partial || pattern::allowed(qq, kk, h, n, dyn));
+          if (!ok) sc[4 * j + e] = -INFINITY;
+        }
+      }
+    }
+
+    // Online softmax in the log2 domain (as attention_fwd).
+    float mx[2] = {m_i[0], m_i[1]};
+#pragma unroll
+    for (int i = 0; i < BK / 2; ++i) {
+      sc[i] *= p.scale_log2;
+      mx[(i >> 1) & 1] = fmaxf(mx[(i >> 1) & 1], sc[i]);
+    }
+    float base_[2], alpha[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffff, mx[r], 1));
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffff, mx[r], 2));
+      base_[r] = mx[r] == -INFINITY ? 0.f : mx[r];
+      alpha[r] = exp2_approx(m_i[r] - base_[r]);
+      m_i[r] = mx[r];
+      l_i[r] *= alpha[r];
+    }
+#pragma unroll
+    for (int i = 0; i < BK / 2; ++i) {
+      sc[i] = exp2_approx(sc[i] - base_[(i >> 1) & 1]);
+      l_i[(i >> 1) & 1] += sc[i];
+    }
+#pragma unroll
+    for (int i = 0; i < D / 2; ++i) o[i] *= alpha[(i >> 1) & 1];
+
+    // O += P V: P as A fragments (rows rowA / rowA + 8, 16 keys per step), V N-major.
+    uint32_t pa[BK / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < BK / 16; ++kk) {
+      pa[kk][0] = Pack<T>::two(sc[8 * kk + 0], sc[8 * kk + 1]);
+      pa[kk][1] = Pack<T>::two(sc[8 * kk + 2], sc[8 * kk + 3]);
+      pa[kk][2] = Pack<T>::two(sc[8 * kk + 4], sc[8 * kk + 5]);
+      pa[kk][3] = Pack<T>::two(sc[8 * kk + 6], sc[8 * kk + 7]);
+    }
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < BK / 16; ++kk) {
+      const uint64_t db = desc(base + L::V0 + s * L::TILE + kk * 16 * 128, BK * 128, 1024);
+      Mma<T, D>::rs(o, pa[kk], db, 1);
+    }
+    wgmma_commit();
+    wgmma_wait<0>();
+    pin(o);
+    mbar_arrive(empty_bar + 8 * s);
+  }
+
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float l = l_i[r];
+    l += __shfl_xor_sync(0xffffffff, l, 1);
+    l += __shfl_xor_sync(0xffffffff, l, 2);
+    const float inv = l > 0.f ? 1.f / l : 0.f;
+    const int row = qtok[r];
+    if (row >= 0) {
+      T* out = static_cast<T*>(p.o) + ((long long)(b * p.heads + h) * n + row) * D;
+#pragma unroll
+      for (int j = 0; j < D / 8; ++j) {
+        *reinterpret_cast<uint32_t*>(out + j * 8 + 2 * tq) = Pack<T>::two(o[4 * j + 2 * r] * inv, o[4 * j + 2 * r + 1] * inv);
+      }
+      if (tq == 0 && p.lse) {
+        p.lse[(long long)(b * p.heads + h) * n + row] = l > 0.f ? (m_i[r] + log2f(l)) * 0.6931471805599453f : -INFINITY;
+      }
+    }
+  }
+#elif defined(__CUDA_ARCH__)
+  __trap();  // built for another target: the launcher never picks this kernel there
+#endif
+}
+
+}  // namespace sm90
+}  // namespace spattn
+
+namespace spattn {
+/** Which forward kernel runs: 90 (the wgmma kernel `hopper`) where the current device is
+ *  compute capability 9.0 and this binary holds sm_90a code for it, else 80. The environment
+ *  variable SPATTN_CUDA_KERNEL=sm80 forces the portable kernel; =sm90 demands the Hopper one
+ *  and fails with cudaErrorNoKernelImageForDevice where it cannot run. The answer is cached per
+ *  kernel and device. */
+inline cudaError_t pick_kernel(const void* hopper, int* choice) {
+  const char* force = getenv("SPATTN_CUDA_KERNEL");
+  *choice = 80;
+  if (force && strcmp(force, "sm80") == 0) return cudaSuccess;
+  int dev = 0;
+  cudaError_t e = cudaGetDevice(&dev);
+  if (e != cudaSuccess) return e;
+  static const void* seen[8];
+  static int answer[8][16];  // 0: not asked yet, 80 or 90
+  int slot = 0;
+  while (slot < 8 && seen[slot] && seen[slot] != hopper) ++slot;
+  int* cached = slot < 8 && dev < 16 ? &answer[slot][dev] : nullptr;
+  if (cached && *cached) {
+    *choice = *cached;
+  } else {
+    int major = 0, minor = 0;
+    e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev);
+    if (e != cudaSuccess) return e;
+    if (major == 9 && minor == 0) {
+      cudaFuncAttributes a;
+      if (cudaFuncGetAttributes(&a, hopper) == cudaSuccess) {
+        if (a.binaryVersion == 90 && a.ptxVersion >= 90) *choice = 90;
+      } else {
+        (void)cudaGetLastError();  // no image for this device: not an error of the caller's
+      }
+    }
+    if (cached) {
+      seen[slot] = hopper;
+      *cached = *choice;
+    }
+  }
+  if (force && strcmp(force, "sm90") == 0 && *choice != 90) return cudaErrorNoKernelImageForDevice;
+  return cudaSuccess;
+}
+}  // namespace spattn
+
 // ---------------------------------------------------------------- C ABI
 template <typename T, int D>
 static int launch(const void* q, const void* k, const void* v, void* o, float* lse, int batch, int heads, int kv_heads,
@@ -499,11 +893,25 @@ static int launch(const void* q, const void* k, const void* v, void* o, float* l
   p.tiles.kv_num = tiles->kv_num; p.tiles.kv_idx = tiles->kv_idx;
   p.tiles.full_num = tiles->full_num; p.tiles.full_idx = tiles->full_idx;
   p.tiles.stride = tiles->stride; p.tiles.heads = tiles->heads;
+  const dim3 grid(p.num_q_tiles, heads, batch);
+  // sm_90a: the wgmma kernel, where the device is sm_90 and this binary holds its code.
+  constexpr int STAGES = 4;
+  auto hopper = token_map ? spattn::sm90::attention_fwd<T, D, BK, STAGES, true> : spattn::sm90::attention_fwd<T, D, BK, STAGES, false>;
+  int choice = 0;
+  cudaError_t e = spattn::pick_kernel((const void*)hopper, &choice);
+  if (e != cudaSuccess) return (int)e;
+  if (choice == 90) {
+    const size_t smem = spattn::sm90::Layout<D, BK, STAGES>::BYTES + 1024;  // + alignment
+    e = cudaFuncSetAttribute(hopper, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (e != cudaSuccess) return (int)e;
+    hopper<<<grid, spattn::sm90::THREADS, smem, stream>>>(p, *dyn);
+    return (int)cudaGetLastError();
+  }
   const size_t smem = (size_t)(BQ + 4 * BK) * D * sizeof(T) + (size_t)(BQ + 2 * BK) * sizeof(int);
   auto kernel = token_map ? spattn::attention_fwd<T, D, NW, MT, BK, true> : spattn::attention_fwd<T, D, NW, MT, BK, false>;
-  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+  e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (e != cudaSuccess) return (int)e;
-  kernel<<<dim3(p.num_q_tiles, heads, batch), NW * 32, smem, stream>>>(p, *dyn);
+  kernel<<<grid, NW * 32, smem, stream>>>(p, *dyn);
   return (int)cudaGetLastError();
 }
 

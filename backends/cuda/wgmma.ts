@@ -1,0 +1,54 @@
+// The warpgroup matrix instructions of the sm_90a kernel, spelled out: a wgmma takes every
+// accumulator register as its own asm operand (32 for N = 64, 64 for N = 128), which is
+// clearer generated than typed. Two forms:
+//   ss: A and B from shared memory through descriptors, both K-major (S = Q K^T);
+//   rs: A from registers (P, as four packed pairs), B from shared memory N-major (O += P V).
+// The scale-d operand is a predicate: 0 overwrites the accumulators, 1 adds to them.
+
+/** One wrapper: `<form>_<dtype>_n<N>` in namespace spattn::wg. */
+function wrapper(form: "ss" | "rs", dtype: "bf16" | "f16", n: number): string {
+  const acc = n / 2;
+  const dRegs = Array.from({ length: acc }, (_, i) => `%${i}`).join(", ");
+  const ptxType = dtype === "bf16" ? "bf16" : "f16";
+  const outs = Array.from({ length: acc }, (_, i) => `"+f"(d[${i}])`).join(", ");
+  let operands: string;
+  let ins: string;
+  let params: string;
+  let scale: number;
+  if (form === "ss") {
+    operands = `%${acc}, %${acc + 1}, p, 1, 1, 0, 0`;
+    ins = `"l"(da), "l"(db), "r"(scale_d)`;
+    params = `float (&d)[${acc}], uint64_t da, uint64_t db, int scale_d`;
+    scale = acc + 2;
+  } else {
+    operands = `{%${acc}, %${acc + 1}, %${acc + 2}, %${acc + 3}}, %${acc + 4}, p, 1, 1, 1`;
+    ins = `"r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d)`;
+    params = `float (&d)[${acc}], const uint32_t (&a)[4], uint64_t db, int scale_d`;
+    scale = acc + 5;
+  }
+  return [
+    `__device__ __forceinline__ void ${form}_${dtype}_n${n}(${params}) {`,
+    "  asm volatile(",
+    `      "{\\n.reg .pred p;\\nsetp.ne.b32 p, %${scale}, 0;\\n"`,
+    `      "wgmma.mma_async.sync.aligned.m64n${n}k16.f32.${ptxType}.${ptxType} {${dRegs}}, ${operands};\\n}\\n"`,
+    `      : ${outs}`,
+    `      : ${ins});`,
+    "}",
+  ].join("\n");
+}
+
+/** The wrappers the sm_90a kernel uses: S tiles of `blockK` keys, O of 64 or 128 columns. */
+export function wgmmaWrappers(blockK: number, headDims: readonly number[]): string {
+  const lines = [
+    "// ---------------------------------------------------------------- wgmma (generated)",
+    "#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)",
+    "namespace spattn {",
+    "namespace wg {",
+  ];
+  for (const dt of ["bf16", "f16"] as const) {
+    lines.push(wrapper("ss", dt, blockK));
+    for (const d of headDims) lines.push(wrapper("rs", dt, d));
+  }
+  lines.push("}  // namespace wg", "}  // namespace spattn", "#endif", "");
+  return lines.join("\n");
+}
