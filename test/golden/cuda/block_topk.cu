@@ -726,12 +726,8 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
   for (int i = 0; i < D / 2; ++i) o[i] = 0.f;
   float m_i[2] = {-INFINITY, -INFINITY}, l_i[2] = {0.f, 0.f};
 
-  for (int t = 0; t < total; ++t) {
-    const int s = t % STAGES;
-    mbar_wait(full_bar + 8 * s, (t / STAGES) & 1);
-
-    // S = Q K^T: 64 rows x BK keys, D / 16 steps of k16.
-    float sc[BK / 2];
+  // S = Q K^T of the stage's keys: 64 rows x BK, D / 16 steps of k16 (issued, not awaited).
+  auto issue_qk = [&](int s, float (&sc)[BK / 2]) {
     wgmma_fence();
 #pragma unroll
     for (int kc = 0; kc < D / 16; ++kc) {
@@ -741,9 +737,20 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
       Mma<T, D>::ss(sc, da, db, kc > 0);
     }
     wgmma_commit();
-    wgmma_wait<0>();
-    pin(sc);
-
+  };
+  // O += P V: P as A fragments (rows rowA / rowA + 8, 16 keys per step), V read N-major.
+  auto issue_pv = [&](int s, const uint32_t (&pa)[BK / 16][4]) {
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < BK / 16; ++kk) {
+      const uint64_t db = desc(base + L::V0 + s * L::TILE + kk * 16 * 128, BK * 128, 1024);
+      Mma<T, D>::rs(o, pa[kk], db, 1);
+    }
+    wgmma_commit();
+  };
+  // The predicate on partial tiles (and keys past the end), then the online softmax in the log2
+  // domain: sc becomes P (unnormalised), alpha the factor that rescales O to the new maxima.
+  auto softmax = [&](int t, int s, float (&sc)[BK / 2], float (&alpha)[2]) {
     const bool partial = t < np;
     const int k0 = (partial ? pidx[t] : fidx[t - np]) * BK;
     if (partial || k0 + BK > p.rows) {
@@ -760,19 +767,18 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
         }
       }
     }
-
-    // Online softmax in the log2 domain (as attention_fwd).
     float mx[2] = {m_i[0], m_i[1]};
 #pragma unroll
     for (int i = 0; i < BK / 2; ++i) {
       sc[i] *= p.scale_log2;
       mx[(i >> 1) & 1] = fmaxf(mx[(i >> 1) & 1], sc[i]);
     }
-    float base_[2], alpha[2];
+    float base_[2];
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffff, mx[r], 1));
       mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffff, mx[r], 2));
+      // A row that has seen no allowed key keeps max -inf; exponents then use 0, giving 0.
       base_[r] = mx[r] == -INFINITY ? 0.f : mx[r];
       alpha[r] = exp2_approx(m_i[r] - base_[r]);
       m_i[r] = mx[r];
@@ -783,28 +789,47 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
       sc[i] = exp2_approx(sc[i] - base_[(i >> 1) & 1]);
       l_i[(i >> 1) & 1] += sc[i];
     }
+  };
+  auto pack = [&](const float (&sc)[BK / 2], uint32_t (&pa)[BK / 16][4]) {
 #pragma unroll
-    for (int i = 0; i < D / 2; ++i) o[i] *= alpha[(i >> 1) & 1];
+    for (int kk = 0; kk < BK / 16; ++kk) {
+#pragma unroll
+      for (int x = 0; x < 4; ++x) pa[kk][x] = Pack<T>::two(sc[8 * kk + 2 * x], sc[8 * kk + 2 * x + 1]);
+    }
+  };
 
-    // O += P V: P as A fragments (rows rowA / rowA + 8, 16 keys per step), V N-major.
+  // Software pipeline: while the tensor cores compute O += P V of tile t - 1, S of tile t is
+  // issued before it and its softmax runs as soon as S is done (FlashAttention-3's overlap
+  // within a warpgroup). A stage is released once both of its products are complete.
+  if (total > 0) {
+    float sc[BK / 2], alpha[2];
     uint32_t pa[BK / 16][4];
+    mbar_wait(full_bar, 0);
+    issue_qk(0, sc);
+    wgmma_wait<0>();
+    pin(sc);
+    softmax(0, 0, sc, alpha);
+    pack(sc, pa);
+    for (int t = 1; t < total; ++t) {
+      const int s = t % STAGES, prev = (t - 1) % STAGES;
+      mbar_wait(full_bar + 8 * s, (t / STAGES) & 1);
+      issue_qk(s, sc);
+      issue_pv(prev, pa);
+      wgmma_wait<1>();  // S of tile t (the older group) is done; P V of tile t - 1 may run on
+      pin(sc);
+      softmax(t, s, sc, alpha);
+      wgmma_wait<0>();
+      pin(o);
+      mbar_arrive(empty_bar + 8 * prev);
 #pragma unroll
-    for (int kk = 0; kk < BK / 16; ++kk) {
-      pa[kk][0] = Pack<T>::two(sc[8 * kk + 0], sc[8 * kk + 1]);
-      pa[kk][1] = Pack<T>::two(sc[8 * kk + 2], sc[8 * kk + 3]);
-      pa[kk][2] = Pack<T>::two(sc[8 * kk + 4], sc[8 * kk + 5]);
-      pa[kk][3] = Pack<T>::two(sc[8 * kk + 6], sc[8 * kk + 7]);
+      for (int i = 0; i < D / 2; ++i) o[i] *= alpha[(i >> 1) & 1];
+      pack(sc, pa);
     }
-    wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < BK / 16; ++kk) {
-      const uint64_t db = desc(base + L::V0 + s * L::TILE + kk * 16 * 128, BK * 128, 1024);
-      Mma<T, D>::rs(o, pa[kk], db, 1);
-    }
-    wgmma_commit();
+    const int last = (total - 1) % STAGES;
+    issue_pv(last, pa);
     wgmma_wait<0>();
     pin(o);
-    mbar_arrive(empty_bar + 8 * s);
+    mbar_arrive(empty_bar + 8 * last);
   }
 
 #pragma unroll
