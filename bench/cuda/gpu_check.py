@@ -14,6 +14,7 @@ import gzip
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -21,16 +22,17 @@ import time
 import numpy as np
 import torch
 
-CASES = "bench/cuda/cases"
-LIBS = "/tmp/spattn_libs"
+CASES = os.environ.get("SPATTN_CASES", "bench/cuda/cases")
+LIBS = os.environ.get("SPATTN_LIBS", "/tmp/spattn_libs")
 OUT = os.environ.get("OUT", "/tmp/out")
 os.makedirs(OUT, exist_ok=True)
 os.makedirs(LIBS, exist_ok=True)
 
 ap = argparse.ArgumentParser()
-ap.add_argument("--only", default="")
+ap.add_argument("--only", default="", help="substrings of the case tags to run, comma-separated")
 ap.add_argument("--no-timing", action="store_true")
 ap.add_argument("--no-build", action="store_true")
+ap.add_argument("--ours-only", action="store_true", help="time spattn's kernels alone (A/B runs of variants)")
 ap.add_argument("--arch", default="-gencode=arch=compute_90a,code=sm_90a")
 ap.add_argument("--kernel", default="auto", choices=["auto", "sm80", "sm90"],
                 help="forward kernel (SPATTN_CUDA_KERNEL): auto picks the wgmma kernel on sm_90")
@@ -39,8 +41,13 @@ if args.kernel != "auto":
     os.environ["SPATTN_CUDA_KERNEL"] = args.kernel
 
 man = json.load(open(f"{CASES}/manifest.json"))
-checks = [c for c in man["checks"] if args.only in c["tag"]]
-timings = [] if args.no_timing else [t for t in man["timings"] if args.only in t["tag"]]
+def wanted(tag):
+    """--only takes substrings separated by commas: a case runs if its tag holds any of them."""
+    return any(part in tag for part in args.only.split(","))
+
+
+checks = [c for c in man["checks"] if wanted(c["tag"])]
+timings = [] if args.no_timing else [t for t in man["timings"] if wanted(t["tag"])]
 
 
 def npy(name):
@@ -237,7 +244,7 @@ for c in checks:
 print(f"index builders: {builder_checked - builder_fail} passed, {builder_fail} failed", flush=True)
 failures += builder_fail
 
-json.dump(results, open(f"{OUT}/cuda_check{'_' + args.only if args.only else ''}{'' if args.kernel == 'auto' else '_' + args.kernel}.json", "w"), indent=1)
+json.dump(results, open(f"{OUT}/cuda_check{'_' + re.sub('[^A-Za-z0-9_.-]', '_', args.only) if args.only else ''}{'' if args.kernel == 'auto' else '_' + args.kernel}.json", "w"), indent=1)
 print(f"numerics: {len(results) - failures} passed, {failures} failed", flush=True)
 
 # ---------------------------------------------------------------- timing
@@ -358,6 +365,8 @@ if timings:
         o = torch.empty_like(q)
         lse = torch.empty(1, heads, n, device="cuda")
         if t["flex"] == "dynamic_block_topk":
+            if args.ours_only:
+                continue
             dynamic_block_topk(t, q, k, v, o, lse, rows)
             continue
         arr = npy(f"{t['tag']}.tiles.npy")
@@ -366,6 +375,11 @@ if timings:
         fn = launcher(t["stem"], t["prefix"], "bf16", d)
         tmap = token_map(t)
         ours = bench(lambda: run(fn, q, k, v, o, lse, tiles, dyn, tmap))
+        if args.ours_only:
+            flops = 4 * allowed_pairs(t, arr) * heads * d
+            rows.append({"case": t["tag"], "n": n, "ours_ms": ours, "ours_tflops_eff": flops / ours / 1e9})
+            print(f"{t['tag']:26s} ours {ours:8.3f} ms  {flops / ours / 1e9:6.1f} TFLOP/s", flush=True)
+            continue
         # Flex with the same pattern.
         if t["flex"] == "topk10pct":
             # Our tiles are 128 x 64; FlexAttention's blocks 128 x 128 hold pairs of them.
@@ -416,7 +430,7 @@ if timings:
         rows.append(row)
         print(f"{t['tag']:26s} ours {ours:8.3f} ms  flex {flex_ms:8.3f} ms  x{flex_ms / ours:5.2f}  "
               f"{row['ours_tflops_eff']:6.1f} vs {row['flex_tflops_eff']:6.1f} TFLOP/s  vs flex {err:.1e}  vs fp32 rows: ours {err_ours:.1e} flex {err_flex:.1e}", flush=True)
-    for n in sorted({t["n"] for t in timings}):
+    for n in sorted({t["n"] for t in timings}) if not args.ours_only else []:
         q, k, v = (torch.randn(1, 16, n, 128, device="cuda", dtype=torch.bfloat16) for _ in range(3))
         for name, causal in (("sdpa_dense", False), ("sdpa_causal", True)):
             ms = bench(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal))
