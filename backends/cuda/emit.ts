@@ -9,6 +9,7 @@ import { CudaConstants, cudaMask } from "./spell.js";
 import { largestMagnitude } from "../../compiler/blockmask/evaluate.js";
 import { indexBuilderCode, indexBuilderPrototypes } from "./index-builders.js";
 import { wgmmaWrappers } from "./wgmma.js";
+import { maskKernelCode, maskKernelPrototypes } from "./mask-kernels.js";
 
 /** Sequence lengths the kernels accept (int indices), and a bound for head indices. */
 const MAX_N = 2 ** 30;
@@ -171,6 +172,7 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
   }
   protos.push(`/* 1 if query q may attend key k in head \`head\` (host code; dyn holds host pointers). */\nint ${prefix}_allowed(int q, int k, int head, int seq_len, const ${prefix}_dyn* dyn)`);
   protos.push(...indexBuilderPrototypes(ir, prefix).map((p) => p.replace(/;$/, "")));
+  protos.push(...maskKernelPrototypes(prefix));
   protos.push(
     "/* Host-memory convenience for runtimes (spattn run --backend cuda): copies float32 inputs to the\n" +
       " * device as bf16 (dtype 0) or fp16 (1), runs the kernel and copies O and lse back as float32.\n" +
@@ -275,6 +277,7 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
     "}  // namespace pattern",
     "",
     template("attention_kernel.cuh"),
+    template("mask_kernels.cuh"),
     wgmmaWrappers(CUDA_TILE.blockK, CUDA_HEAD_DIMS),
     template("attention_sm90.cuh"),
     "// ---------------------------------------------------------------- C ABI",
@@ -319,6 +322,7 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
     ...launchers,
     "",
     ...indexBuilderCode(ir, prefix, consts),
+    ...maskKernelCode(prefix),
     ...hostRunner(prefix, dynFieldNames(ir)),
     "/* The pattern's predicate on the host (dyn holds host pointers here): for checks and tools. */",
     `extern "C" int ${prefix}_allowed(int q, int k, int head, int seq_len, const ${prefix}_dyn* dyn) {`,

@@ -2,11 +2,12 @@
 // accumulator register as its own asm operand (32 for N = 64, 64 for N = 128), which is
 // clearer generated than typed. Two forms:
 //   ss: A and B from shared memory through descriptors, both K-major (S = Q K^T);
-//   rs: A from registers (P, as four packed pairs), B from shared memory N-major (O += P V).
+//   rs: A from registers (four packed pairs), B from shared memory: N-major for O += P V,
+//       K-major (`rsk`) for S = Q K^T with Q held in registers.
 // The scale-d operand is a predicate: 0 overwrites the accumulators, 1 adds to them.
 
 /** One wrapper: `<form>_<dtype>_n<N>` in namespace spattn::wg. */
-function wrapper(form: "ss" | "rs", dtype: "bf16" | "f16", n: number): string {
+function wrapper(form: "ss" | "rs" | "rsk", dtype: "bf16" | "f16", n: number): string {
   const acc = n / 2;
   const dRegs = Array.from({ length: acc }, (_, i) => `%${i}`).join(", ");
   const ptxType = dtype === "bf16" ? "bf16" : "f16";
@@ -21,7 +22,7 @@ function wrapper(form: "ss" | "rs", dtype: "bf16" | "f16", n: number): string {
     params = `float (&d)[${acc}], uint64_t da, uint64_t db, int scale_d`;
     scale = acc + 2;
   } else {
-    operands = `{%${acc}, %${acc + 1}, %${acc + 2}, %${acc + 3}}, %${acc + 4}, p, 1, 1, 1`;
+    operands = `{%${acc}, %${acc + 1}, %${acc + 2}, %${acc + 3}}, %${acc + 4}, p, 1, 1, ${form === "rs" ? 1 : 0}`;
     ins = `"r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d)`;
     params = `float (&d)[${acc}], const uint32_t (&a)[4], uint64_t db, int scale_d`;
     scale = acc + 5;
@@ -47,6 +48,7 @@ export function wgmmaWrappers(blockK: number, headDims: readonly number[]): stri
   ];
   for (const dt of ["bf16", "f16"] as const) {
     lines.push(wrapper("ss", dt, blockK));
+    lines.push(wrapper("rsk", dt, blockK));
     for (const d of headDims) lines.push(wrapper("rs", dt, d));
   }
   lines.push("}  // namespace wg", "}  // namespace spattn", "#endif", "");

@@ -87,6 +87,7 @@ template <typename T, int N> struct Mma;
 #define SPATTN_WG_MMA(T, name, NS, ND)                                                                           \
   template <> struct Mma<T, ND> {                                                                                \
     static __device__ __forceinline__ void ss(float (&d)[NS / 2], uint64_t a, uint64_t b, int acc) { wg::ss_##name##_n##NS(d, a, b, acc); } \
+    static __device__ __forceinline__ void rsk(float (&d)[NS / 2], const uint32_t (&a)[4], uint64_t b, int acc) { wg::rsk_##name##_n##NS(d, a, b, acc); } \
     static __device__ __forceinline__ void rs(float (&d)[ND / 2], const uint32_t (&a)[4], uint64_t b, int acc) { wg::rs_##name##_n##ND(d, a, b, acc); } \
   };
 SPATTN_WG_MMA(__nv_bfloat16, bf16, 64, 64)
@@ -149,6 +150,9 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
 
   if (wg_id == 0) {
     // ---------------------------------------------------------------- producer
+    // Registers move to the consumers: 128 x 80 + 256 x 200 fits the 64K register file (the
+    // producer spills below 80).
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 80;\n" ::: "memory");
     const T* Q = static_cast<const T*>(p.q) + (long long)(b * p.heads + h) * n * D;
     const T* K = static_cast<const T*>(p.k) + (long long)(b * p.kv_heads + kvh) * n * D;
     const T* V = static_cast<const T*>(p.v) + (long long)(b * p.kv_heads + kvh) * n * D;
@@ -175,6 +179,7 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
   }
 
   // ------------------------------------------------------------------ consumers
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 200;\n" ::: "memory");
   const int c = wg_id - 1;  // 64 rows each
   const int warp = tid / 32, lane = tid % 32, group = lane >> 2, tq = lane & 3;
   const int rowA = 64 * c + 16 * warp + group;  // this thread's rows in the tile: rowA, rowA + 8
@@ -190,15 +195,16 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
   for (int i = 0; i < D / 2; ++i) o[i] = 0.f;
   float m_i[2] = {-INFINITY, -INFINITY}, l_i[2] = {0.f, 0.f};
 
-  // S = Q K^T of the stage's keys: 64 rows x BK, D / 16 steps of k16 (issued, not awaited).
+  // S = Q K^T of the stage's keys: 64 rows x BK, D / 16 steps of k16 (issued, not awaited);
+  // Q from registers (loaded once per CTA), K from shared memory.
+  uint32_t qf[D / 16][4];
   auto issue_qk = [&](int s, float (&sc)[BK / 2]) {
     wgmma_fence();
 #pragma unroll
     for (int kc = 0; kc < D / 16; ++kc) {
       const uint32_t within = (kc & 3) * 32;  // k16 step inside the 128-byte row
-      const uint64_t da = desc(base + L::Q + (kc >> 2) * BQ * 128 + 64 * c * 128 + within, 16, 1024);
       const uint64_t db = desc(base + L::K0 + s * L::TILE + (kc >> 2) * BK * 128 + within, 16, 1024);
-      Mma<T, D>::ss(sc, da, db, kc > 0);
+      Mma<T, D>::rsk(sc, qf[kc], db, kc > 0);
     }
     wgmma_commit();
   };
@@ -269,6 +275,9 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
     float sc[BK / 2], alpha[2];
     uint32_t pa[BK / 16][4];
     mbar_wait(full_bar, 0);
+    // This warp's 16 rows of Q as A fragments (the Q tile arrived with the first key tile).
+#pragma unroll
+    for (int kc = 0; kc < D / 16; ++kc) ldmatrix_x4(qf[kc], smem + L::Q + chunk_offset<BQ>(64 * c + 16 * warp + lane % 16, 2 * kc + lane / 16));
     issue_qk(0, sc);
     wgmma_wait<0>();
     pin(sc);

@@ -64,6 +64,16 @@ int spattn_nsa_allowed(int q, int k, int head, int seq_len, const spattn_nsa_dyn
 size_t spattn_nsa_sel0_workspace(int heads, int n, int d);
 int spattn_nsa_sel0_build_bf16(const void* q, const void* k, int heads, int n, int d, const spattn_nsa_dyn* dyn, unsigned char* kept, void* workspace, cudaStream_t stream);
 int spattn_nsa_sel0_build_fp16(const void* q, const void* k, int heads, int n, int d, const spattn_nsa_dyn* dyn, unsigned char* kept, void* workspace, cudaStream_t stream);
+/* GPU mask generators; device pointers throughout (dyn too). Dense: out is [heads][n][n] bytes,
+ * 1 where query q may attend key k. */
+int spattn_nsa_mask_dense(unsigned char* out, int heads, int seq_len, const spattn_nsa_dyn* dyn, cudaStream_t stream);
+/* Classes of block_q x block_k tiles in sequence order: classes is [heads][ceil(n/block_q)][ceil(n/block_k)]
+ * bytes, 0 empty, 1 partial, 2 full. */
+int spattn_nsa_mask_blocks(unsigned char* classes, int heads, int seq_len, int block_q, int block_k, const spattn_nsa_dyn* dyn, cudaStream_t stream);
+/* FlexAttention BlockMask lists from those classes: kv_num, full_num [heads][nqb]; kv_idx, full_idx
+ * [heads][nqb][nkb], sorted and zero-padded (nqb = ceil(n/block_q), nkb = ceil(n/block_k)). */
+int spattn_nsa_mask_lists(const unsigned char* classes, int heads, int seq_len, int block_q, int block_k,
+    int* kv_num, int* kv_idx, int* full_num, int* full_idx, cudaStream_t stream);
 /* Host-memory convenience for runtimes (spattn run --backend cuda): copies float32 inputs to the
  * device as bf16 (dtype 0) or fp16 (1), runs the kernel and copies O and lse back as float32.
  * Returns 0, or a cudaError_t / -1 with a message in err. */

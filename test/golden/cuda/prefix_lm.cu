@@ -484,6 +484,74 @@ __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn 
 
 }  // namespace spattn
 
+// GPU mask generators: the pattern's predicate evaluated on the device, element by element,
+// so their output is exact by construction (the same predicate the attention kernel inlines).
+//   mask_dense:    [heads][n][n] bytes, 1 where query q may attend key k;
+//   mask_classify: [heads][ceil(n/bq)][ceil(n/bk)] bytes, 0 empty, 1 partial, 2 full tiles;
+//   mask_lists:    FlexAttention's BlockMask lists from those classes (kv_num / kv_idx for the
+//                  partial tiles, full_num / full_idx for the full ones), sorted, padded to
+//                  ceil(n/bk) indices per row: what `spattn mask --format bsr` writes.
+// Embedded verbatim into every generated .cu file, after the pattern.
+
+namespace spattn {
+
+/** Grid (key chunks, query rows from q0, heads). */
+__global__ void mask_dense(unsigned char* out, int n, int q0, pattern::Dyn dyn) {
+  const int k = blockIdx.x * blockDim.x + threadIdx.x, q = q0 + blockIdx.y, h = blockIdx.z;
+  if (k < n) out[((long long)h * n + q) * n + k] = pattern::allowed(q, k, h, n, dyn) ? 1 : 0;
+}
+
+/** One CTA per tile: each thread evaluates a strided share of its elements; the tile is full
+ *  when every element is allowed, empty when none is (a tile past the end is clipped to n). */
+__global__ void mask_classify(unsigned char* classes, int n, int bq, int bk, pattern::Dyn dyn) {
+  const int kb = blockIdx.x, qb = blockIdx.y, h = blockIdx.z;
+  const int q0 = qb * bq, k0 = kb * bk;
+  const int rows = min(bq, n - q0), cols = min(bk, n - k0);
+  int any = 0, all = 1;
+  for (int i = threadIdx.x; i < rows * cols; i += blockDim.x) {
+    const bool ok = pattern::allowed(q0 + i / cols, k0 + i % cols, h, n, dyn);
+    any |= ok;
+    all &= ok;
+  }
+  any = __syncthreads_or(any);
+  all = __syncthreads_and(all);
+  if (threadIdx.x == 0) {
+    const int nqb = gridDim.y, nkb = gridDim.x;
+    classes[((long long)h * nqb + qb) * nkb + kb] = all ? 2 : (any ? 1 : 0);
+  }
+}
+
+/** A warp per (head, query tile): lanes take 32 key tiles at a time, and a ballot gives each
+ *  listed tile its place, so the indices come out sorted. */
+__global__ void mask_lists(const unsigned char* classes, int rows, int nkb, int* kv_num, int* kv_idx, int* full_num,
+                           int* full_idx) {
+  const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (row >= rows) return;
+  const unsigned char* c = classes + (long long)row * nkb;
+  int* pi = kv_idx + (long long)row * nkb;
+  int* fi = full_idx + (long long)row * nkb;
+  int np = 0, nf = 0;
+  for (int kb0 = 0; kb0 < nkb; kb0 += 32) {
+    const int kb = kb0 + lane;
+    const int cls = kb < nkb ? c[kb] : 0;
+    const unsigned below = (1u << lane) - 1u;
+    const unsigned part = __ballot_sync(0xffffffffu, cls == 1), full = __ballot_sync(0xffffffffu, cls == 2);
+    if (cls == 1) pi[np + __popc(part & below)] = kb;
+    if (cls == 2) fi[nf + __popc(full & below)] = kb;
+    np += __popc(part);
+    nf += __popc(full);
+  }
+  // Padding after the listed tiles: zeros, as in the CPU's lists.
+  for (int i = np + lane; i < nkb; i += 32) pi[i] = 0;
+  for (int i = nf + lane; i < nkb; i += 32) fi[i] = 0;
+  if (lane == 0) {
+    kv_num[row] = np;
+    full_num[row] = nf;
+  }
+}
+
+}  // namespace spattn
+
 // ---------------------------------------------------------------- wgmma (generated)
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 namespace spattn {
@@ -494,6 +562,13 @@ __device__ __forceinline__ void ss_bf16_n64(float (&d)[32], uint64_t da, uint64_
       "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
       : "l"(da), "l"(db), "r"(scale_d));
+}
+__device__ __forceinline__ void rsk_bf16_n64(float (&d)[32], const uint32_t (&a)[4], uint64_t db, int scale_d) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d));
 }
 __device__ __forceinline__ void rs_bf16_n64(float (&d)[32], const uint32_t (&a)[4], uint64_t db, int scale_d) {
   asm volatile(
@@ -515,6 +590,13 @@ __device__ __forceinline__ void ss_f16_n64(float (&d)[32], uint64_t da, uint64_t
       "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
       : "l"(da), "l"(db), "r"(scale_d));
+}
+__device__ __forceinline__ void rsk_f16_n64(float (&d)[32], const uint32_t (&a)[4], uint64_t db, int scale_d) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d));
 }
 __device__ __forceinline__ void rs_f16_n64(float (&d)[32], const uint32_t (&a)[4], uint64_t db, int scale_d) {
   asm volatile(
@@ -623,6 +705,7 @@ template <typename T, int N> struct Mma;
 #define SPATTN_WG_MMA(T, name, NS, ND)                                                                           \
   template <> struct Mma<T, ND> {                                                                                \
     static __device__ __forceinline__ void ss(float (&d)[NS / 2], uint64_t a, uint64_t b, int acc) { wg::ss_##name##_n##NS(d, a, b, acc); } \
+    static __device__ __forceinline__ void rsk(float (&d)[NS / 2], const uint32_t (&a)[4], uint64_t b, int acc) { wg::rsk_##name##_n##NS(d, a, b, acc); } \
     static __device__ __forceinline__ void rs(float (&d)[ND / 2], const uint32_t (&a)[4], uint64_t b, int acc) { wg::rs_##name##_n##ND(d, a, b, acc); } \
   };
 SPATTN_WG_MMA(__nv_bfloat16, bf16, 64, 64)
@@ -685,6 +768,9 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
 
   if (wg_id == 0) {
     // ---------------------------------------------------------------- producer
+    // Registers move to the consumers: 128 x 80 + 256 x 200 fits the 64K register file (the
+    // producer spills below 80).
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 80;\n" ::: "memory");
     const T* Q = static_cast<const T*>(p.q) + (long long)(b * p.heads + h) * n * D;
     const T* K = static_cast<const T*>(p.k) + (long long)(b * p.kv_heads + kvh) * n * D;
     const T* V = static_cast<const T*>(p.v) + (long long)(b * p.kv_heads + kvh) * n * D;
@@ -711,6 +797,7 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
   }
 
   // ------------------------------------------------------------------ consumers
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 200;\n" ::: "memory");
   const int c = wg_id - 1;  // 64 rows each
   const int warp = tid / 32, lane = tid % 32, group = lane >> 2, tq = lane & 3;
   const int rowA = 64 * c + 16 * warp + group;  // this thread's rows in the tile: rowA, rowA + 8
@@ -726,15 +813,16 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
   for (int i = 0; i < D / 2; ++i) o[i] = 0.f;
   float m_i[2] = {-INFINITY, -INFINITY}, l_i[2] = {0.f, 0.f};
 
-  // S = Q K^T of the stage's keys: 64 rows x BK, D / 16 steps of k16 (issued, not awaited).
+  // S = Q K^T of the stage's keys: 64 rows x BK, D / 16 steps of k16 (issued, not awaited);
+  // Q from registers (loaded once per CTA), K from shared memory.
+  uint32_t qf[D / 16][4];
   auto issue_qk = [&](int s, float (&sc)[BK / 2]) {
     wgmma_fence();
 #pragma unroll
     for (int kc = 0; kc < D / 16; ++kc) {
       const uint32_t within = (kc & 3) * 32;  // k16 step inside the 128-byte row
-      const uint64_t da = desc(base + L::Q + (kc >> 2) * BQ * 128 + 64 * c * 128 + within, 16, 1024);
       const uint64_t db = desc(base + L::K0 + s * L::TILE + (kc >> 2) * BK * 128 + within, 16, 1024);
-      Mma<T, D>::ss(sc, da, db, kc > 0);
+      Mma<T, D>::rsk(sc, qf[kc], db, kc > 0);
     }
     wgmma_commit();
   };
@@ -805,6 +893,9 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
     float sc[BK / 2], alpha[2];
     uint32_t pa[BK / 16][4];
     mbar_wait(full_bar, 0);
+    // This warp's 16 rows of Q as A fragments (the Q tile arrived with the first key tile).
+#pragma unroll
+    for (int kc = 0; kc < D / 16; ++kc) ldmatrix_x4(qf[kc], smem + L::Q + chunk_offset<BQ>(64 * c + 16 * warp + lane % 16, 2 * kc + lane / 16));
     issue_qk(0, sc);
     wgmma_wait<0>();
     pin(sc);
@@ -959,6 +1050,39 @@ extern "C" int spattn_prefix_lm_fwd_fp16_d128(const void* q, const void* k, cons
     int batch, int heads, int kv_heads, int seq_len, const int* token_map, int map_len, const spattn_tiles* tiles,
     const spattn_prefix_lm_dyn* dyn, cudaStream_t stream) {
   return launch<__half, 128>(q, k, v, o, lse, batch, heads, kv_heads, seq_len, token_map, map_len, tiles, dyn, stream);
+}
+
+// ---------------------------------------------------------------- mask generators
+extern "C" int spattn_prefix_lm_mask_dense(unsigned char* out, int heads, int seq_len, const spattn_prefix_lm_dyn* dyn, cudaStream_t stream) {
+  if (!out || !dyn || heads < 0 || heads > 65535 || seq_len < 0 || seq_len > 65535 * 256) return (int)cudaErrorInvalidValue;
+  if (heads == 0 || seq_len == 0) return 0;
+  // Queries on grid y, in slices of 65535 rows (the grid's limit).
+  for (int q0 = 0; q0 < seq_len; q0 += 65535) {
+    const int rows = seq_len - q0 < 65535 ? seq_len - q0 : 65535;
+    spattn::mask_dense<<<dim3((seq_len + 255) / 256, rows, heads), 256, 0, stream>>>(out, seq_len, q0, *dyn);
+  }
+  return (int)cudaGetLastError();
+}
+
+extern "C" int spattn_prefix_lm_mask_blocks(unsigned char* classes, int heads, int seq_len, int block_q, int block_k, const spattn_prefix_lm_dyn* dyn, cudaStream_t stream) {
+  if (!classes || !dyn || heads < 0 || heads > 65535 || seq_len < 0 || block_q <= 0 || block_k <= 0) return (int)cudaErrorInvalidValue;
+  const long long nqb = ((long long)seq_len + block_q - 1) / block_q, nkb = ((long long)seq_len + block_k - 1) / block_k;
+  if (nqb > 65535 || nkb > 0x7fffffffLL) return (int)cudaErrorInvalidValue;
+  if (heads == 0 || seq_len == 0) return 0;
+  spattn::mask_classify<<<dim3((unsigned)nkb, (unsigned)nqb, heads), 128, 0, stream>>>(classes, seq_len, block_q, block_k, *dyn);
+  return (int)cudaGetLastError();
+}
+
+extern "C" int spattn_prefix_lm_mask_lists(const unsigned char* classes, int heads, int seq_len, int block_q, int block_k,
+    int* kv_num, int* kv_idx, int* full_num, int* full_idx, cudaStream_t stream) {
+  if (!classes || !kv_num || !kv_idx || !full_num || !full_idx || heads < 0 || seq_len < 0 || block_q <= 0 || block_k <= 0)
+    return (int)cudaErrorInvalidValue;
+  const long long nqb = ((long long)seq_len + block_q - 1) / block_q, nkb = ((long long)seq_len + block_k - 1) / block_k;
+  const long long rows = nqb * heads;
+  if (rows == 0) return 0;
+  if ((rows + 7) / 8 > 0x7fffffffLL) return (int)cudaErrorInvalidValue;
+  spattn::mask_lists<<<(unsigned)((rows + 7) / 8), 256, 0, stream>>>(classes, (int)rows, (int)nkb, kv_num, kv_idx, full_num, full_idx);
+  return (int)cudaGetLastError();
 }
 
 #include <cstdio>

@@ -61,6 +61,16 @@ int spattn_routing_fwd_fp16_d128(const void* q, const void* k, const void* v, vo
     const spattn_tiles* tiles, const spattn_routing_dyn* dyn, cudaStream_t stream);
 /* 1 if query q may attend key k in head `head` (host code; dyn holds host pointers). */
 int spattn_routing_allowed(int q, int k, int head, int seq_len, const spattn_routing_dyn* dyn);
+/* GPU mask generators; device pointers throughout (dyn too). Dense: out is [heads][n][n] bytes,
+ * 1 where query q may attend key k. */
+int spattn_routing_mask_dense(unsigned char* out, int heads, int seq_len, const spattn_routing_dyn* dyn, cudaStream_t stream);
+/* Classes of block_q x block_k tiles in sequence order: classes is [heads][ceil(n/block_q)][ceil(n/block_k)]
+ * bytes, 0 empty, 1 partial, 2 full. */
+int spattn_routing_mask_blocks(unsigned char* classes, int heads, int seq_len, int block_q, int block_k, const spattn_routing_dyn* dyn, cudaStream_t stream);
+/* FlexAttention BlockMask lists from those classes: kv_num, full_num [heads][nqb]; kv_idx, full_idx
+ * [heads][nqb][nkb], sorted and zero-padded (nqb = ceil(n/block_q), nkb = ceil(n/block_k)). */
+int spattn_routing_mask_lists(const unsigned char* classes, int heads, int seq_len, int block_q, int block_k,
+    int* kv_num, int* kv_idx, int* full_num, int* full_idx, cudaStream_t stream);
 /* Host-memory convenience for runtimes (spattn run --backend cuda): copies float32 inputs to the
  * device as bf16 (dtype 0) or fp16 (1), runs the kernel and copies O and lse back as float32.
  * Returns 0, or a cudaError_t / -1 with a message in err. */

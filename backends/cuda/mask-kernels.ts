@@ -1,0 +1,55 @@
+// The C ABI of the GPU mask generators (templates/mask_kernels.cuh): a dense mask, tile classes
+// and FlexAttention-layout block lists, computed on the device from the pattern's predicate.
+
+export function maskKernelPrototypes(prefix: string): string[] {
+  return [
+    "/* GPU mask generators; device pointers throughout (dyn too). Dense: out is [heads][n][n] bytes,\n" +
+      " * 1 where query q may attend key k. */\n" +
+      `int ${prefix}_mask_dense(unsigned char* out, int heads, int seq_len, const ${prefix}_dyn* dyn, cudaStream_t stream)`,
+    "/* Classes of block_q x block_k tiles in sequence order: classes is [heads][ceil(n/block_q)][ceil(n/block_k)]\n" +
+      " * bytes, 0 empty, 1 partial, 2 full. */\n" +
+      `int ${prefix}_mask_blocks(unsigned char* classes, int heads, int seq_len, int block_q, int block_k, const ${prefix}_dyn* dyn, cudaStream_t stream)`,
+    "/* FlexAttention BlockMask lists from those classes: kv_num, full_num [heads][nqb]; kv_idx, full_idx\n" +
+      " * [heads][nqb][nkb], sorted and zero-padded (nqb = ceil(n/block_q), nkb = ceil(n/block_k)). */\n" +
+      `int ${prefix}_mask_lists(const unsigned char* classes, int heads, int seq_len, int block_q, int block_k,\n` +
+      "    int* kv_num, int* kv_idx, int* full_num, int* full_idx, cudaStream_t stream)",
+  ];
+}
+
+export function maskKernelCode(prefix: string): string[] {
+  return [
+    "// ---------------------------------------------------------------- mask generators",
+    `extern "C" int ${prefix}_mask_dense(unsigned char* out, int heads, int seq_len, const ${prefix}_dyn* dyn, cudaStream_t stream) {`,
+    "  if (!out || !dyn || heads < 0 || heads > 65535 || seq_len < 0 || seq_len > 65535 * 256) return (int)cudaErrorInvalidValue;",
+    "  if (heads == 0 || seq_len == 0) return 0;",
+    "  // Queries on grid y, in slices of 65535 rows (the grid's limit).",
+    "  for (int q0 = 0; q0 < seq_len; q0 += 65535) {",
+    "    const int rows = seq_len - q0 < 65535 ? seq_len - q0 : 65535;",
+    "    spattn::mask_dense<<<dim3((seq_len + 255) / 256, rows, heads), 256, 0, stream>>>(out, seq_len, q0, *dyn);",
+    "  }",
+    "  return (int)cudaGetLastError();",
+    "}",
+    "",
+    `extern "C" int ${prefix}_mask_blocks(unsigned char* classes, int heads, int seq_len, int block_q, int block_k, const ${prefix}_dyn* dyn, cudaStream_t stream) {`,
+    "  if (!classes || !dyn || heads < 0 || heads > 65535 || seq_len < 0 || block_q <= 0 || block_k <= 0) return (int)cudaErrorInvalidValue;",
+    "  const long long nqb = ((long long)seq_len + block_q - 1) / block_q, nkb = ((long long)seq_len + block_k - 1) / block_k;",
+    "  if (nqb > 65535 || nkb > 0x7fffffffLL) return (int)cudaErrorInvalidValue;",
+    "  if (heads == 0 || seq_len == 0) return 0;",
+    "  spattn::mask_classify<<<dim3((unsigned)nkb, (unsigned)nqb, heads), 128, 0, stream>>>(classes, seq_len, block_q, block_k, *dyn);",
+    "  return (int)cudaGetLastError();",
+    "}",
+    "",
+    `extern "C" int ${prefix}_mask_lists(const unsigned char* classes, int heads, int seq_len, int block_q, int block_k,`,
+    "    int* kv_num, int* kv_idx, int* full_num, int* full_idx, cudaStream_t stream) {",
+    "  if (!classes || !kv_num || !kv_idx || !full_num || !full_idx || heads < 0 || seq_len < 0 || block_q <= 0 || block_k <= 0)",
+    "    return (int)cudaErrorInvalidValue;",
+    "  const long long nqb = ((long long)seq_len + block_q - 1) / block_q, nkb = ((long long)seq_len + block_k - 1) / block_k;",
+    "  const long long rows = nqb * heads;",
+    "  if (rows == 0) return 0;",
+    "  if ((rows + 7) / 8 > 0x7fffffffLL) return (int)cudaErrorInvalidValue;",
+    "  spattn::mask_lists<<<(unsigned)((rows + 7) / 8), 256, 0, stream>>>(classes, (int)rows, (int)nkb, kv_num, kv_idx, full_num, full_idx);",
+    "  return (int)cudaGetLastError();",
+    "}",
+    "",
+  ];
+}
