@@ -244,6 +244,66 @@ for c in checks:
 print(f"index builders: {builder_checked - builder_fail} passed, {builder_fail} failed", flush=True)
 failures += builder_fail
 
+# ---------------------------------------------------------------- GPU mask generators
+def lib_of(stem):
+    if stem not in _libs:
+        _libs[stem] = ctypes.CDLL(f"{LIBS}/lib{stem}.so")
+    return _libs[stem]
+
+
+def gpu_block_lists(case, heads, n, dyn, bq=128, bk=64):
+    """The pattern's GPU mask generator: tile classes and FlexAttention lists (sequence order)."""
+    lib, pre = lib_of(case["stem"]), case["prefix"]
+    nqb, nkb = -(-n // bq), -(-n // bk)
+    classes = torch.empty(heads, nqb, nkb, dtype=torch.uint8, device="cuda")
+    kv_num, full_num = (torch.empty(heads, nqb, dtype=torch.int32, device="cuda") for _ in range(2))
+    kv_idx, full_idx = (torch.empty(heads, nqb, nkb, dtype=torch.int32, device="cuda") for _ in range(2))
+    stream = torch.cuda.current_stream().cuda_stream
+    rc = getattr(lib, f"{pre}_mask_blocks")(ctypes.c_void_p(classes.data_ptr()), heads, n, bq, bk, ctypes.byref(dyn), ctypes.c_void_p(stream))
+    rc = rc or getattr(lib, f"{pre}_mask_lists")(ctypes.c_void_p(classes.data_ptr()), heads, n, bq, bk, *(ctypes.c_void_p(t.data_ptr()) for t in (kv_num, kv_idx, full_num, full_idx)), ctypes.c_void_p(stream))
+    if rc != 0:
+        raise RuntimeError(f"mask generator returned {rc}")
+    return classes, kv_num, kv_idx, full_num, full_idx
+
+
+def expected_lists(mask, bq=128, bk=64):
+    """Tile classes and lists from a dense [heads, n, n] mask (tiles clipped at n)."""
+    heads, n = mask.shape[0], mask.shape[-1]
+    nqb, nkb = -(-n // bq), -(-n // bk)
+    pad = (0, nkb * bk - n, 0, nqb * bq - n)
+    anyv = torch.nn.functional.pad(mask, pad, value=False).view(heads, nqb, bq, nkb, bk).any(4).any(2)
+    allv = torch.nn.functional.pad(mask, pad, value=True).view(heads, nqb, bq, nkb, bk).all(4).all(2)
+    classes = torch.where(allv, 2, torch.where(anyv, 1, 0)).to(torch.uint8)
+    kb = torch.arange(nkb, device=mask.device, dtype=torch.int32)
+    out = [classes]
+    for cls in (1, 2):
+        hit = classes == cls
+        idx = torch.sort(torch.where(hit, kb, nkb), dim=-1).values
+        out += [hit.sum(-1).int(), torch.where(idx == nkb, 0, idx).int()]
+    return out
+
+
+mask_fail = 0
+mask_checked = 0
+for c in checks:
+    if "_d64" not in c["tag"]:
+        continue  # the mask does not depend on the head dimension
+    heads, n = c["heads"], c["n"]
+    dyn, keep_d = dyn_struct(c["dyn"], c["tag"])
+    want = torch.from_numpy(npy(f"{c['tag']}.mask.npy")).cuda().bool()
+    dense = torch.full((heads, n, n), 7, dtype=torch.uint8, device="cuda")
+    rc = getattr(lib_of(c["stem"]), f"{c['prefix']}_mask_dense")(ctypes.c_void_p(dense.data_ptr()), heads, n, ctypes.byref(dyn), ctypes.c_void_p(torch.cuda.current_stream().cuda_stream))
+    got = gpu_block_lists(c, heads, n, dyn)
+    torch.cuda.synchronize()
+    same_dense = rc == 0 and bool(((dense == 0) | (dense == 1)).all()) and torch.equal(dense.bool(), want)
+    same_lists = all(torch.equal(a, b) for a, b in zip(got, expected_lists(want)))
+    mask_checked += 1
+    mask_fail += 0 if (same_dense and same_lists) else 1
+    print(f"{'ok  ' if same_dense and same_lists else 'FAIL'} GPU mask generator {c['tag']}: dense {'identical' if same_dense else 'DIFFERENT'}, "
+          f"128x64 classes and lists {'identical' if same_lists else 'DIFFERENT'} to the CPU's mask", flush=True)
+print(f"GPU mask generators: {mask_checked - mask_fail} passed, {mask_fail} failed", flush=True)
+failures += mask_fail
+
 json.dump(results, open(f"{OUT}/cuda_check{'_' + re.sub('[^A-Za-z0-9_.-]', '_', args.only) if args.only else ''}{'' if args.kernel == 'auto' else '_' + args.kernel}.json", "w"), indent=1)
 print(f"numerics: {len(results) - failures} passed, {failures} failed", flush=True)
 
@@ -430,6 +490,13 @@ if timings:
         rows.append(row)
         print(f"{t['tag']:26s} ours {ours:8.3f} ms  flex {flex_ms:8.3f} ms  x{flex_ms / ours:5.2f}  "
               f"{row['ours_tflops_eff']:6.1f} vs {row['flex_tflops_eff']:6.1f} TFLOP/s  vs flex {err:.1e}  vs fp32 rows: ours {err_ours:.1e} flex {err_flex:.1e}", flush=True)
+    # The GPU mask generator's 128 x 64 lists of the positional patterns (sequence order, every
+    # head), timed after the attention: its long brute-force runs heat the GPU.
+    for t in timings if not args.ours_only else []:
+        if t["flex"] in mods:
+            ms = bench(lambda: gpu_block_lists(t, t["heads"], t["n"], dyn_struct([], "")[0]))
+            rows.append({"case": f"gpu_block_mask_{t['tag']}", "n": t["n"], "heads": t["heads"], "ms": ms, "block_mask_ms_cpu_one_head": t["blockMaskMs"]})
+            print(f"GPU mask generator {t['tag']:26s} {ms:8.3f} ms ({t['heads']} heads; CPU, one head: {t['blockMaskMs']} ms)", flush=True)
     for n in sorted({t["n"] for t in timings}) if not args.ours_only else []:
         q, k, v = (torch.randn(1, 16, n, 128, device="cuda", dtype=torch.bfloat16) for _ in range(3))
         for name, causal in (("sdpa_dense", False), ("sdpa_causal", True)):
