@@ -130,7 +130,9 @@ __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn 
             const int kc = j * 8 + 2 * tq + (e & 1);
             const int qq = MAPPED ? sQtok[qr] : (q0 + qr < n ? q0 + qr : -1);
             const int kk = MAPPED ? ktok[kc] : (k0 + kc < n ? k0 + kc : -1);
-            const bool ok = kk >= 0 && qq >= 0 && (!partial || pattern::allowed(qq, kk, h, n, dyn));
+            // Branch-free: the predicate runs on clamped tokens (padding reads nothing out of
+            // range) and padding is masked after; short-circuits would diverge per element.
+            const bool ok = (kk >= 0) & (qq >= 0) & (!partial | pattern::allowed(qq < 0 ? 0 : qq, kk < 0 ? 0 : kk, h, n, dyn));
             if (!ok) s[mi][j][e] = -INFINITY;
           }
         }
