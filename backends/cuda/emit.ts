@@ -7,7 +7,7 @@ import { packageFile } from "../../compiler/package-root.js";
 import { commentText, sanitizeIdent } from "../names.js";
 import { CudaConstants, cudaMask } from "./spell.js";
 import { largestMagnitude } from "../../compiler/blockmask/evaluate.js";
-import { indexBuilderCode, indexBuilderPrototypes } from "./index-builders.js";
+import { indexBuilderCode, indexBuilderPrototypes, routeBuilderCode } from "./index-builders.js";
 import { wgmmaWrappers } from "./wgmma.js";
 import { maskKernelCode, maskKernelPrototypes } from "./mask-kernels.js";
 
@@ -322,6 +322,7 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
     ...launchers,
     "",
     ...indexBuilderCode(ir, prefix, consts),
+    ...(ir.routes.length ? [template("route_builder.cuh"), ...routeBuilderCode(ir, prefix)] : []),
     ...maskKernelCode(prefix),
     ...hostRunner(prefix, dynFieldNames(ir)),
     "/* The pattern's predicate on the host (dyn holds host pointers here): for checks and tools. */",

@@ -2,8 +2,9 @@
 // choice on the device, writing the same kept-block arrays (and so the same block lists) as
 // the CPU reference. Exactness: pooling and scores are float64 with the CPU's summation order
 // and no fused multiply-adds (__dadd_rn / __dmul_rn), and ties go to the lower key block, so
-// equal inputs give identical choices. (topp selections, routing and vertical-slash are still
-// computed on the CPU; their builders read the same layout.)
+// equal inputs give identical choices. Routing (spherical k-means) is built on the GPU the same
+// way (templates/route_builder.cuh). (topp selections and vertical-slash are still computed on
+// the CPU; the kernels read the same layout.)
 import type { PatternIR, Selection } from "../../compiler/ir.js";
 import { CudaConstants, cudaMask } from "./spell.js";
 
@@ -119,11 +120,59 @@ export function indexBuilderCode(ir: PatternIR, prefix: string, consts: CudaCons
   return out;
 }
 
+/** The routing builders' C ABI: workspace size and a build per input type. */
+export function routeBuilderCode(ir: PatternIR, prefix: string): string[] {
+  return ir.routes.flatMap((r) => {
+    const i = r.id;
+    const typed = (name: string, type: string) => [
+      `extern "C" int ${prefix}_route${i}_build_${name}(const void* q, const void* k, int heads, int n, int d, int* route_q, int* route_k, void* workspace, cudaStream_t stream) {`,
+      `  return ${prefix}_route${i}_build_typed<${type}>(q, k, heads, n, d, route_q, route_k, workspace, stream);`,
+      "}",
+    ];
+    return [
+      `// ---- index builder for route ${i}: ${r.clusters} clusters, ${r.iterations} iterations`,
+      `extern "C" size_t ${prefix}_route${i}_workspace(int heads, int n, int d) {`,
+      `  return (size_t)heads * (sizeof(double) * (2 * (size_t)n * d + (size_t)${r.clusters} * d) + sizeof(int) * 2 * (size_t)n);`,
+      "}",
+      "",
+      "template <typename T>",
+      `static int ${prefix}_route${i}_build_typed(const void* q, const void* k, int heads, int n, int d, int* route_q, int* route_k, void* workspace, cudaStream_t stream) {`,
+      "  if (!q || !k || !route_q || !route_k || !workspace || heads <= 0 || heads > 65535 || n <= 0 || d <= 0 || d > 1024) return (int)cudaErrorInvalidValue;",
+      "  double* x = static_cast<double*>(workspace);",
+      "  double* cent = x + (size_t)heads * 2 * n * d;",
+      `  int* assign = reinterpret_cast<int*>(cent + (size_t)heads * ${r.clusters} * d);`,
+      "  const dim3 rows((2 * n + 127) / 128, heads);",
+      "  spattn::route_normalize<T><<<rows, 128, 0, stream>>>(static_cast<const T*>(q), static_cast<const T*>(k), x, n, d);",
+      `  spattn::route_init<<<dim3(${r.clusters}, heads), d, 0, stream>>>(x, cent, n, d, ${r.clusters});`,
+      `  for (int it = 0; it < ${r.iterations}; ++it) {`,
+      `    spattn::route_assign<<<rows, 128, 0, stream>>>(x, cent, assign, n, d, ${r.clusters});`,
+      `    spattn::route_update<<<dim3(${r.clusters}, heads), d, d * sizeof(double), stream>>>(x, assign, cent, n, d, ${r.clusters});`,
+      "  }",
+      `  spattn::route_assign<<<rows, 128, 0, stream>>>(x, cent, assign, n, d, ${r.clusters});`,
+      "  spattn::route_split<<<dim3((n + 127) / 128, heads), 128, 0, stream>>>(assign, route_q, route_k, n);",
+      "  return (int)cudaGetLastError();",
+      "}",
+      "",
+      ...typed("bf16", "__nv_bfloat16"),
+      ...typed("fp16", "__half"),
+      "",
+    ];
+  });
+}
+
 export function indexBuilderPrototypes(ir: PatternIR, prefix: string): string[] {
   return gpuSelections(ir).flatMap((sel) => [
-    `/* GPU index builder of selection ${sel.id} ('${sel.name.replace(/[^A-Za-z0-9_]/g, "_")}'): kept blocks as the CPU reference computes them. */`,
-    `size_t ${prefix}_sel${sel.id}_workspace(int heads, int n, int d);`,
+    `/* GPU index builder of selection ${sel.id} ('${sel.name.replace(/[^A-Za-z0-9_]/g, "_")}'): kept blocks as the CPU reference computes them. */\n` +
+      `size_t ${prefix}_sel${sel.id}_workspace(int heads, int n, int d);`,
     `int ${prefix}_sel${sel.id}_build_bf16(const void* q, const void* k, int heads, int n, int d, const ${prefix}_dyn* dyn, unsigned char* kept, void* workspace, cudaStream_t stream);`,
     `int ${prefix}_sel${sel.id}_build_fp16(const void* q, const void* k, int heads, int n, int d, const ${prefix}_dyn* dyn, unsigned char* kept, void* workspace, cudaStream_t stream);`,
-  ]);
+  ]).concat(
+    ir.routes.flatMap((r) => [
+      `/* GPU index builder of route ${r.id} (spherical k-means, ${r.clusters} clusters): route_q and route_k [heads][n] as the CPU computes\n` +
+        ` * them; q and k [1, heads, n, d] device arrays; workspace has ${prefix}_route${r.id}_workspace(heads, n, d) bytes. */\n` +
+        `size_t ${prefix}_route${r.id}_workspace(int heads, int n, int d);`,
+      `int ${prefix}_route${r.id}_build_bf16(const void* q, const void* k, int heads, int n, int d, int* route_q, int* route_k, void* workspace, cudaStream_t stream);`,
+      `int ${prefix}_route${r.id}_build_fp16(const void* q, const void* k, int heads, int n, int d, int* route_q, int* route_k, void* workspace, cudaStream_t stream);`,
+    ]),
+  );
 }

@@ -105,10 +105,14 @@ def dyn_struct(names, tag):
 _libs = {}
 
 
-def launcher(stem, prefix, dtype, d):
+def lib_of(stem):
     if stem not in _libs:
         _libs[stem] = ctypes.CDLL(f"{LIBS}/lib{stem}.so")
-    fn = getattr(_libs[stem], f"{prefix}_fwd_{dtype}_d{d}")
+    return _libs[stem]
+
+
+def launcher(stem, prefix, dtype, d):
+    fn = getattr(lib_of(stem), f"{prefix}_fwd_{dtype}_d{d}")
     fn.restype = ctypes.c_int
     fn.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_int] * 4 + [ctypes.c_void_p, ctypes.c_int] + [ctypes.c_void_p] * 3
     return fn
@@ -200,9 +204,7 @@ for c in checks:
 # ---------------------------------------------------------------- GPU index builders
 def build_kept(case, builders, q, k, names, dtype="bf16"):
     """Runs the pattern's GPU index builders in order; returns {selection id: kept tensor}."""
-    if case["stem"] not in _libs:
-        _libs[case["stem"]] = ctypes.CDLL(f"{LIBS}/lib{case['stem']}.so")
-    lib = _libs[case["stem"]]
+    lib = lib_of(case["stem"])
     heads, n, d = q.shape[1], q.shape[2], q.shape[3]
     kept = {}
     for b in builders:
@@ -241,16 +243,33 @@ for c in checks:
         builder_checked += 1
         builder_fail += 0 if same else 1
         print(f"{'ok  ' if same else 'FAIL'} index builder {c['tag']} selection {sid}: {int(t.sum())} kept blocks, {'identical to' if same else 'DIFFERENT from'} the CPU's", flush=True)
+for c in checks:  # routing: clusters of every query and key, as the CPU's
+    for r in c.get("routeBuilders", []):
+        q = torch.from_numpy(npy(f"{c['tag']}.q.npy")).cuda().to(torch.bfloat16)
+        k = torch.from_numpy(npy(f"{c['tag']}.k.npy")).cuda().to(torch.bfloat16)
+        lib, pre = lib_of(c["stem"]), c["prefix"]
+        heads, n, d = c["heads"], c["n"], c["d"]
+        ws_fn = getattr(lib, f"{pre}_route{r['id']}_workspace")
+        ws_fn.restype = ctypes.c_size_t
+        ws_fn.argtypes = [ctypes.c_int] * 3
+        ws = torch.empty(ws_fn(heads, n, d), dtype=torch.uint8, device="cuda")
+        rq, rk = (torch.full((heads * n,), -1, dtype=torch.int32, device="cuda") for _ in range(2))
+        fn = getattr(lib, f"{pre}_route{r['id']}_build_bf16")
+        fn.restype = ctypes.c_int
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p] * 4
+        rc = fn(q.data_ptr(), k.data_ptr(), heads, n, d, rq.data_ptr(), rk.data_ptr(), ws.data_ptr(), torch.cuda.current_stream().cuda_stream)
+        torch.cuda.synchronize()
+        want_q = torch.from_numpy(npy(f"{c['tag']}.route{r['id']}_q_bf16.npy")).cuda()
+        want_k = torch.from_numpy(npy(f"{c['tag']}.route{r['id']}_k_bf16.npy")).cuda()
+        same = rc == 0 and torch.equal(rq, want_q) and torch.equal(rk, want_k)
+        builder_checked += 1
+        builder_fail += 0 if same else 1
+        print(f"{'ok  ' if same else 'FAIL'} routing builder {c['tag']} route {r['id']}: clusters of {2 * heads * n} rows "
+              f"{'identical to' if same else 'DIFFERENT from'} the CPU's ({int((rq != want_q).sum()) + int((rk != want_k).sum())} differ)", flush=True)
 print(f"index builders: {builder_checked - builder_fail} passed, {builder_fail} failed", flush=True)
 failures += builder_fail
 
 # ---------------------------------------------------------------- GPU mask generators
-def lib_of(stem):
-    if stem not in _libs:
-        _libs[stem] = ctypes.CDLL(f"{LIBS}/lib{stem}.so")
-    return _libs[stem]
-
-
 def gpu_block_lists(case, heads, n, dyn, bq=128, bk=64):
     """The pattern's GPU mask generator: tile classes and FlexAttention lists (sequence order)."""
     lib, pre = lib_of(case["stem"]), case["prefix"]

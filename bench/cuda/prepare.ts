@@ -121,7 +121,19 @@ function check(id: string, example: string, set: Record<string, string>, n: numb
       save(`${tag}.sel${b.id}_kept_bf16.npy`, "|u1", [all.length], all);
     }
   }
-  manifest.checks.push({ id, tag, stem, prefix: prefixOf(ir), n, heads, d, dyn, inputs: isDynamic(ir), map, builders: d === 64 ? builders : [] });
+  // And the routing builders: the CPU's clusters on the same bf16-rounded Q and K.
+  const routeBuilders = d === 64 ? ir.routes.map((r) => ({ id: r.id })) : [];
+  if (routeBuilders.length) {
+    const ctxs = headContexts(ir, { ...opts, q: { shape, data: bf16(q) }, k: { shape, data: bf16(k) } });
+    for (const r of routeBuilders) {
+      for (const side of ["q", "k"] as const) {
+        const all = new Int32Array(heads * n);
+        ctxs.forEach((c, h) => all.set(c.routes[r.id][side], h * n));
+        save(`${tag}.route${r.id}_${side}_bf16.npy`, "<i4", [all.length], all);
+      }
+    }
+  }
+  manifest.checks.push({ id, tag, stem, prefix: prefixOf(ir), n, heads, d, dyn, inputs: isDynamic(ir), map, builders: d === 64 ? builders : [], routeBuilders });
 }
 
 /** Timing case: large n, tiles only (positional or seeded patterns). */

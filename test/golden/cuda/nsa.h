@@ -60,7 +60,7 @@ int spattn_nsa_fwd_fp16_d128(const void* q, const void* k, const void* v, void* 
     const spattn_tiles* tiles, const spattn_nsa_dyn* dyn, cudaStream_t stream);
 /* 1 if query q may attend key k in head `head` (host code; dyn holds host pointers). */
 int spattn_nsa_allowed(int q, int k, int head, int seq_len, const spattn_nsa_dyn* dyn);
-/* GPU index builder of selection 0 ('picked'): kept blocks as the CPU reference computes them. */;
+/* GPU index builder of selection 0 ('picked'): kept blocks as the CPU reference computes them. */
 size_t spattn_nsa_sel0_workspace(int heads, int n, int d);
 int spattn_nsa_sel0_build_bf16(const void* q, const void* k, int heads, int n, int d, const spattn_nsa_dyn* dyn, unsigned char* kept, void* workspace, cudaStream_t stream);
 int spattn_nsa_sel0_build_fp16(const void* q, const void* k, int heads, int n, int d, const spattn_nsa_dyn* dyn, unsigned char* kept, void* workspace, cudaStream_t stream);

@@ -1056,6 +1056,124 @@ extern "C" int spattn_routing_fwd_fp16_d128(const void* q, const void* k, const 
   return launch<__half, 128>(q, k, v, o, lse, batch, heads, kv_heads, seq_len, token_map, map_len, tiles, dyn, stream);
 }
 
+// GPU index builder for routing (spherical k-means over normalised Q and K rows, per head),
+// reproducing routeClusters in compiler/blockmask/lib.ts bit for bit: float64 throughout,
+// every product and sum rounded on its own (__dmul_rn / __dadd_rn: no fused multiply-adds),
+// sums in the CPU's order (over c for dot products and norms, over rows for centroid sums),
+// ties to the lower cluster. Layouts per head: x [2n][d] (queries, then keys), centroids
+// [clusters][d], assignments [2n]. Embedded verbatim into generated files with routes.
+
+namespace spattn {
+
+/** Thread per row: x = row / |row| (a zero row stays zero). */
+template <typename T>
+__global__ void route_normalize(const T* q, const T* k, double* x, int n, int d) {
+  const int r = blockIdx.x * blockDim.x + threadIdx.x, h = blockIdx.y;
+  if (r >= 2 * n) return;
+  const T* src = (r < n ? q + ((long long)h * n + r) * d : k + ((long long)h * n + (r - n)) * d);
+  double s = 0.0;
+  for (int c = 0; c < d; ++c) {
+    const double v = (double)(float)src[c];
+    s = __dadd_rn(s, __dmul_rn(v, v));
+  }
+  const double inv = s > 0.0 ? __ddiv_rn(1.0, __dsqrt_rn(s)) : 0.0;
+  double* out = x + ((long long)h * 2 * n + r) * d;
+  for (int c = 0; c < d; ++c) out[c] = __dmul_rn((double)(float)src[c], inv);
+}
+
+/** Centroid m starts as the normalised key at floor(m * n / clusters): block (m, head), d threads. */
+__global__ void route_init(const double* x, double* cent, int n, int d, int clusters) {
+  const int m = blockIdx.x, h = blockIdx.y, c = threadIdx.x;
+  const long long r = (long long)m * n / clusters;
+  cent[((long long)h * clusters + m) * d + c] = x[((long long)h * 2 * n + n + r) * d + c];
+}
+
+/** Thread per row: the centroid of largest dot product (ties: the lower cluster). */
+__global__ void route_assign(const double* x, const double* cent, int* assign, int n, int d, int clusters) {
+  const int r = blockIdx.x * blockDim.x + threadIdx.x, h = blockIdx.y;
+  if (r >= 2 * n) return;
+  const double* row = x + ((long long)h * 2 * n + r) * d;
+  const double* cm = cent + (long long)h * clusters * d;
+  int best = 0;
+  double best_dot = -INFINITY;
+  for (int m = 0; m < clusters; ++m) {
+    double s = 0.0;
+    for (int c = 0; c < d; ++c) s = __dadd_rn(s, __dmul_rn(row[c], cm[(long long)m * d + c]));
+    if (s > best_dot) {
+      best_dot = s;
+      best = m;
+    }
+  }
+  assign[(long long)h * 2 * n + r] = best;
+}
+
+/** Block (m, head), thread c: the sum of cluster m's rows in row order, then the centroid
+ *  moves to that sum normalised (an empty cluster or a zero sum keeps the old centroid). */
+__global__ void route_update(const double* x, const int* assign, double* cent, int n, int d, int clusters) {
+  extern __shared__ double sums[];  // [d]
+  const int m = blockIdx.x, h = blockIdx.y, c = threadIdx.x;
+  const int* a = assign + (long long)h * 2 * n;
+  const double* xh = x + (long long)h * 2 * n * d;
+  double s = 0.0;
+  int count = 0;
+  for (int r = 0; r < 2 * n; ++r) {
+    if (a[r] == m) {
+      s = __dadd_rn(s, xh[(long long)r * d + c]);
+      ++count;
+    }
+  }
+  sums[c] = s;
+  __syncthreads();
+  __shared__ double inv;
+  if (c == 0) {
+    double norm = 0.0;
+    for (int i = 0; i < d; ++i) norm = __dadd_rn(norm, __dmul_rn(sums[i], sums[i]));
+    inv = count == 0 || norm == 0.0 ? 0.0 : __ddiv_rn(1.0, __dsqrt_rn(norm));
+  }
+  __syncthreads();
+  if (inv != 0.0) cent[((long long)h * clusters + m) * d + c] = __dmul_rn(s, inv);
+}
+
+/** The final assignments, split into the Dyn arrays route_q [heads][n] and route_k [heads][n]. */
+__global__ void route_split(const int* assign, int* route_q, int* route_k, int n) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x, h = blockIdx.y;
+  if (i >= n) return;
+  route_q[(long long)h * n + i] = assign[(long long)h * 2 * n + i];
+  route_k[(long long)h * n + i] = assign[(long long)h * 2 * n + n + i];
+}
+
+}  // namespace spattn
+
+// ---- index builder for route 0: 4 clusters, 2 iterations
+extern "C" size_t spattn_routing_route0_workspace(int heads, int n, int d) {
+  return (size_t)heads * (sizeof(double) * (2 * (size_t)n * d + (size_t)4 * d) + sizeof(int) * 2 * (size_t)n);
+}
+
+template <typename T>
+static int spattn_routing_route0_build_typed(const void* q, const void* k, int heads, int n, int d, int* route_q, int* route_k, void* workspace, cudaStream_t stream) {
+  if (!q || !k || !route_q || !route_k || !workspace || heads <= 0 || heads > 65535 || n <= 0 || d <= 0 || d > 1024) return (int)cudaErrorInvalidValue;
+  double* x = static_cast<double*>(workspace);
+  double* cent = x + (size_t)heads * 2 * n * d;
+  int* assign = reinterpret_cast<int*>(cent + (size_t)heads * 4 * d);
+  const dim3 rows((2 * n + 127) / 128, heads);
+  spattn::route_normalize<T><<<rows, 128, 0, stream>>>(static_cast<const T*>(q), static_cast<const T*>(k), x, n, d);
+  spattn::route_init<<<dim3(4, heads), d, 0, stream>>>(x, cent, n, d, 4);
+  for (int it = 0; it < 2; ++it) {
+    spattn::route_assign<<<rows, 128, 0, stream>>>(x, cent, assign, n, d, 4);
+    spattn::route_update<<<dim3(4, heads), d, d * sizeof(double), stream>>>(x, assign, cent, n, d, 4);
+  }
+  spattn::route_assign<<<rows, 128, 0, stream>>>(x, cent, assign, n, d, 4);
+  spattn::route_split<<<dim3((n + 127) / 128, heads), 128, 0, stream>>>(assign, route_q, route_k, n);
+  return (int)cudaGetLastError();
+}
+
+extern "C" int spattn_routing_route0_build_bf16(const void* q, const void* k, int heads, int n, int d, int* route_q, int* route_k, void* workspace, cudaStream_t stream) {
+  return spattn_routing_route0_build_typed<__nv_bfloat16>(q, k, heads, n, d, route_q, route_k, workspace, stream);
+}
+extern "C" int spattn_routing_route0_build_fp16(const void* q, const void* k, int heads, int n, int d, int* route_q, int* route_k, void* workspace, cudaStream_t stream) {
+  return spattn_routing_route0_build_typed<__half>(q, k, heads, n, d, route_q, route_k, workspace, stream);
+}
+
 // ---------------------------------------------------------------- mask generators
 extern "C" int spattn_routing_mask_dense(unsigned char* out, int heads, int seq_len, const spattn_routing_dyn* dyn, cudaStream_t stream) {
   if (!out || !dyn || heads < 0 || heads > 65535 || seq_len < 0 || seq_len > 65535 * 256) return (int)cudaErrorInvalidValue;

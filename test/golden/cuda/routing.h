@@ -61,6 +61,11 @@ int spattn_routing_fwd_fp16_d128(const void* q, const void* k, const void* v, vo
     const spattn_tiles* tiles, const spattn_routing_dyn* dyn, cudaStream_t stream);
 /* 1 if query q may attend key k in head `head` (host code; dyn holds host pointers). */
 int spattn_routing_allowed(int q, int k, int head, int seq_len, const spattn_routing_dyn* dyn);
+/* GPU index builder of route 0 (spherical k-means, 4 clusters): route_q and route_k [heads][n] as the CPU computes
+ * them; q and k [1, heads, n, d] device arrays; workspace has spattn_routing_route0_workspace(heads, n, d) bytes. */
+size_t spattn_routing_route0_workspace(int heads, int n, int d);
+int spattn_routing_route0_build_bf16(const void* q, const void* k, int heads, int n, int d, int* route_q, int* route_k, void* workspace, cudaStream_t stream);
+int spattn_routing_route0_build_fp16(const void* q, const void* k, int heads, int n, int d, int* route_q, int* route_k, void* workspace, cudaStream_t stream);
 /* GPU mask generators; device pointers throughout (dyn too). Dense: out is [heads][n][n] bytes,
  * 1 where query q may attend key k. */
 int spattn_routing_mask_dense(unsigned char* out, int heads, int seq_len, const spattn_routing_dyn* dyn, cudaStream_t stream);

@@ -1,0 +1,75 @@
+// The sm_90a kernel's instruction wrappers (generated) and how the CUDA target exposes the two
+// kernels and the mask generators. What the wrappers compute is checked on the GPU
+// (bench/cuda/gpu_check.py); here, that each one names the operands wgmma requires.
+import { describe, expect, it } from "vitest";
+import { wgmmaWrappers } from "../../backends/cuda/wgmma.js";
+import { emitCuda } from "../../backends/cuda/emit.js";
+import { compile } from "../../compiler/compile.js";
+
+/** The wrapper function `name` in the generated text. */
+function wrapperOf(text: string, name: string): string {
+  const start = text.indexOf(`void ${name}(`);
+  expect(start, `${name} is generated`).toBeGreaterThan(0);
+  return text.slice(start, text.indexOf("\n}", start));
+}
+
+describe("wgmma wrappers", () => {
+  const text = wgmmaWrappers(64, [64, 128]);
+
+  it("give every accumulator register its own operand, in order", () => {
+    for (const [name, n] of [["ss_bf16_n64", 64], ["rs_f16_n128", 128], ["rsk_bf16_n64", 64], ["rs_bf16_n64", 64]] as const) {
+      const w = wrapperOf(text, name);
+      expect(w).toContain(`m64n${n}k16`);
+      const outs = [...w.matchAll(/"\+f"\(d\[(\d+)\]\)/g)].map((m) => Number(m[1]));
+      expect(outs).toEqual(Array.from({ length: n / 2 }, (_, i) => i));
+      const regs = w.match(/\{(%\d+(?:, %\d+)*)\}/)![1].split(", ");
+      expect(regs).toEqual(Array.from({ length: n / 2 }, (_, i) => `%${i}`));
+    }
+  });
+
+  it("read K K-major and V N-major (the transpose bit), with the scale-d predicate last", () => {
+    // ss: a-desc, b-desc, p, scale-a, scale-b, tnspA, tnspB.
+    expect(wrapperOf(text, "ss_bf16_n64")).toContain("%32, %33, p, 1, 1, 0, 0;");
+    expect(wrapperOf(text, "ss_bf16_n64")).toContain("setp.ne.b32 p, %34, 0;");
+    // rs (P V): A registers, b-desc, p, scale-a, scale-b, tnspB = 1.
+    expect(wrapperOf(text, "rs_bf16_n128")).toContain("{%64, %65, %66, %67}, %68, p, 1, 1, 1;");
+    expect(wrapperOf(text, "rs_bf16_n128")).toContain("setp.ne.b32 p, %69, 0;");
+    // rsk (Q K^T with Q in registers): tnspB = 0.
+    expect(wrapperOf(text, "rsk_f16_n64")).toContain("{%32, %33, %34, %35}, %36, p, 1, 1, 0;");
+    expect(wrapperOf(text, "rsk_f16_n64")).toContain(".f32.f16.f16");
+    expect(wrapperOf(text, "rsk_bf16_n64")).toContain(".f32.bf16.bf16");
+  });
+
+  it("are compiled only for sm_90a (other targets never see wgmma)", () => {
+    expect(text).toMatch(/^[\s\S]*#if defined\(__CUDA_ARCH__\) && defined\(__CUDA_ARCH_FEAT_SM90_ALL\)[\s\S]*#endif\s*$/);
+  });
+});
+
+describe("the CUDA target's entry points", () => {
+  const ir = compile("pattern w(window = 256) { mask q >= k and q - k < window }", { fileName: "w.spattn" });
+  const out = emitCuda(ir, { sourceName: "w.spattn" });
+
+  it("declares the mask generators beside the forward kernels", () => {
+    for (const fn of ["spattn_w_mask_dense(", "spattn_w_mask_blocks(", "spattn_w_mask_lists(", "spattn_w_fwd_bf16_d128("]) {
+      expect(out.header).toContain(fn);
+      expect(out.cu).toContain(`extern "C" int ${fn}`);
+    }
+  });
+
+  it("declares a GPU routing builder for each route, and none for positional patterns", () => {
+    const routed = emitCuda(compile("pattern r(c: int = 4) { mask same_cluster(c, iterations: 3) and causal }", { fileName: "r.spattn" }), { sourceName: "r.spattn" });
+    for (const fn of ["size_t spattn_r_route0_workspace(", "int spattn_r_route0_build_bf16(", "int spattn_r_route0_build_fp16("]) {
+      expect(routed.header).toContain(fn);
+    }
+    expect(routed.cu).toContain("for (int it = 0; it < 3; ++it)");
+    expect(routed.cu).toContain("route_assign<<<rows, 128, 0, stream>>>(x, cent, assign, n, d, 4)");
+    expect(out.cu).not.toContain("route_normalize");
+  });
+
+  it("picks the Hopper kernel at run time, with the portable one as the fallback", () => {
+    expect(out.cu).toContain("spattn::pick_kernel((const void*)hopper, &choice)");
+    expect(out.cu).toContain("spattn::sm90::attention_fwd<T, D, BK, STAGES, true>");
+    expect(out.cu).toContain("spattn::attention_fwd<T, D, NW, MT, BK, true>");
+    expect(out.cu).toContain('getenv("SPATTN_CUDA_KERNEL")');
+  });
+});
