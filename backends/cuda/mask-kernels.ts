@@ -7,7 +7,7 @@ export function maskKernelPrototypes(prefix: string): string[] {
       " * 1 where query q may attend key k. */\n" +
       `int ${prefix}_mask_dense(unsigned char* out, int heads, int seq_len, const ${prefix}_dyn* dyn, cudaStream_t stream)`,
     "/* Classes of block_q x block_k tiles in sequence order: classes is [heads][ceil(n/block_q)][ceil(n/block_k)]\n" +
-      " * bytes, 0 empty, 1 partial, 2 full. */\n" +
+      " * bytes, 0 empty, 1 partial, 2 full (ceil(n/block_q) at most 65535). Every element is evaluated. */\n" +
       `int ${prefix}_mask_blocks(unsigned char* classes, int heads, int seq_len, int block_q, int block_k, const ${prefix}_dyn* dyn, cudaStream_t stream)`,
     "/* FlexAttention BlockMask lists from those classes: kv_num, full_num [heads][nqb]; kv_idx, full_idx\n" +
       " * [heads][nqb][nkb], sorted and zero-padded (nqb = ceil(n/block_q), nkb = ceil(n/block_k)). */\n" +
@@ -20,7 +20,7 @@ export function maskKernelCode(prefix: string): string[] {
   return [
     "// ---------------------------------------------------------------- mask generators",
     `extern "C" int ${prefix}_mask_dense(unsigned char* out, int heads, int seq_len, const ${prefix}_dyn* dyn, cudaStream_t stream) {`,
-    "  if (!out || !dyn || heads < 0 || heads > 65535 || seq_len < 0 || seq_len > 65535 * 256) return (int)cudaErrorInvalidValue;",
+    "  if (!out || !dyn || heads < 0 || heads > 65535 || seq_len < 0) return (int)cudaErrorInvalidValue;",
     "  if (heads == 0 || seq_len == 0) return 0;",
     "  // Queries on grid y, in slices of 65535 rows (the grid's limit).",
     "  for (int q0 = 0; q0 < seq_len; q0 += 65535) {",

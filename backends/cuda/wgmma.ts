@@ -1,32 +1,21 @@
 // The warpgroup matrix instructions of the sm_90a kernel, spelled out: a wgmma takes every
 // accumulator register as its own asm operand (32 for N = 64, 64 for N = 128), which is
-// clearer generated than typed. Two forms:
-//   ss: A and B from shared memory through descriptors, both K-major (S = Q K^T);
-//   rs: A from registers (four packed pairs), B from shared memory: N-major for O += P V,
-//       K-major (`rsk`) for S = Q K^T with Q held in registers.
+// clearer generated than typed. A comes from registers (four packed pairs per thread), B from
+// shared memory through a descriptor:
+//   rsk: B K-major, for S = Q K^T (Q held in registers, K tiles as loaded);
+//   rs:  B N-major (the transpose bit), for O += P V (V tiles as loaded).
 // The scale-d operand is a predicate: 0 overwrites the accumulators, 1 adds to them.
 
 /** One wrapper: `<form>_<dtype>_n<N>` in namespace spattn::wg. */
-function wrapper(form: "ss" | "rs" | "rsk", dtype: "bf16" | "f16", n: number): string {
+function wrapper(form: "rs" | "rsk", dtype: "bf16" | "f16", n: number): string {
   const acc = n / 2;
   const dRegs = Array.from({ length: acc }, (_, i) => `%${i}`).join(", ");
   const ptxType = dtype === "bf16" ? "bf16" : "f16";
   const outs = Array.from({ length: acc }, (_, i) => `"+f"(d[${i}])`).join(", ");
-  let operands: string;
-  let ins: string;
-  let params: string;
-  let scale: number;
-  if (form === "ss") {
-    operands = `%${acc}, %${acc + 1}, p, 1, 1, 0, 0`;
-    ins = `"l"(da), "l"(db), "r"(scale_d)`;
-    params = `float (&d)[${acc}], uint64_t da, uint64_t db, int scale_d`;
-    scale = acc + 2;
-  } else {
-    operands = `{%${acc}, %${acc + 1}, %${acc + 2}, %${acc + 3}}, %${acc + 4}, p, 1, 1, ${form === "rs" ? 1 : 0}`;
-    ins = `"r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d)`;
-    params = `float (&d)[${acc}], const uint32_t (&a)[4], uint64_t db, int scale_d`;
-    scale = acc + 5;
-  }
+  const operands = `{%${acc}, %${acc + 1}, %${acc + 2}, %${acc + 3}}, %${acc + 4}, p, 1, 1, ${form === "rs" ? 1 : 0}`;
+  const ins = `"r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d)`;
+  const params = `float (&d)[${acc}], const uint32_t (&a)[4], uint64_t db, int scale_d`;
+  const scale = acc + 5;
   return [
     `__device__ __forceinline__ void ${form}_${dtype}_n${n}(${params}) {`,
     "  asm volatile(",
@@ -47,7 +36,6 @@ export function wgmmaWrappers(blockK: number, headDims: readonly number[]): stri
     "namespace wg {",
   ];
   for (const dt of ["bf16", "f16"] as const) {
-    lines.push(wrapper("ss", dt, blockK));
     lines.push(wrapper("rsk", dt, blockK));
     for (const d of headDims) lines.push(wrapper("rs", dt, d));
   }

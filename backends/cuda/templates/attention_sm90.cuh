@@ -5,10 +5,11 @@
 // Warpgroup 0 is the producer: it copies the Q tile and then each listed K/V tile into a ring
 // of STAGES shared-memory stages with cp.async (which gathers rows through a token map as
 // easily as it reads them in order), and publishes a stage on its `full` mbarrier. Warpgroups
-// 1 and 2 are consumers of 64 query rows each: per key tile, S = Q K^T by wgmma with both
-// operands in shared memory, the predicate and online softmax on the accumulators, then
-// O += P V by wgmma with P straight from registers; each releases the stage on its `empty`
-// mbarrier. The two consumers run independently, so one's softmax overlaps the other's
+// 1 and 2 are consumers of 64 query rows each: per key tile, S = Q K^T by wgmma with their Q
+// rows held in registers (loaded once) and K in shared memory, the predicate and online
+// softmax on the accumulators, then O += P V by wgmma with P straight from registers; each
+// releases the stage on its `empty` mbarrier. setmaxnreg moves registers from the producer
+// to the consumers. The two consumers run independently, so one's softmax overlaps the other's
 // matrix products, and the producer runs up to STAGES tiles ahead.
 //
 // Shared-memory tiles are [rows][D] split into column blocks of 64 elements (128 bytes per
@@ -83,10 +84,10 @@ __device__ __forceinline__ uint64_t desc(uint32_t addr, uint32_t lbo, uint32_t s
          ((uint64_t)((sbo & 0x3FFFF) >> 4) << 32) | (1ull << 62);
 }
 
+/** Mma<T, D>: rsk for S (N = the 64-key tile, B = K), rs for O (N = D, B = V transposed). */
 template <typename T, int N> struct Mma;
 #define SPATTN_WG_MMA(T, name, NS, ND)                                                                           \
   template <> struct Mma<T, ND> {                                                                                \
-    static __device__ __forceinline__ void ss(float (&d)[NS / 2], uint64_t a, uint64_t b, int acc) { wg::ss_##name##_n##NS(d, a, b, acc); } \
     static __device__ __forceinline__ void rsk(float (&d)[NS / 2], const uint32_t (&a)[4], uint64_t b, int acc) { wg::rsk_##name##_n##NS(d, a, b, acc); } \
     static __device__ __forceinline__ void rs(float (&d)[ND / 2], const uint32_t (&a)[4], uint64_t b, int acc) { wg::rs_##name##_n##ND(d, a, b, acc); } \
   };

@@ -558,13 +558,6 @@ __global__ void mask_lists(const unsigned char* classes, int rows, int nkb, int*
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 namespace spattn {
 namespace wg {
-__device__ __forceinline__ void ss_bf16_n64(float (&d)[32], uint64_t da, uint64_t db, int scale_d) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
-      : "l"(da), "l"(db), "r"(scale_d));
-}
 __device__ __forceinline__ void rsk_bf16_n64(float (&d)[32], const uint32_t (&a)[4], uint64_t db, int scale_d) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
@@ -585,13 +578,6 @@ __device__ __forceinline__ void rs_bf16_n128(float (&d)[64], const uint32_t (&a)
       "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d));
-}
-__device__ __forceinline__ void ss_f16_n64(float (&d)[32], uint64_t da, uint64_t db, int scale_d) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
-      : "l"(da), "l"(db), "r"(scale_d));
 }
 __device__ __forceinline__ void rsk_f16_n64(float (&d)[32], const uint32_t (&a)[4], uint64_t db, int scale_d) {
   asm volatile(
@@ -625,10 +611,11 @@ __device__ __forceinline__ void rs_f16_n128(float (&d)[64], const uint32_t (&a)[
 // Warpgroup 0 is the producer: it copies the Q tile and then each listed K/V tile into a ring
 // of STAGES shared-memory stages with cp.async (which gathers rows through a token map as
 // easily as it reads them in order), and publishes a stage on its `full` mbarrier. Warpgroups
-// 1 and 2 are consumers of 64 query rows each: per key tile, S = Q K^T by wgmma with both
-// operands in shared memory, the predicate and online softmax on the accumulators, then
-// O += P V by wgmma with P straight from registers; each releases the stage on its `empty`
-// mbarrier. The two consumers run independently, so one's softmax overlaps the other's
+// 1 and 2 are consumers of 64 query rows each: per key tile, S = Q K^T by wgmma with their Q
+// rows held in registers (loaded once) and K in shared memory, the predicate and online
+// softmax on the accumulators, then O += P V by wgmma with P straight from registers; each
+// releases the stage on its `empty` mbarrier. setmaxnreg moves registers from the producer
+// to the consumers. The two consumers run independently, so one's softmax overlaps the other's
 // matrix products, and the producer runs up to STAGES tiles ahead.
 //
 // Shared-memory tiles are [rows][D] split into column blocks of 64 elements (128 bytes per
@@ -703,10 +690,10 @@ __device__ __forceinline__ uint64_t desc(uint32_t addr, uint32_t lbo, uint32_t s
          ((uint64_t)((sbo & 0x3FFFF) >> 4) << 32) | (1ull << 62);
 }
 
+/** Mma<T, D>: rsk for S (N = the 64-key tile, B = K), rs for O (N = D, B = V transposed). */
 template <typename T, int N> struct Mma;
 #define SPATTN_WG_MMA(T, name, NS, ND)                                                                           \
   template <> struct Mma<T, ND> {                                                                                \
-    static __device__ __forceinline__ void ss(float (&d)[NS / 2], uint64_t a, uint64_t b, int acc) { wg::ss_##name##_n##NS(d, a, b, acc); } \
     static __device__ __forceinline__ void rsk(float (&d)[NS / 2], const uint32_t (&a)[4], uint64_t b, int acc) { wg::rsk_##name##_n##NS(d, a, b, acc); } \
     static __device__ __forceinline__ void rs(float (&d)[ND / 2], const uint32_t (&a)[4], uint64_t b, int acc) { wg::rs_##name##_n##ND(d, a, b, acc); } \
   };
@@ -1157,7 +1144,7 @@ extern "C" int spattn_block_topk_sel0_build_fp16(const void* q, const void* k, i
 
 // ---------------------------------------------------------------- mask generators
 extern "C" int spattn_block_topk_mask_dense(unsigned char* out, int heads, int seq_len, const spattn_block_topk_dyn* dyn, cudaStream_t stream) {
-  if (!out || !dyn || heads < 0 || heads > 65535 || seq_len < 0 || seq_len > 65535 * 256) return (int)cudaErrorInvalidValue;
+  if (!out || !dyn || heads < 0 || heads > 65535 || seq_len < 0) return (int)cudaErrorInvalidValue;
   if (heads == 0 || seq_len == 0) return 0;
   // Queries on grid y, in slices of 65535 rows (the grid's limit).
   for (int q0 = 0; q0 < seq_len; q0 += 65535) {
