@@ -111,6 +111,14 @@ def lib_of(stem):
     return _libs[stem]
 
 
+def workspace(lib, name, heads, n, d):
+    """A device buffer of the size an index builder's `<name>_workspace(heads, n, d)` asks for."""
+    fn = getattr(lib, f"{name}_workspace")
+    fn.restype = ctypes.c_size_t
+    fn.argtypes = [ctypes.c_int] * 3
+    return torch.empty(fn(heads, n, d), dtype=torch.uint8, device="cuda")
+
+
 def launcher(stem, prefix, dtype, d):
     fn = getattr(lib_of(stem), f"{prefix}_fwd_{dtype}_d{d}")
     fn.restype = ctypes.c_int
@@ -209,10 +217,7 @@ def build_kept(case, builders, q, k, names, dtype="bf16"):
     kept = {}
     for b in builders:
         sid = b["id"]
-        ws_fn = getattr(lib, f"{case['prefix']}_sel{sid}_workspace")
-        ws_fn.restype = ctypes.c_size_t
-        ws_fn.argtypes = [ctypes.c_int] * 3
-        ws = torch.empty(ws_fn(heads, n, d), dtype=torch.uint8, device="cuda")
+        ws = workspace(lib, f"{case['prefix']}_sel{sid}", heads, n, d)
         dyn = make_dyn(names, {f"sel{j}_kept": t for j, t in kept.items()})
         out = torch.zeros(heads * (-(-n // b["qblock"])) * (-(-n // b["kblock"])), dtype=torch.uint8, device="cuda")
         fn = getattr(lib, f"{case['prefix']}_sel{sid}_build_{dtype}")
@@ -249,10 +254,7 @@ for c in checks:  # routing: clusters of every query and key, as the CPU's
         k = torch.from_numpy(npy(f"{c['tag']}.k.npy")).cuda().to(torch.bfloat16)
         lib, pre = lib_of(c["stem"]), c["prefix"]
         heads, n, d = c["heads"], c["n"], c["d"]
-        ws_fn = getattr(lib, f"{pre}_route{r['id']}_workspace")
-        ws_fn.restype = ctypes.c_size_t
-        ws_fn.argtypes = [ctypes.c_int] * 3
-        ws = torch.empty(ws_fn(heads, n, d), dtype=torch.uint8, device="cuda")
+        ws = workspace(lib, f"{pre}_route{r['id']}", heads, n, d)
         rq, rk = (torch.full((heads * n,), -1, dtype=torch.int32, device="cuda") for _ in range(2))
         fn = getattr(lib, f"{pre}_route{r['id']}_build_bf16")
         fn.restype = ctypes.c_int
