@@ -157,7 +157,7 @@ export function cudaPrefix(ir: PatternIR): string {
 export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOutput {
   const id = sanitizeIdent(ir.name);
   const stem = ir.name.replace(/[^A-Za-z0-9_-]/g, "_");
-  const upper = id.toUpperCase();
+  const upper = `SPATTN_${id.toUpperCase()}`;  // macro prefix: every name the header defines starts with spattn_ or SPATTN_
   const prefix = cudaPrefix(ir);
   const protos: string[] = [];
   for (const dt of CUDA_DTYPES) {

@@ -54,6 +54,14 @@ describe("the CUDA target's entry points", () => {
     }
   });
 
+  it("defines only SPATTN_ macros in the header (no collisions with the host's names)", () => {
+    const macros = [...out.header.matchAll(/^#(?:define|ifndef) (\w+)/gm)].map((m) => m[1]);
+    expect(macros).toContain("SPATTN_W_BLOCK_Q");
+    for (const m of macros) expect(m).toMatch(/^SPATTN_/);
+    expect(out.header).toContain("#define SPATTN_W_BLOCK_Q 128");
+    expect(out.header).toContain("#define SPATTN_W_BLOCK_K 64");
+  });
+
   it("declares a GPU routing builder for each route, and none for positional patterns", () => {
     const routed = emitCuda(compile("pattern r(c: int = 4) { mask same_cluster(c, iterations: 3) and causal }", { fileName: "r.spattn" }), { sourceName: "r.spattn" });
     for (const fn of ["size_t spattn_r_route0_workspace(", "int spattn_r_route0_build_bf16(", "int spattn_r_route0_build_fp16("]) {

@@ -5,7 +5,7 @@
  * log-sum-exp (natural log) of each row in lse (may be NULL). Q, O: [batch, heads, n, D];
  * K, V: [batch, kv_heads, n, D] (heads a multiple of kv_heads: GQA/MQA); contiguous device
  * memory. Rows with no allowed key give O = 0 and lse = -inf.
- * tiles: block lists for tiles of SLIDING_WINDOW_BLOCK_Q x SLIDING_WINDOW_BLOCK_K, as written by
+ * tiles: block lists for tiles of SPATTN_SLIDING_WINDOW_BLOCK_Q x SPATTN_SLIDING_WINDOW_BLOCK_K, as written by
  *   spattn mask --format bsr --kernel-order --block 128 --block-k 64 (device pointers; heads = 1 shares one list).
  * token_map: NULL when that file has no token_map (tiles in sequence order), else its token_map:
  *   map_len positions in kernel order, each a token or -1 for padding (dilation gathered by residue class).
@@ -17,8 +17,8 @@
 extern "C" {
 #endif
 
-#define SLIDING_WINDOW_BLOCK_Q 128
-#define SLIDING_WINDOW_BLOCK_K 64
+#define SPATTN_SLIDING_WINDOW_BLOCK_Q 128
+#define SPATTN_SLIDING_WINDOW_BLOCK_K 64
 
 #ifndef SPATTN_TILES_DEFINED
 #define SPATTN_TILES_DEFINED
