@@ -109,22 +109,18 @@ function check(id: string, example: string, set: Record<string, string>, n: numb
   const map = inputs.map !== undefined;
   for (const { name, data } of inputs.dyn) save(`${tag}.${name}.npy`, data instanceof Int32Array ? "<i4" : "|u1", [data.length], data);
   const dyn = inputs.dyn.map((x) => x.name);
-  // What the GPU index builders must reproduce: the CPU's kept blocks on bf16-rounded Q and K.
-  const builders = gpuSelections(ir).map((s) => ({ id: s.id, qblock: s.qblock, kblock: s.kblock }));
-  if (builders.length && d === 64) {
-    const rounded = { ...opts, q: { shape, data: bf16(q) }, k: { shape, data: bf16(k) } };
-    const ctxs = headContexts(ir, rounded);
+  // What the GPU index builders must reproduce: the CPU's results on bf16-rounded Q and K
+  // (kept blocks of top-k selections, clusters of routes), from one set of head contexts.
+  const builders = d === 64 ? gpuSelections(ir).map((s) => ({ id: s.id, qblock: s.qblock, kblock: s.kblock })) : [];
+  const routeBuilders = d === 64 ? ir.routes.map((r) => ({ id: r.id })) : [];
+  if (builders.length || routeBuilders.length) {
+    const ctxs = headContexts(ir, { ...opts, q: { shape, data: bf16(q) }, k: { shape, data: bf16(k) } });
     for (const b of builders) {
       const size = ctxs[0].selections[b.id].kept.length;
       const all = new Uint8Array(heads * size);
       ctxs.forEach((c, h) => all.set(c.selections[b.id].kept, h * size));
       save(`${tag}.sel${b.id}_kept_bf16.npy`, "|u1", [all.length], all);
     }
-  }
-  // And the routing builders: the CPU's clusters on the same bf16-rounded Q and K.
-  const routeBuilders = d === 64 ? ir.routes.map((r) => ({ id: r.id })) : [];
-  if (routeBuilders.length) {
-    const ctxs = headContexts(ir, { ...opts, q: { shape, data: bf16(q) }, k: { shape, data: bf16(k) } });
     for (const r of routeBuilders) {
       for (const side of ["q", "k"] as const) {
         const all = new Int32Array(heads * n);
@@ -133,7 +129,7 @@ function check(id: string, example: string, set: Record<string, string>, n: numb
       }
     }
   }
-  manifest.checks.push({ id, tag, stem, prefix: prefixOf(ir), n, heads, d, dyn, inputs: isDynamic(ir), map, builders: d === 64 ? builders : [], routeBuilders });
+  manifest.checks.push({ id, tag, stem, prefix: prefixOf(ir), n, heads, d, dyn, inputs: isDynamic(ir), map, builders, routeBuilders });
 }
 
 /** Timing case: large n, tiles only (positional or seeded patterns). */
