@@ -1,7 +1,8 @@
 // The forward kernel itself (see attention_fwd.cuh). It reads the generated pattern through
 // two names: pattern::Dyn (device pointers of data-dependent steps, or an empty struct) and
 // pattern::allowed(q, k, head, n, dyn), the pattern's predicate for one pair.
-// Embedded verbatim into every generated .cu file, after the pattern.
+// Embedded verbatim into every generated .cu file, after the pattern. Its first two helpers
+// (tile_allows, store_row) serve the sm_90a kernel too.
 //
 // Each warp owns MT m-tiles of 16 query rows (16 * MT consecutive rows): every K and V fragment
 // it loads from shared memory then feeds MT matrix products, which is what limits this kernel
@@ -9,6 +10,35 @@
 // leave the registers to the accumulators.
 
 namespace spattn {
+
+/** Whether a score of a visited tile survives: padding (token -1) never, a full tile always, a
+ *  partial tile by the pattern's predicate. Branch-free: the predicate runs on clamped tokens
+ *  (padding reads nothing out of range) and padding is masked after; short-circuits would
+ *  diverge per element. */
+__device__ __forceinline__ bool tile_allows(int qq, int kk, bool partial, int h, int n, const pattern::Dyn& dyn) {
+  return (kk >= 0) & (qq >= 0) & (!partial | pattern::allowed(qq < 0 ? 0 : qq, kk < 0 ? 0 : kk, h, n, dyn));
+}
+
+/** Writes one query row of O and its lse. `frag` holds the thread's accumulators as D / 8 groups
+ *  of 4 (elements 2r and 2r + 1 of each group belong to this row); `l` is the thread's share of
+ *  the row sum, summed over its quad here (so every lane calls this); `m` the row's running
+ *  maximum (log2 domain). Row -1 (padding) writes nothing; a row with no allowed key gets O = 0
+ *  and lse = -inf. */
+template <typename T, int D>
+__device__ __forceinline__ void store_row(const Params& p, int b, int h, int row, const float* frag, int r, float l, float m, int tq) {
+  l += __shfl_xor_sync(0xffffffff, l, 1);
+  l += __shfl_xor_sync(0xffffffff, l, 2);
+  if (row < 0) return;
+  const float inv = l > 0.f ? 1.f / l : 0.f;
+  T* out = static_cast<T*>(p.o) + ((long long)(b * p.heads + h) * p.n + row) * D;
+#pragma unroll
+  for (int j = 0; j < D / 8; ++j) {
+    *reinterpret_cast<uint32_t*>(out + j * 8 + 2 * tq) = Pack<T>::two(frag[4 * j + 2 * r] * inv, frag[4 * j + 2 * r + 1] * inv);
+  }
+  if (tq == 0 && p.lse) {
+    p.lse[(long long)(b * p.heads + h) * p.n + row] = l > 0.f ? (m + log2f(l)) * 0.6931471805599453f : -INFINITY;
+  }
+}
 
 template <typename T, int D, int NW, int MT, int BK, bool MAPPED>
 __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn dyn) {
@@ -130,10 +160,7 @@ __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn 
             const int kc = j * 8 + 2 * tq + (e & 1);
             const int qq = MAPPED ? sQtok[qr] : (q0 + qr < n ? q0 + qr : -1);
             const int kk = MAPPED ? ktok[kc] : (k0 + kc < n ? k0 + kc : -1);
-            // Branch-free: the predicate runs on clamped tokens (padding reads nothing out of
-            // range) and padding is masked after; short-circuits would diverge per element.
-            const bool ok = (kk >= 0) & (qq >= 0) & (!partial | pattern::allowed(qq < 0 ? 0 : qq, kk < 0 ? 0 : kk, h, n, dyn));
-            if (!ok) s[mi][j][e] = -INFINITY;
+            if (!tile_allows(qq, kk, partial, h, n, dyn)) s[mi][j][e] = -INFINITY;
           }
         }
       }
@@ -213,22 +240,9 @@ __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn 
   for (int mi = 0; mi < MT; ++mi) {
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      float l = l_i[mi][r];
-      l += __shfl_xor_sync(0xffffffff, l, 1);
-      l += __shfl_xor_sync(0xffffffff, l, 2);
-      const float inv = l > 0.f ? 1.f / l : 0.f;
       const int qr = wrow + mi * 16 + group + 8 * r;
       const int row = MAPPED ? sQtok[qr] : (q0 + qr < n ? q0 + qr : -1);
-      if (row >= 0) {
-        T* out = static_cast<T*>(p.o) + ((long long)(b * p.heads + h) * n + row) * D;
-#pragma unroll
-        for (int j = 0; j < D / 8; ++j) {
-          *reinterpret_cast<uint32_t*>(out + j * 8 + 2 * tq) = Pack<T>::two(acc_o[mi][j][2 * r] * inv, acc_o[mi][j][2 * r + 1] * inv);
-        }
-        if (tq == 0 && p.lse) {
-          p.lse[(long long)(b * p.heads + h) * n + row] = l > 0.f ? (m_i[mi][r] + log2f(l)) * 0.6931471805599453f : -INFINITY;
-        }
-      }
+      store_row<T, D>(p, b, h, row, &acc_o[mi][0][0], r, l_i[mi][r], m_i[mi][r], tq);
     }
   }
 }

@@ -233,10 +233,7 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
           const int kc = j * 8 + 2 * tq + (e & 1);
           const int qq = qtok[e >> 1];
           const int kk = MAPPED ? kt[kc] : (k0 + kc < n ? k0 + kc : -1);
-          // Branch-free: the predicate runs on clamped tokens (padding reads nothing out of
-          // range) and padding is masked after; short-circuits would diverge per element.
-          const bool ok = (kk >= 0) & (qq >= 0) & (!partial | pattern::allowed(qq < 0 ? 0 : qq, kk < 0 ? 0 : kk, h, n, dyn));
-          if (!ok) sc[4 * j + e] = -INFINITY;
+          if (!tile_allows(qq, kk, partial, h, n, dyn)) sc[4 * j + e] = -INFINITY;
         }
       }
     }
@@ -309,23 +306,7 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
   }
 
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    float l = l_i[r];
-    l += __shfl_xor_sync(0xffffffff, l, 1);
-    l += __shfl_xor_sync(0xffffffff, l, 2);
-    const float inv = l > 0.f ? 1.f / l : 0.f;
-    const int row = qtok[r];
-    if (row >= 0) {
-      T* out = static_cast<T*>(p.o) + ((long long)(b * p.heads + h) * n + row) * D;
-#pragma unroll
-      for (int j = 0; j < D / 8; ++j) {
-        *reinterpret_cast<uint32_t*>(out + j * 8 + 2 * tq) = Pack<T>::two(o[4 * j + 2 * r] * inv, o[4 * j + 2 * r + 1] * inv);
-      }
-      if (tq == 0 && p.lse) {
-        p.lse[(long long)(b * p.heads + h) * n + row] = l > 0.f ? (m_i[r] + log2f(l)) * 0.6931471805599453f : -INFINITY;
-      }
-    }
-  }
+  for (int r = 0; r < 2; ++r) store_row<T, D>(p, b, h, qtok[r], o, r, l_i[r], m_i[r], tq);
 #elif defined(__CUDA_ARCH__)
   __trap();  // built for another target: the launcher never picks this kernel there
 #endif
