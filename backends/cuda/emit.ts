@@ -7,7 +7,7 @@ import { packageFile } from "../../compiler/package-root.js";
 import { commentText, sanitizeIdent } from "../names.js";
 import { CudaConstants, cudaMask } from "./spell.js";
 import { largestMagnitude } from "../../compiler/blockmask/evaluate.js";
-import { indexBuilderCode, indexBuilderPrototypes, routeBuilderCode } from "./index-builders.js";
+import { gpuSelections, indexBuilderCode, indexBuilderPrototypes, routeBuilderCode } from "./index-builders.js";
 import { wgmmaWrappers } from "./wgmma.js";
 import { maskKernelCode, maskKernelPrototypes } from "./mask-kernels.js";
 
@@ -321,7 +321,7 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
     "",
     ...launchers,
     "",
-    ...indexBuilderCode(ir, prefix, consts),
+    ...(gpuSelections(ir).length ? [template("select_builder.cuh"), ...indexBuilderCode(ir, prefix, consts)] : []),
     ...(ir.routes.length ? [template("route_builder.cuh"), ...routeBuilderCode(ir, prefix)] : []),
     ...maskKernelCode(prefix),
     ...hostRunner(prefix, dynFieldNames(ir)),

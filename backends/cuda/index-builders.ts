@@ -1,12 +1,15 @@
 // GPU index builders for top-k block selections: mean pooling, block scores and the top-k
-// choice on the device, writing the same kept-block arrays (and so the same block lists) as
-// the CPU reference. Exactness: pooling and scores are float64 with the CPU's summation order
-// and no fused multiply-adds (__dadd_rn / __dmul_rn), and ties go to the lower key block, so
-// equal inputs give identical choices. Routing (spherical k-means) is built on the GPU the same
+// choice on the device (templates/select_builder.cuh), writing the same kept-block arrays (and
+// so the same block lists) as the CPU reference. Exactness: pooling and scores are float64
+// with the CPU's summation order and no fused multiply-adds (__dadd_rn / __dmul_rn), and ties
+// go to the lower key block, so equal inputs give identical choices. Routing (spherical k-means) is built on the GPU the same
 // way (templates/route_builder.cuh). (topp selections and vertical-slash are still computed on
 // the CPU; the kernels read the same layout.)
 import type { PatternIR, Selection } from "../../compiler/ir.js";
 import { CudaConstants, cudaMask } from "./spell.js";
+
+/** Counts up to this choose with per-lane lists in registers; larger ones in rounds. */
+export const CHOOSE_IN_REGISTERS = 32;
 
 /** Selections the GPU builds: top-k ones (pooled or seeded). */
 export function gpuSelections(ir: PatternIR): Selection[] {
@@ -30,57 +33,30 @@ export function indexBuilderCode(ir: PatternIR, prefix: string, consts: CudaCons
       ]),
       "}  // namespace pattern",
       "",
-      "/** Scores: a thread computes one key block against SCORE_QT query blocks, so each key mean it",
-      " *  loads serves SCORE_QT products; every score is still summed over d in the CPU's order. */",
-      "template <typename T>",
-      `__global__ void ${prefix}_sel${i}_scores(const double* qp, const double* kp, double* scores, int n, int d) {`,
-      `  const int nqb = (n + ${sel.qblock - 1}) / ${sel.qblock}, nkb = (n + ${sel.kblock - 1}) / ${sel.kblock};`,
-      "  const int kb = blockIdx.x * blockDim.x + threadIdx.x, qb0 = blockIdx.y * SPATTN_SCORE_QT, h = blockIdx.z;",
-      "  if (kb >= nkb) return;",
-      "  double acc[SPATTN_SCORE_QT];",
-      "#pragma unroll",
-      "  for (int t = 0; t < SPATTN_SCORE_QT; ++t) acc[t] = 0.0;",
-      sel.seed !== undefined
-        ? `  (void)qp; (void)kp; (void)d;\n#pragma unroll\n  for (int t = 0; t < SPATTN_SCORE_QT; ++t) acc[t] = (double)spattn::mix32(spattn::mix32(spattn::mix32(spattn::mix32(${sel.seed}u) ^ (unsigned)h) ^ (unsigned)(qb0 + t)) ^ (unsigned)kb);`
-        : "  const double* qv = qp + ((long long)h * nqb + qb0) * d;\n  const double* kv = kp + (long long)h * d * nkb + kb;  // [d][nkb]: neighbours read neighbours\n  for (int c = 0; c < d; ++c) {\n    const double x = kv[(long long)c * nkb];\n#pragma unroll\n    for (int t = 0; t < SPATTN_SCORE_QT; ++t) if (qb0 + t < nqb) acc[t] = __dadd_rn(acc[t], __dmul_rn(qv[(long long)t * d + c], x));\n  }",
-      "#pragma unroll",
-      "  for (int t = 0; t < SPATTN_SCORE_QT; ++t) if (qb0 + t < nqb) scores[((long long)h * nqb + qb0 + t) * nkb + kb] = acc[t];",
-      "}",
-      "",
-      "/** A warp per (query block, head): lanes stride over key blocks (coalesced); each of the",
-      " *  top-k rounds takes the best remaining candidate by a warp reduction (ties: lower kb). */",
-      "template <typename T>",
+      ...(sel.seed === undefined
+        ? [
+            "/** Scores of the pairs the choice reads (candidates), on 64 x 64 tiles of block pairs. */",
+            `__global__ void __launch_bounds__(spattn::SCORE_THREADS, 1) ${prefix}_sel${i}_scores(const double* qp, const double* kp, double* scores, int n, int d, pattern::Dyn dyn) {`,
+            `  const int nqb = (n + ${sel.qblock - 1}) / ${sel.qblock}, nkb = (n + ${sel.kblock - 1}) / ${sel.kblock}, h = blockIdx.z;`,
+            `  spattn::score_tile(qp, kp, scores, nqb, nkb, d, [&](int qb, int kb) { return !pattern::sel${i}_always(qb, kb, h, n, dyn) && pattern::sel${i}_among(qb, kb, h, n, dyn); });`,
+            "}",
+            "",
+          ]
+        : []),
+      `/** The choice: a warp per (query block, head) row${count > CHOOSE_IN_REGISTERS ? ", in rounds (the count is too large for lists in registers)" : ""}. */`,
       `__global__ void ${prefix}_sel${i}_select(const double* scores, unsigned char* kept, int n, pattern::Dyn dyn) {`,
       `  const int nqb = (n + ${sel.qblock - 1}) / ${sel.qblock}, nkb = (n + ${sel.kblock - 1}) / ${sel.kblock};`,
-      "  const int lane = threadIdx.x % 32;",
       "  const int qb = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, h = blockIdx.y;",
       "  if (qb >= nqb) return;",
-      "  const double* s = scores + ((long long)h * nqb + qb) * nkb;",
+      sel.seed === undefined
+        ? "  const double* s = scores + ((long long)h * nqb + qb) * nkb;\n  auto score = [&](int kb) { return s[kb]; };"
+        : `  (void)scores;\n  const unsigned base = spattn::mix32(spattn::mix32(spattn::mix32(${sel.seed}u) ^ (unsigned)h) ^ (unsigned)qb);\n  auto score = [&](int kb) { return (double)spattn::mix32(base ^ (unsigned)kb); };`,
+      `  auto always = [&](int kb) { return pattern::sel${i}_always(qb, kb, h, n, dyn); };`,
+      `  auto among = [&](int kb) { return pattern::sel${i}_among(qb, kb, h, n, dyn); };`,
       "  unsigned char* row = kept + ((long long)h * nqb + qb) * nkb;",
-      "  int mine = 0;",
-      "  for (int kb = lane; kb < nkb; kb += 32) {",
-      `    if (pattern::sel${i}_always(qb, kb, h, n, dyn)) { row[kb] = 1; ++mine; }`,
-      `    else row[kb] = pattern::sel${i}_among(qb, kb, h, n, dyn) ? 2 : 0;  // 2: candidate`,
-      "  }",
-      "  int have = mine;",
-      "  for (int off = 16; off > 0; off >>= 1) have += __shfl_xor_sync(0xffffffff, have, off);",
-      `  for (; have < ${count}; ++have) {`,
-      "    double best_s = 0.0;",
-      "    int best = -1;",
-      "    for (int kb = lane; kb < nkb; kb += 32) {",
-      "      if (row[kb] == 2 && (best < 0 || s[kb] > best_s)) { best = kb; best_s = s[kb]; }",
-      "    }",
-      "    for (int off = 16; off > 0; off >>= 1) {",
-      "      const int ob = __shfl_xor_sync(0xffffffff, best, off);",
-      "      const double os = __shfl_xor_sync(0xffffffff, best_s, off);",
-      "      if (ob >= 0 && (best < 0 || os > best_s || (os == best_s && ob < best))) { best = ob; best_s = os; }",
-      "    }",
-      "    if (best < 0) break;",
-      "    if (lane == 0) row[best] = 1;",
-      "    __syncwarp();",
-      "  }",
-      "  __syncwarp();",
-      "  for (int kb = lane; kb < nkb; kb += 32) if (row[kb] == 2) row[kb] = 0;",
+      count > CHOOSE_IN_REGISTERS
+        ? `  spattn::choose_row_rounds(row, nkb, ${count}, always, among, score);`
+        : `  spattn::choose_row<${count}>(row, nkb, always, among, score);`,
       "}",
       "",
       `/* Builds selection ${i}'s kept blocks on the device: kept is [heads][ceil(n/${sel.qblock})][ceil(n/${sel.kblock})]`,
@@ -99,12 +75,12 @@ export function indexBuilderCode(ir: PatternIR, prefix: string, consts: CudaCons
       "  double* scores = kp + (size_t)heads * nkb * d;",
       ...(sel.seed === undefined
         ? [
-            `  spattn::mean_pool<T><<<dim3(nqb, heads), d, 0, stream>>>(static_cast<const T*>(q), qp, n, d, ${sel.qblock}, false);`,
-            `  spattn::mean_pool<T><<<dim3(nkb, heads), d, 0, stream>>>(static_cast<const T*>(k), kp, n, d, ${sel.kblock}, true);`,
+            `  spattn::launch_mean_pool<T>(static_cast<const T*>(q), qp, heads, n, d, ${sel.qblock}, stream);`,
+            `  spattn::launch_mean_pool<T>(static_cast<const T*>(k), kp, heads, n, d, ${sel.kblock}, stream);`,
+            `  ${prefix}_sel${i}_scores<<<dim3((nkb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, (nqb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, heads), spattn::SCORE_THREADS, 0, stream>>>(qp, kp, scores, n, d, *dyn);`,
           ]
         : ["  (void)q; (void)k;"]),
-      `  ${prefix}_sel${i}_scores<T><<<dim3((nkb + 127) / 128, (nqb + SPATTN_SCORE_QT - 1) / SPATTN_SCORE_QT, heads), 128, 0, stream>>>(qp, kp, scores, n, d);`,
-      `  ${prefix}_sel${i}_select<T><<<dim3((nqb + 3) / 4, heads), 128, 0, stream>>>(scores, kept, n, *dyn);`,
+      `  ${prefix}_sel${i}_select<<<dim3((nqb + 3) / 4, heads), 128, 0, stream>>>(scores, kept, n, *dyn);`,
       "  return (int)cudaGetLastError();",
       "}",
       "",

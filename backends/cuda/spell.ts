@@ -49,12 +49,39 @@ export function cudaInt(e: IntExpr, c: CudaConstants): string {
 
 const CMP: Record<string, string> = { "<": "<", "<=": "<=", "==": "==", "!=": "!=" };
 
+/** Whether an integer expression is straight-line arithmetic (a document table is searched). */
+function straightInt(e: IntExpr): boolean {
+  switch (e.op) {
+    case "const": case "var": return true;
+    case "segment": return false;
+    case "neg": case "abs": case "div": case "mod": case "natStart": return straightInt(e.a);
+    default: return straightInt(e.a) && straightInt(e.b);
+  }
+}
+
+/** Whether a mask is straight-line arithmetic: no device-array reads and no searches. Such a
+ *  conjunction is spelled `&` (and a disjunction `|`): every operand is evaluated, with no
+ *  branch per element (divisors are nonzero constants, so evaluating is always safe). With
+ *  `&&`, nvcc branches around each operand, and a partial tile runs the predicate for each of
+ *  a thread's 32 scores: on NATTEN's all-partial tiles the branches cost more than the
+ *  comparisons. Reads and searches keep `&&` / `||`, which skip them where they can. */
+function straightMask(m: MaskExpr): boolean {
+  switch (m.op) {
+    case "bool": return true;
+    case "cmp": return straightInt(m.a) && straightInt(m.b);
+    case "and": case "or": return m.args.every(straightMask);
+    case "not": return straightMask(m.a);
+    case "byHead": return m.cases.every((x) => straightMask(x.body)) && straightMask(m.otherwise);
+    default: return false;
+  }
+}
+
 export function cudaMask(m: MaskExpr, ir: PatternIR, c: CudaConstants): string {
   switch (m.op) {
     case "bool": return m.value ? "true" : "false";
     case "cmp": return `(${cudaInt(m.a, c)} ${CMP[m.cmp]} ${cudaInt(m.b, c)})`;
-    case "and": return `(${m.args.map((a) => cudaMask(a, ir, c)).join(" && ")})`;
-    case "or": return `(${m.args.map((a) => cudaMask(a, ir, c)).join(" || ")})`;
+    case "and": return `(${m.args.map((a) => cudaMask(a, ir, c)).join(straightMask(m) ? " & " : " && ")})`;
+    case "or": return `(${m.args.map((a) => cudaMask(a, ir, c)).join(straightMask(m) ? " | " : " || ")})`;
     case "not": return `(!${cudaMask(m.a, ir, c)})`;
     case "byHead":
       return `(${m.cases.map((x) => `(${x.heads.map((h) => `head == ${h}`).join(" || ")}) ? ${cudaMask(x.body, ir, c)} : `).join("")}${cudaMask(m.otherwise, ir, c)})`;

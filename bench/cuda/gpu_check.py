@@ -4,7 +4,8 @@ Reads what bench/cuda/prepare.ts wrote to bench/cuda/cases/ (the GPU machine has
 Numerics: every case against a float64 reference under the same dense mask, and against
 PyTorch SDPA with an explicit boolean mask; output poisoned with NaN before each launch.
 Timing: bf16, H=16, D=128, medians of triton's do_bench, against torch.compile(flex_attention)
-with the equivalent mask_mod / BlockMask and against SDPA. Results go to $OUT.
+with the equivalent mask_mod / BlockMask (ours and Flex timed in turn, three times each: the
+median of the three medians) and against SDPA. Results go to $OUT.
 
   python3 bench/cuda/gpu_check.py [--only SUBSTRING] [--no-timing] [--no-build] [--kernel auto|sm80|sm90]
 """
@@ -33,6 +34,8 @@ ap.add_argument("--only", default="", help="substrings of the case tags to run, 
 ap.add_argument("--no-timing", action="store_true")
 ap.add_argument("--no-build", action="store_true")
 ap.add_argument("--ours-only", action="store_true", help="time spattn's kernels alone (A/B runs of variants)")
+ap.add_argument("--all-full", action="store_true",
+                help="with --ours-only: run every partial tile as full (wrong results: what the predicate costs)")
 ap.add_argument("--arch", default="-gencode=arch=compute_90a,code=sm_90a")
 ap.add_argument("--kernel", default="auto", choices=["auto", "sm80", "sm90"],
                 help="forward kernel (SPATTN_CUDA_KERNEL): auto picks the wgmma kernel on sm_90")
@@ -56,7 +59,8 @@ def npy(name):
 
 
 # ---------------------------------------------------------------- build
-stems = sorted({c["stem"] for c in checks + timings})
+# Timing cases' kernels are built under --no-timing too: later --no-build runs time them.
+stems = sorted({c["stem"] for c in checks + [t for t in man["timings"] if wanted(t["tag"])]})
 if not args.no_build:
     t0 = time.time()
     procs = {}
@@ -87,6 +91,17 @@ def device_tiles(arr):
     keep = [kv_num, kv_idx, full_num, full_idx]
     s = Tiles(kv_num.data_ptr(), kv_idx.data_ptr(), full_num.data_ptr(), full_idx.data_ptr(), kv_idx.shape[-1], arr.shape[1])
     return s, keep
+
+
+def all_full(arr):
+    """The same tiles with every partial one listed as full (an experiment: no predicate runs)."""
+    out = np.zeros((2, arr.shape[1], arr.shape[2], arr.shape[3] * 2 - 1), dtype=arr.dtype)
+    for h in range(arr.shape[1]):
+        for i in range(arr.shape[2]):
+            idx = list(arr[0, h, i, 1:1 + arr[0, h, i, 0]]) + list(arr[1, h, i, 1:1 + arr[1, h, i, 0]])
+            out[1, h, i, 0] = len(idx)
+            out[1, h, i, 1:1 + len(idx)] = idx
+    return out
 
 
 def make_dyn(names, tensors):
@@ -341,6 +356,15 @@ if timings:
     def bench(fn):
         return triton.testing.do_bench(fn, warmup=50, rep=300, return_mode="median")
 
+    def paired(fa, fb, rounds=3):
+        """Medians of `rounds` medians each, the two timed in turn: a GPU warming up over a
+        case (clocks fall as it heats) then weighs on both sides alike."""
+        a, b = [], []
+        for _ in range(rounds):
+            a.append(bench(fa))
+            b.append(bench(fb))
+        return float(np.median(a)), float(np.median(b))
+
     def natten_mod(b, h, qi, ki):
         K, L = 13, 256
         qy, qx, ky, kx = qi // L, qi % L, ki // L, ki % L
@@ -373,6 +397,21 @@ if timings:
             return float(n * 169)
         # block lists of full 128 x 64 tiles (random blocks): every pair of a listed tile
         return float(tiles_arr[1, :, :, 0].sum()) * 128 * 64 / tiles_arr.shape[1]
+
+    def builder_kernel_times(fn, reps=20):
+        """Mean device time per call of each kernel `fn` launches (the profiler's CUDA activity)."""
+        fn()
+        torch.cuda.synchronize()
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+            for _ in range(reps):
+                fn()
+            torch.cuda.synchronize()
+        times = {}
+        for e in prof.key_averages():
+            if "mean_pool" in e.key or "_sel" in e.key:  # the builders' kernels (not torch's fills)
+                name = re.sub(r"^void |<.*|\(.*", "", e.key).split("::")[-1]
+                times[name] = times.get(name, 0) + e.device_time_total / 1e3 / reps
+        return times
 
     def dynamic_block_topk(t, q, k, v, o, lse, rows):
         """block_topk on the GPU: index building (timed alone), tile lists of `kept and causal`
@@ -407,6 +446,12 @@ if timings:
         dyn = make_dyn(names, {"sel0_kept": kept_u8})
         fn = launcher(t["stem"], t["prefix"], "bf16", d)
         ours = bench(lambda: run(fn, q, k, v, o, lse, tiles, dyn))
+        parts = builder_kernel_times(lambda: build_kept(t, builders, q, k, names))
+        print(f"{t['tag']:26s} index build {build_ms:.3f} ms: " + ", ".join(f"{name} {ms:.3f}" for name, ms in parts.items()), flush=True)
+        if args.ours_only:
+            rows.append({"case": t["tag"], "n": n, "ours_ms": ours, "index_build_ms": build_ms, "index_build_kernels_ms": parts})
+            print(f"{t['tag']:26s} ours {ours:8.3f} ms  index build {build_ms:.3f} ms ({100 * build_ms / ours:.1f}% of attention)", flush=True)
+            return
         def mod(b, h, qi, ki):
             return kept[h, qi // blk, ki // blk] & (qi >= ki)
         # FlexAttention's BlockMask (128 x 128) from the same kept blocks: create_block_mask
@@ -428,12 +473,12 @@ if timings:
         bm = BlockMask.from_kv_blocks(kvn, kvi, fkn, fki, BLOCK_SIZE=128, mask_mod=mod)
         ref_o = flex(q, k, v, block_mask=bm)
         err = rel(o, ref_o)
-        flex_ms = bench(lambda: flex(q, k, v, block_mask=bm))
+        ours, flex_ms = paired(lambda: run(fn, q, k, v, o, lse, tiles, dyn), lambda: flex(q, k, v, block_mask=bm))
         # Allowed pairs: every kept block below the diagonal in full, diagonal blocks half (+ the diagonal).
         diag = torch.eye(n // blk, device="cuda", dtype=torch.bool)[None]
         pairs = float((kept & ~diag).sum()) * blk * blk + float((kept & diag).sum()) * blk * (blk + 1) / 2
         flops = 4 * pairs * d
-        row = {"case": t["tag"], "n": n, "ours_ms": ours, "index_build_ms": build_ms, "flex_ms": flex_ms, "speedup_vs_flex": flex_ms / ours,
+        row = {"case": t["tag"], "n": n, "ours_ms": ours, "index_build_ms": build_ms, "index_build_kernels_ms": parts, "flex_ms": flex_ms, "speedup_vs_flex": flex_ms / ours,
                "ours_tflops_eff": flops / ours / 1e9, "flex_tflops_eff": flops / flex_ms / 1e9, "rel_err_vs_flex": err}
         rows.append(row)
         print(f"{t['tag']:26s} ours {ours:8.3f} ms  flex {flex_ms:8.3f} ms  x{flex_ms / ours:5.2f}  index build {build_ms:.3f} ms ({100 * build_ms / ours:.1f}% of attention)  "
@@ -446,12 +491,10 @@ if timings:
         o = torch.empty_like(q)
         lse = torch.empty(1, heads, n, device="cuda")
         if t["flex"] == "dynamic_block_topk":
-            if args.ours_only:
-                continue
             dynamic_block_topk(t, q, k, v, o, lse, rows)
             continue
         arr = npy(f"{t['tag']}.tiles.npy")
-        tiles, keep_t = device_tiles(arr)
+        tiles, keep_t = device_tiles(all_full(arr) if args.all_full else arr)
         dyn, _ = dyn_struct([], "")
         fn = launcher(t["stem"], t["prefix"], "bf16", d)
         tmap = token_map(t)
@@ -501,7 +544,7 @@ if timings:
         ref_rows = torch.softmax(sc, -1) @ v[0, 0].float()
         err_ours = rel(o[0, 0, rows_idx], ref_rows)
         err_flex = rel(ref_o[0, 0, rows_idx], ref_rows)
-        flex_ms = bench(lambda: flex(q, k, v, block_mask=bm))
+        ours, flex_ms = paired(lambda: run(fn, q, k, v, o, lse, tiles, dyn, tmap), lambda: flex(q, k, v, block_mask=bm))
         pairs = allowed_pairs(t, arr) * heads
         flops = 4 * pairs * d
         row = {"case": t["tag"], "n": n, "ours_ms": ours, "flex_ms": flex_ms, "speedup_vs_flex": flex_ms / ours,

@@ -165,6 +165,10 @@ const checks: [string, string, Record<string, string>, number, number][] = [
   ["hierarchical_topk", "hierarchical_topk", {}, 1000, 2],
   ["moba", "moba", {}, 1000, 2],
   ["nsa", "nsa", { window: "128", selected: "4" }, 1000, 2],
+  // The GPU choice's two ways: per-lane lists several deep (256 key blocks, top 24), and rounds
+  // (a count above CHOOSE_IN_REGISTERS).
+  ["block_topk_deep", "block_topk", { block: "8", topk: "24" }, 2048, 1],
+  ["block_topk_rounds", "block_topk", { block: "16", topk: "40" }, 1000, 2],
   ["routing", "routing", {}, 1000, 2],
   ["minference", "minference", { verticals: "100", slashes: "200" }, 1000, 2],
 ];

@@ -13,7 +13,7 @@ export interface KernelBlockMask {
 }
 
 export function buildKernelBlockMask(ir: PatternIR, opts: BlockMaskOptions): KernelBlockMask {
-  const perm = choosePermutation(ir, opts.blockQ);
+  const perm = choosePermutation(ir, opts.blockQ, opts.blockK ?? opts.blockQ);
   if (!perm) return { blocks: buildBlockMask(ir, opts) };
   const blocks = buildBlockMask(permutedIR(ir, perm, opts.seqLen), { ...opts, seqLen: permutedLength(perm, opts.seqLen) });
   return { blocks: { ...blocks, seqLen: opts.seqLen }, permutation: perm, map: tokenMap(perm, opts.seqLen) };

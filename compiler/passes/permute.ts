@@ -9,10 +9,13 @@
 //
 // Patches for layouts. On a row-major grid a tile of 128 consecutive tokens is a sliver of
 // rows, so a neighbourhood touches many tiles and fills few (NATTEN's GNA tiles the grid in
-// 2D instead). In patch order each query tile is a ph x 16 patch of the last two axes
-// (ph = tile / 16) and each key tile of half a tile the patch's upper or lower half; patches
-// run row-major over the grid, frame by frame for 3D layouts. Coordinates are rewritten
-// directly (not through the token number) so that a box inside one tile keeps exact ranges.
+// 2D instead). In patch order each key tile is a near-square patch of the last two axes
+// (8 x 8 for 64 keys) and a query tile of 128 two patches side by side (8 x 16); patches run
+// row-major over the grid, frame by frame for 3D layouts. Square key tiles cover a
+// neighbourhood's halo with fewer tiles than strips: a 13 x 13 neighbourhood of an 8 x 16
+// query patch touches 3 x 4 key patches of 8 x 8, against 6 x 3 of 4 x 16. Coordinates are
+// rewritten directly (not through the token number) so that a box inside one tile keeps
+// exact ranges.
 //
 // Kernels read a token map (position in kernel order -> token, or -1 for padding) and visit
 // block lists computed on the permuted mask (permutedIR), whose coordinates are positions in
@@ -38,8 +41,6 @@ export interface PatchPermutation {
 
 export type Permutation = ResiduePermutation | PatchPermutation;
 
-const PATCH_WIDTH = 16;
-
 const Q: IntExpr = { op: "var", name: "q" };
 const K: IntExpr = { op: "var", name: "k" };
 
@@ -60,18 +61,25 @@ function dilationConjunct(m: MaskExpr): { d: number; index: number } | undefined
   return undefined;
 }
 
-/** The permutation that pays for this pattern, if any. */
-export function choosePermutation(ir: PatternIR, classTile: number): Permutation | undefined {
+/** The patch of one key tile: pw the smallest divisor of `tile` not below its square root. */
+export function patchShape(tile: number): { ph: number; pw: number } {
+  let pw = Math.ceil(Math.sqrt(tile));
+  while (tile % pw !== 0) pw++;
+  return { ph: tile / pw, pw };
+}
+
+/** The permutation that pays for this pattern with blockQ x blockK tiles, if any. */
+export function choosePermutation(ir: PatternIR, blockQ: number, blockK: number): Permutation | undefined {
   if (ir.selections.length || ir.routes.length || ir.verticalSlashes.length) return undefined;
   const found = dilationConjunct(ir.mask);
-  if (found) return { kind: "residue", dilation: found.d, classTile };
+  if (found) return { kind: "residue", dilation: found.d, classTile: blockQ };
   const sizes = ir.layout?.map((a) => a.size);
-  if (!sizes || sizes.length < 2 || classTile % PATCH_WIDTH !== 0) return undefined;
-  const ph = classTile / PATCH_WIDTH;
+  if (!sizes || sizes.length < 2) return undefined;
+  const { ph, pw } = patchShape(blockK);
   const [h, w] = sizes.slice(-2);
   // Grids the patches do not tile stay in sequence order (no padding inside a grid).
-  if (h % ph !== 0 || w % PATCH_WIDTH !== 0) return undefined;
-  return { kind: "patch", sizes, ph, pw: PATCH_WIDTH };
+  if (ph < 2 || h % ph !== 0 || w % pw !== 0) return undefined;
+  return { kind: "patch", sizes, ph, pw };
 }
 
 /** Padded length of one residue class. */

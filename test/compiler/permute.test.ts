@@ -5,15 +5,15 @@ import { describe, expect, it } from "vitest";
 import { compile } from "../../compiler/compile.js";
 import { buildBlockMask, headContexts } from "../../compiler/blockmask/build.js";
 import { maskEval } from "../../compiler/blockmask/evaluate.js";
-import { choosePermutation, permutedIR, permutedLength, tokenMap } from "../../compiler/passes/permute.js";
+import { choosePermutation, patchShape, permutedIR, permutedLength, tokenMap } from "../../compiler/passes/permute.js";
 import { blocksTable, bruteBlocks } from "../helpers.js";
 
 describe("residue permutation (dilation as gather)", () => {
   it("finds the dilation conjunct and nothing else", () => {
-    expect(choosePermutation(compile("pattern p() { mask causal and (q - k) % 4 == 0 }"), 16)).toEqual({ kind: "residue", dilation: 4, classTile: 16 });
-    expect(choosePermutation(compile("pattern p() { mask causal and 0 == (k - q) % 3 }"), 16)).toMatchObject({ dilation: 3 });
-    expect(choosePermutation(compile("pattern p() { mask causal or (q - k) % 4 == 0 }"), 16)).toBeUndefined();
-    expect(choosePermutation(compile("pattern p() { mask causal and (q - k) % 4 == 1 }"), 16)).toBeUndefined();
+    expect(choosePermutation(compile("pattern p() { mask causal and (q - k) % 4 == 0 }"), 16, 8)).toEqual({ kind: "residue", dilation: 4, classTile: 16 });
+    expect(choosePermutation(compile("pattern p() { mask causal and 0 == (k - q) % 3 }"), 16, 8)).toMatchObject({ dilation: 3 });
+    expect(choosePermutation(compile("pattern p() { mask causal or (q - k) % 4 == 0 }"), 16, 8)).toBeUndefined();
+    expect(choosePermutation(compile("pattern p() { mask causal and (q - k) % 4 == 1 }"), 16, 8)).toBeUndefined();
   });
 
   it("maps every token once and pads each class", () => {
@@ -31,7 +31,7 @@ describe("residue permutation (dilation as gather)", () => {
         // A neighbourhood brings its own dilation conjunct (here 3).
         const src = r.startsWith("neighborhood") ? `pattern p() { mask ${r} }` : `pattern p() { mask (${r}) and (q - k) % ${d} == 0 }`;
         const ir = compile(src);
-        const perm = choosePermutation(ir, bq)!;
+        const perm = choosePermutation(ir, bq, bk)!;
         expect(perm).toBeDefined();
         const map = tokenMap(perm, n);
         const len = permutedLength(perm, n);
@@ -67,14 +67,33 @@ describe("kernel-order block masks", () => {
 describe("patch permutation (2D/3D tiles for layouts)", () => {
   it("tiles grids the patches divide, frame by frame", () => {
     const ir = compile("pattern p() { layout(t: 2, y: 4, x: 32) mask neighborhood([1, 3, 3]) }");
-    const p = choosePermutation(ir, 32)!;
-    expect(p).toEqual({ kind: "patch", sizes: [2, 4, 32], ph: 2, pw: 16 });
+    // Key tiles of 16: 4 x 4 patches; a query tile of 32 is two of them side by side.
+    const p = choosePermutation(ir, 32, 16)!;
+    expect(p).toEqual({ kind: "patch", sizes: [2, 4, 32], ph: 4, pw: 4 });
     const map = tokenMap(p, 256);
-    // First tile: rows 0-1, columns 0-15 of frame 0; the next: columns 16-31.
-    expect(Array.from(map.subarray(0, 18))).toEqual([...Array.from({ length: 16 }, (_, i) => i), 32, 33]);
-    expect(map[32]).toBe(16);
+    // First patch: rows 0-3, columns 0-3 of frame 0; the next: columns 4-7.
+    expect(Array.from(map.subarray(0, 6))).toEqual([0, 1, 2, 3, 32, 33]);
+    expect(map[16]).toBe(4);
+    expect(map[128]).toBe(128);  // frame 1 starts after frame 0's 8 patches
     expect([...map].sort((a, b) => a - b)).toEqual(Array.from({ length: 256 }, (_, i) => i));
-    expect(choosePermutation(compile("pattern p() { layout(y: 5, x: 32) mask neighborhood(3) }"), 32)).toBeUndefined();
+    expect(choosePermutation(compile("pattern p() { layout(y: 5, x: 32) mask neighborhood(3) }"), 32, 16)).toBeUndefined();
+  });
+
+  it("shapes key tiles as near-square patches", () => {
+    expect(patchShape(64)).toEqual({ ph: 8, pw: 8 });
+    expect(patchShape(32)).toEqual({ ph: 4, pw: 8 });
+    expect(patchShape(48)).toEqual({ ph: 6, pw: 8 });
+  });
+
+  it("covers a 13 x 13 neighbourhood of a 256 x 256 grid with 12 key tiles per inner query tile", () => {
+    // 8 x 16 query patches see 20 x 28 keys: 3 x 4 patches of 8 x 8 (4 x 16 strips took 6 x 3).
+    const ir = compile("pattern p() { layout(y: 256, x: 256) mask neighborhood(13) }");
+    const n = 65536;
+    const perm = choosePermutation(ir, 128, 64)!;
+    const bm = buildBlockMask(permutedIR(ir, perm, n), { seqLen: n, blockQ: 128, blockK: 64 });
+    const inner = 16 * 4 + 3;  // patch row 2, query tile 3 (no border in reach)
+    const h = bm.perHead[0];
+    expect(h.partial.ptr[inner + 1] - h.partial.ptr[inner] + h.full.ptr[inner + 1] - h.full.ptr[inner]).toBe(12);
   });
 
   it("classifies exactly in patch order", () => {
@@ -88,11 +107,11 @@ describe("patch permutation (2D/3D tiles for layouts)", () => {
     );
     fc.assert(
       fc.property(body, fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 2 }), fc.constantFrom(16, 32, 64), fc.constantFrom(8, 16, 32), (b, hm, wm, bq, bk) => {
-        const ph = bq / 16;
-        const h = ph * hm * 2 + (ph === 1 ? 4 : 0);
-        const w = 16 * wm;
+        const { ph, pw } = patchShape(bk);
+        const h = ph * hm * 2;
+        const w = pw * (wm + 1) * 2;
         const ir = compile(`pattern p() { layout(y: ${h}, x: ${w}) mask ${b} }`);
-        const perm = choosePermutation(ir, bq)!;
+        const perm = choosePermutation(ir, bq, bk)!;
         expect(perm?.kind).toBe("patch");
         const n = h * w;
         const map = tokenMap(perm, n);

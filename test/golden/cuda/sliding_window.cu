@@ -102,9 +102,6 @@ SPATTN_HD I segment_of(const long long* ends, int count, I x) {
   return lo;
 }
 
-/** Query blocks per thread in the index builders' score kernel. */
-#define SPATTN_SCORE_QT 16
-
 /** The 32-bit mixer of seeded selections (mix32 in compiler/blockmask/lib.ts). */
 __host__ __device__ __forceinline__ unsigned mix32(unsigned x) {
   x ^= x >> 16;
@@ -113,23 +110,6 @@ __host__ __device__ __forceinline__ unsigned mix32(unsigned x) {
   x *= 0x846ca68bu;
   x ^= x >> 16;
   return x;
-}
-
-/** Mean of each block of rows of one head's [n, d] matrix, in float64 with the CPU's
- *  summation order (rows in order; no fused multiply-add): grid (blocks, heads), d threads.
- *  Written [heads][blocks][d], or [heads][d][blocks] when `transposed` (coalesced reads
- *  for the score kernel, whose threads run over blocks). */
-template <typename T>
-__global__ void mean_pool(const T* x, double* out, int n, int d, int block, bool transposed) {
-  const int b = blockIdx.x, h = blockIdx.y, c = threadIdx.x;
-  const int nb = (n + block - 1) / block;
-  const int r0 = b * block, r1 = min(n, r0 + block);
-  const T* src = x + (long long)h * n * d;
-  double acc = 0.0;
-  for (int r = r0; r < r1; ++r) acc = __dadd_rn(acc, (double)(float)src[(long long)r * d + c]);
-  const double mean = __ddiv_rn(acc, (double)(r1 - r0));
-  if (transposed) out[((long long)h * d + c) * nb + b] = mean;
-  else out[((long long)h * nb + b) * d + c] = mean;
 }
 
 template <typename T> struct Pack;
@@ -245,7 +225,7 @@ typedef int pint;
 __host__ __device__ __forceinline__ bool allowed(int q_, int k_, int head, int n_, const Dyn& dyn) {
   const pint q = q_, k = k_, n = n_;
   (void)dyn; (void)head; (void)q; (void)k; (void)n;
-  return (((pint)k <= (pint)q) && (((pint)q - (pint)k) < (pint)256));
+  return (((pint)k <= (pint)q) & (((pint)q - (pint)k) < (pint)256));
 }
 }  // namespace pattern
 
