@@ -1,8 +1,8 @@
 // The forward kernel itself (see attention_fwd.cuh). It reads the generated pattern through
 // two names: pattern::Dyn (device pointers of data-dependent steps, or an empty struct) and
 // pattern::allowed(q, k, head, n, dyn), the pattern's predicate for one pair.
-// Embedded verbatim into every generated .cu file, after the pattern. Its first two helpers
-// (tile_allows, store_row) serve the sm_90a kernel too.
+// Embedded verbatim into every generated .cu file, after the pattern. Its first helper
+// (tile_allows) serves the sm_90a kernel too.
 //
 // Each warp owns MT m-tiles of 16 query rows (16 * MT consecutive rows): every K and V fragment
 // it loads from shared memory then feeds MT matrix products, which is what limits this kernel
