@@ -7,8 +7,9 @@ import { packageFile } from "../../compiler/package-root.js";
 import { commentText, sanitizeIdent } from "../names.js";
 import { CudaConstants, cudaMask } from "./spell.js";
 import { largestMagnitude } from "../../compiler/blockmask/evaluate.js";
-import { gpuSelections, indexBuilderCode, indexBuilderPrototypes, routeBuilderCode } from "./index-builders.js";
+import { gpuSelections, indexBuilderCode, indexBuilderPrototypes, needsExp64, routeBuilderCode } from "./index-builders.js";
 import { wgmmaWrappers } from "./wgmma.js";
+import { exp64Code, vslashBuilderCode, vslashBuilderPrototypes } from "./vslash-builder.js";
 import { maskKernelCode, maskKernelPrototypes } from "./mask-kernels.js";
 
 /** Sequence lengths the kernels accept (int indices), and a bound for head indices. */
@@ -172,6 +173,7 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
   }
   protos.push(`/* 1 if query q may attend key k in head \`head\` (host code; dyn holds host pointers). */\nint ${prefix}_allowed(int q, int k, int head, int seq_len, const ${prefix}_dyn* dyn)`);
   protos.push(...indexBuilderPrototypes(ir, prefix).map((p) => p.replace(/;$/, "")));
+  protos.push(...vslashBuilderPrototypes(ir, prefix).map((p) => p.replace(/;$/, "")));
   protos.push(...maskKernelPrototypes(prefix));
   protos.push(
     "/* Host-memory convenience for runtimes (spattn run --backend cuda): copies float32 inputs to the\n" +
@@ -321,8 +323,10 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
     "",
     ...launchers,
     "",
+    ...(needsExp64(ir) ? exp64Code() : []),
     ...(gpuSelections(ir).length ? [template("select_builder.cuh"), ...indexBuilderCode(ir, prefix, consts)] : []),
     ...(ir.routes.length ? [template("route_builder.cuh"), ...routeBuilderCode(ir, prefix)] : []),
+    ...(ir.verticalSlashes.length ? [template("vslash_builder.cuh"), ...vslashBuilderCode(ir, prefix)] : []),
     ...maskKernelCode(prefix),
     ...hostRunner(prefix, dynFieldNames(ir)),
     "/* The pattern's predicate on the host (dyn holds host pointers here): for checks and tools. */",

@@ -1,28 +1,37 @@
-// GPU index builders for top-k block selections: mean pooling, block scores and the top-k
-// choice on the device (templates/select_builder.cuh), writing the same kept-block arrays (and
-// so the same block lists) as the CPU reference. Exactness: pooling and scores are float64
-// with the CPU's summation order and no fused multiply-adds (__dadd_rn / __dmul_rn), and ties
-// go to the lower key block, so equal inputs give identical choices. Routing (spherical k-means) is built on the GPU the same
-// way (templates/route_builder.cuh). (topp selections and vertical-slash are still computed on
-// the CPU; the kernels read the same layout.)
+// GPU index builders for block selections: mean pooling, block scores and the choice (top-k,
+// or top-p by cumulative softmax mass) on the device (templates/select_builder.cuh), writing
+// the same kept-block arrays (and so the same block lists) as the CPU reference. Exactness:
+// pooling and scores are float64 with the CPU's summation order and no fused multiply-adds
+// (__dadd_rn / __dmul_rn), ties go to the lower key block, and top-p's exponentials are exp64,
+// generated from the CPU's (vslash-builder.ts), so equal inputs give identical choices.
+// Routing (spherical k-means) is built on the GPU the same way (templates/route_builder.cuh),
+// and so are vertical-slash steps (vslash-builder.ts).
 import type { PatternIR, Selection } from "../../compiler/ir.js";
 import { CudaConstants, cudaMask } from "./spell.js";
 
 /** Counts up to this choose with per-lane lists in registers; larger ones in rounds. */
 export const CHOOSE_IN_REGISTERS = 32;
 
-/** Selections the GPU builds: top-k ones (pooled or seeded). */
+/** Selections the GPU builds: all (top-k pooled or seeded, top-p pooled). */
 export function gpuSelections(ir: PatternIR): Selection[] {
-  return ir.selections.filter((s) => s.rule.kind === "topk");
+  return ir.selections;
+}
+
+/** Whether the generated code needs exp64: the selection builders' template (its top-p
+ *  choice) and vertical-slash steps use it. */
+export function needsExp64(ir: PatternIR): boolean {
+  return ir.verticalSlashes.length > 0 || gpuSelections(ir).length > 0;
 }
 
 export function indexBuilderCode(ir: PatternIR, prefix: string, consts: CudaConstants): string[] {
   const out: string[] = [];
   for (const sel of gpuSelections(ir)) {
     const i = sel.id;
-    const count = sel.rule.kind === "topk" ? sel.rule.count : 0;
+    const rule = sel.rule;
+    const mass = rule.kind === "topp";
+    const count = rule.kind === "topk" ? rule.count : 0;
     out.push(
-      `// ---- index builder for selection ${i}: top-${count} of ${sel.qblock} x ${sel.kblock} blocks`,
+      `// ---- index builder for selection ${i}: ${mass ? `top-p ${rule.mass}` : `top-${count}`} of ${sel.qblock} x ${sel.kblock} blocks`,
       "namespace pattern {",
       ...(["among", "always"] as const).flatMap((clause) => [
         `__device__ __forceinline__ bool sel${i}_${clause}(pint qb, pint kb, int head, pint n, const Dyn& dyn) {`,
@@ -35,26 +44,34 @@ export function indexBuilderCode(ir: PatternIR, prefix: string, consts: CudaCons
       "",
       ...(sel.seed === undefined
         ? [
-            "/** Scores of the pairs the choice reads (candidates), on 64 x 64 tiles of block pairs. */",
+            `/** Scores of the pairs the choice reads (${mass ? "always-kept blocks and candidates" : "candidates"}), on 64 x 64 tiles of block pairs. */`,
             `__global__ void __launch_bounds__(spattn::SCORE_THREADS, 1) ${prefix}_sel${i}_scores(const double* qp, const double* kp, double* scores, int n, int d, pattern::Dyn dyn) {`,
             `  const int nqb = (n + ${sel.qblock - 1}) / ${sel.qblock}, nkb = (n + ${sel.kblock - 1}) / ${sel.kblock}, h = blockIdx.z;`,
-            `  spattn::score_tile(qp, kp, scores, nqb, nkb, d, [&](int qb, int kb) { return !pattern::sel${i}_always(qb, kb, h, n, dyn) && pattern::sel${i}_among(qb, kb, h, n, dyn); });`,
+            mass
+              ? `  spattn::score_tile(qp, kp, scores, nqb, nkb, d, [&](int qb, int kb) { return pattern::sel${i}_always(qb, kb, h, n, dyn) || pattern::sel${i}_among(qb, kb, h, n, dyn); });`
+              : `  spattn::score_tile(qp, kp, scores, nqb, nkb, d, [&](int qb, int kb) { return !pattern::sel${i}_always(qb, kb, h, n, dyn) && pattern::sel${i}_among(qb, kb, h, n, dyn); });`,
             "}",
             "",
           ]
         : []),
-      `/** The choice: a warp per (query block, head) row${count > CHOOSE_IN_REGISTERS ? ", in rounds (the count is too large for lists in registers)" : ""}. */`,
-      `__global__ void ${prefix}_sel${i}_select(const double* scores, unsigned char* kept, int n, pattern::Dyn dyn) {`,
+      `/** The choice: a warp per (query block, head) row${mass ? ", by cumulative mass" : count > CHOOSE_IN_REGISTERS ? ", in rounds (the count is too large for lists in registers)" : ""}. */`,
+      mass
+        ? `__global__ void ${prefix}_sel${i}_select(double* scores, int* order, unsigned char* kept, int n, double scale, pattern::Dyn dyn) {`
+        : `__global__ void ${prefix}_sel${i}_select(const double* scores, unsigned char* kept, int n, pattern::Dyn dyn) {`,
       `  const int nqb = (n + ${sel.qblock - 1}) / ${sel.qblock}, nkb = (n + ${sel.kblock - 1}) / ${sel.kblock};`,
       "  const int qb = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, h = blockIdx.y;",
       "  if (qb >= nqb) return;",
-      sel.seed === undefined
+      mass
+        ? "  double* s = scores + ((long long)h * nqb + qb) * nkb;"
+        : sel.seed === undefined
         ? "  const double* s = scores + ((long long)h * nqb + qb) * nkb;\n  auto score = [&](int kb) { return s[kb]; };"
         : `  (void)scores;\n  const unsigned base = spattn::mix32(spattn::mix32(spattn::mix32(${sel.seed}u) ^ (unsigned)h) ^ (unsigned)qb);\n  auto score = [&](int kb) { return (double)spattn::mix32(base ^ (unsigned)kb); };`,
       `  auto always = [&](int kb) { return pattern::sel${i}_always(qb, kb, h, n, dyn); };`,
       `  auto among = [&](int kb) { return pattern::sel${i}_among(qb, kb, h, n, dyn); };`,
       "  unsigned char* row = kept + ((long long)h * nqb + qb) * nkb;",
-      count > CHOOSE_IN_REGISTERS
+      mass
+        ? `  spattn::choose_row_mass(row, s, order + ((long long)h * nqb + qb) * nkb, nkb, ${rule.mass}, scale, always, among);`
+        : count > CHOOSE_IN_REGISTERS
         ? `  spattn::choose_row_rounds(row, nkb, ${count}, always, among, score);`
         : `  spattn::choose_row<${count}>(row, nkb, always, among, score);`,
       "}",
@@ -64,7 +81,7 @@ export function indexBuilderCode(ir: PatternIR, prefix: string, consts: CudaCons
       ` * ${prefix}_sel${i}_workspace(heads, n, d) bytes. q and k: [1, heads, n, d] device arrays. */`,
       `extern "C" size_t ${prefix}_sel${i}_workspace(int heads, int n, int d) {`,
       `  const size_t nqb = (n + ${sel.qblock - 1}) / ${sel.qblock}, nkb = (n + ${sel.kblock - 1}) / ${sel.kblock};`,
-      "  return sizeof(double) * (size_t)heads * ((nqb + nkb) * d + nqb * nkb);",
+      `  return sizeof(double) * (size_t)heads * ((nqb + nkb) * d + nqb * nkb)${mass ? " + sizeof(int) * (size_t)heads * nqb * nkb;  // + the candidates' order" : ";"}`,
       "}",
       "",
       "template <typename T>",
@@ -80,7 +97,9 @@ export function indexBuilderCode(ir: PatternIR, prefix: string, consts: CudaCons
             `  ${prefix}_sel${i}_scores<<<dim3((nkb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, (nqb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, heads), spattn::SCORE_THREADS, 0, stream>>>(qp, kp, scores, n, d, *dyn);`,
           ]
         : ["  (void)q; (void)k;"]),
-      `  ${prefix}_sel${i}_select<<<dim3((nqb + 3) / 4, heads), 128, 0, stream>>>(scores, kept, n, *dyn);`,
+      mass
+        ? `  const double scale = 1.0 / sqrt((double)(d > 1 ? d : 1));  // the CPU's: host IEEE arithmetic\n  ${prefix}_sel${i}_select<<<dim3((nqb + 3) / 4, heads), 128, 0, stream>>>(scores, reinterpret_cast<int*>(scores + (size_t)heads * nqb * nkb), kept, n, scale, *dyn);`
+        : `  ${prefix}_sel${i}_select<<<dim3((nqb + 3) / 4, heads), 128, 0, stream>>>(scores, kept, n, *dyn);`,
       "  return (int)cudaGetLastError();",
       "}",
       "",

@@ -283,6 +283,41 @@ for c in checks:  # routing: clusters of every query and key, as the CPU's
         builder_fail += 0 if same else 1
         print(f"{'ok  ' if same else 'FAIL'} routing builder {c['tag']} route {r['id']}: clusters of {2 * heads * n} rows "
               f"{'identical to' if same else 'DIFFERENT from'} the CPU's ({int((rq != want_q).sum()) + int((rk != want_k).sum())} differ)", flush=True)
+for c in checks:  # vertical-slash: kept columns and diagonals, as the CPU's
+    for v in c.get("vsBuilders", []):
+        q = torch.from_numpy(npy(f"{c['tag']}.q.npy")).cuda().to(torch.bfloat16)
+        k = torch.from_numpy(npy(f"{c['tag']}.k.npy")).cuda().to(torch.bfloat16)
+        lib, pre = lib_of(c["stem"]), c["prefix"]
+        heads, n, d = c["heads"], c["n"], c["d"]
+        ws = workspace(lib, f"{pre}_vs{v['id']}", heads, n, d)
+        cols, diags = (torch.full((heads * n,), 7, dtype=torch.uint8, device="cuda") for _ in range(2))
+        fn = getattr(lib, f"{pre}_vs{v['id']}_build_bf16")
+        fn.restype = ctypes.c_int
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p] * 4
+        rc = fn(q.data_ptr(), k.data_ptr(), heads, n, d, cols.data_ptr(), diags.data_ptr(), ws.data_ptr(), torch.cuda.current_stream().cuda_stream)
+        torch.cuda.synchronize()
+        want_c = torch.from_numpy(npy(f"{c['tag']}.vs{v['id']}_cols_bf16.npy")).cuda()
+        want_d = torch.from_numpy(npy(f"{c['tag']}.vs{v['id']}_diags_bf16.npy")).cuda()
+        same = rc == 0 and torch.equal(cols, want_c) and torch.equal(diags, want_d)
+        builder_checked += 1
+        builder_fail += 0 if same else 1
+        print(f"{'ok  ' if same else 'FAIL'} vertical-slash builder {c['tag']} step {v['id']}: {int(cols.sum())} columns, {int(diags.sum())} diagonals "
+              f"{'identical to' if same else 'DIFFERENT from'} the CPU's (rc {rc}; {int((cols != want_c).sum())} + {int((diags != want_d).sum())} differ)", flush=True)
+vs_case = next((c for c in checks if c.get("vsBuilders")), None)
+if vs_case:  # the builders' exponential, bit for bit against the CPU's exp64
+    x = torch.from_numpy(npy("exp64_x.npy")).cuda()
+    want = torch.from_numpy(npy("exp64_y.npy")).cuda()
+    y = torch.full_like(x, float("nan"))
+    fn = getattr(lib_of(vs_case["stem"]), f"{vs_case['prefix']}_exp64")
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+    rc = fn(x.data_ptr(), y.data_ptr(), x.numel(), torch.cuda.current_stream().cuda_stream)
+    torch.cuda.synchronize()
+    differ = int((y.view(torch.int64) != want.view(torch.int64)).sum())
+    same = rc == 0 and differ == 0
+    builder_checked += 1
+    builder_fail += 0 if same else 1
+    print(f"{'ok  ' if same else 'FAIL'} exp64 on the device: {x.numel()} arguments, {differ} differ from the CPU's bits", flush=True)
 print(f"index builders: {builder_checked - builder_fail} passed, {builder_fail} failed", flush=True)
 failures += builder_fail
 

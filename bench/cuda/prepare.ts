@@ -16,6 +16,7 @@ import { cudaInputs, type CudaTiles } from "../../backends/cuda/inputs.js";
 import { rng } from "../../test/random.js";
 import { gpuSelections } from "../../backends/cuda/index-builders.js";
 import { headContexts } from "../../compiler/blockmask/build.js";
+import { exp64 } from "../../compiler/blockmask/lib.js";
 
 const OUT = "bench/cuda/cases";
 rmSync(OUT, { recursive: true, force: true });
@@ -39,7 +40,7 @@ function bf16(x: Float32Array): Float32Array {
 }
 
 /** Gzipped .npy (numpy reads it through gzip.open): masks and block lists shrink a lot. */
-function save(name: string, dtype: "<i4" | "|u1" | "<f4" | "|b1", shape: number[], data: ArrayLike<number>): void {
+function save(name: string, dtype: "<i4" | "|u1" | "<f4" | "<f8" | "|b1", shape: number[], data: ArrayLike<number>): void {
   writeFileSync(join(OUT, `${name}.gz`), gzipSync(encodeNpy({ dtype, shape, data }), { level: 6 }));
 }
 
@@ -113,7 +114,8 @@ function check(id: string, example: string, set: Record<string, string>, n: numb
   // (kept blocks of top-k selections, clusters of routes), from one set of head contexts.
   const builders = d === 64 ? gpuSelections(ir).map((s) => ({ id: s.id, qblock: s.qblock, kblock: s.kblock })) : [];
   const routeBuilders = d === 64 ? ir.routes.map((r) => ({ id: r.id })) : [];
-  if (builders.length || routeBuilders.length) {
+  const vsBuilders = d === 64 ? ir.verticalSlashes.map((v) => ({ id: v.id })) : [];
+  if (builders.length || routeBuilders.length || vsBuilders.length) {
     const ctxs = headContexts(ir, { ...opts, q: { shape, data: bf16(q) }, k: { shape, data: bf16(k) } });
     for (const b of builders) {
       const size = ctxs[0].selections[b.id].kept.length;
@@ -128,8 +130,15 @@ function check(id: string, example: string, set: Record<string, string>, n: numb
         save(`${tag}.route${r.id}_${side}_bf16.npy`, "<i4", [all.length], all);
       }
     }
+    for (const v of vsBuilders) {
+      for (const part of ["cols", "diags"] as const) {
+        const all = new Uint8Array(heads * n);
+        ctxs.forEach((c, h) => all.set(c.vslash[v.id][part], h * n));
+        save(`${tag}.vs${v.id}_${part}_bf16.npy`, "|u1", [all.length], all);
+      }
+    }
   }
-  manifest.checks.push({ id, tag, stem, prefix: prefixOf(ir), n, heads, d, dyn, inputs: isDynamic(ir), map, builders, routeBuilders });
+  manifest.checks.push({ id, tag, stem, prefix: prefixOf(ir), n, heads, d, dyn, inputs: isDynamic(ir), map, builders, routeBuilders, vsBuilders });
 }
 
 /** Timing case: large n, tiles only (positional or seeded patterns). */
@@ -168,6 +177,7 @@ const checks: [string, string, Record<string, string>, number, number][] = [
   // The GPU choice's two ways: per-lane lists several deep (256 key blocks, top 24), and rounds
   // (a count above CHOOSE_IN_REGISTERS).
   ["block_topk_deep", "block_topk", { block: "8", topk: "24" }, 2048, 1],
+  ["cumulative_mass", "cumulative_mass", { block: "32", mass: "0.7" }, 1000, 2],
   ["block_topk_rounds", "block_topk", { block: "16", topk: "40" }, 1000, 2],
   ["routing", "routing", {}, 1000, 2],
   ["minference", "minference", { verticals: "100", slashes: "200" }, 1000, 2],
@@ -199,6 +209,17 @@ for (const n of [8192, 32768, 65536]) {
   manifest.timings.push({ tag: "block_topk_dyn_n65536", stem: emit("block_topk", ir), prefix: prefixOf(ir), n: 65536, heads: 16, d: 128, flex: "dynamic_block_topk", pairs: -1, map: false, blockMaskMs: 0, dynamic: { block: 64, builders: gpuSelections(ir).map((s) => s.id), fields: dynFieldNames(ir) } });
 }
 timing("natten2d_k13", "neighborhood2d", { height: "256", width: "256", kernel: "13" }, 65536, 16, "natten2d_k13", 65536 * 169);
+
+// exp64 on the device must give the CPU's bits: random arguments over its whole range, the
+// softmax's range [-50, 0] densely, and the edges.
+{
+  const r = rng(64);
+  const xs: number[] = [0, -0, 1, -1, 709.7, 709.79, -708, -709, -720, -745, -745.2, -746, 1e-300, -1e-300, Math.LN2, -Math.LN2, 0.5 * Math.LN2];
+  for (let i = 0; i < 100000; i++) xs.push(-750 + 1460 * r());
+  for (let i = 0; i < 100000; i++) xs.push(-50 * r());
+  save("exp64_x.npy", "<f8", [xs.length], xs);
+  save("exp64_y.npy", "<f8", [xs.length], xs.map(exp64));
+}
 
 writeFileSync(join(OUT, "manifest.json"), JSON.stringify(manifest, null, 1));
 console.log(`${manifest.checks.length} checks, ${manifest.timings.length} timings, ${emitted.size} kernels in ${OUT}`);

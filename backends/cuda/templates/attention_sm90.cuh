@@ -125,6 +125,14 @@ template <typename T, int D, bool MAPPED>
 __device__ __forceinline__ void store_tile(const Params& p, unsigned char* tile, int b, int h, int q0, int c, int tid,
                                            const int (&qtok)[2], const float (&o)[D / 2], const float (&l_i)[2], const float (&m_i)[2]) {
   const int warp = tid / 32, lane = tid % 32, group = lane >> 2, tq = lane & 3;
+  // Named barriers 1 and 2 (immediate ids: a register id would reserve all 16) order the
+  // warpgroup: its reads of its Q rows (ldmatrix, long done) before they are overwritten, then
+  // the staged rows before they are read back.
+  auto warpgroup_sync = [c]() {
+    if (c == 0) asm volatile("bar.sync 1, 128;\n" ::: "memory");
+    else asm volatile("bar.sync 2, 128;\n" ::: "memory");
+  };
+  warpgroup_sync();
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     float l = l_i[r];
@@ -140,10 +148,7 @@ __device__ __forceinline__ void store_tile(const Params& p, unsigned char* tile,
       p.lse[(long long)(b * p.heads + h) * p.n + qtok[r]] = l > 0.f ? (m_i[r] + log2f(l)) * 0.6931471805599453f : -INFINITY;
     }
   }
-  // The warpgroup's rows are staged (named barriers 1 and 2, immediate: a register id would
-  // reserve all 16).
-  if (c == 0) asm volatile("bar.sync 1, 128;\n" ::: "memory");
-  else asm volatile("bar.sync 2, 128;\n" ::: "memory");
+  warpgroup_sync();
   T* out = static_cast<T*>(p.o) + (long long)(b * p.heads + h) * p.n * D;
   constexpr int CHUNKS = D / 8;
 #pragma unroll

@@ -252,4 +252,57 @@ __device__ __forceinline__ void choose_row_rounds(unsigned char* row, int nkb, i
   }
 }
 
+/** The top-p choice of one row by one warp (selectBlocks' `mass` rule): always-kept blocks,
+ *  then candidates by rank (descending score, ties to the lower block) until the kept blocks
+ *  hold `mass` of the softmax, with `scale`, over always-kept and candidate blocks. The sums
+ *  run in the CPU's order: the always-kept blocks by index, then the candidates by rank; so a
+ *  warp ranks every candidate (counting those that rank before it: quadratic in the key
+ *  blocks of a row), writes the order to `order`, replaces each score by its exponential in
+ *  place, and lane 0 sums in order. `row` marks candidates 2 while choosing. */
+template <typename Always, typename Among>
+__device__ __forceinline__ void choose_row_mass(unsigned char* row, double* s, int* order, int nkb, double mass, double scale,
+                                                Always always, Among among) {
+  const int lane = threadIdx.x % 32;
+  double mx = -INFINITY;
+  for (int kb = lane; kb < nkb; kb += 32) {
+    const unsigned char c = always(kb) ? 1 : among(kb) ? 2 : 0;
+    row[kb] = c;
+    if (c) mx = fmax(mx, s[kb]);
+  }
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) mx = fmax(mx, __shfl_xor_sync(0xffffffff, mx, off));
+  __syncwarp();
+  for (int kb = lane; kb < nkb; kb += 32) {
+    if (row[kb] != 2) continue;
+    int rank = 0;
+    for (int j = 0; j < nkb; ++j) rank += row[j] == 2 && ranks_before(s[j], j, s[kb], kb);
+    order[rank] = kb;
+  }
+  int cands = 0;
+  for (int kb = lane; kb < nkb; kb += 32) cands += row[kb] == 2;
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) cands += __shfl_xor_sync(0xffffffff, cands, off);
+  __syncwarp();
+  for (int kb = lane; kb < nkb; kb += 32) {
+    if (row[kb]) s[kb] = exp64(__dmul_rn(__dsub_rn(s[kb], mx), scale));
+  }
+  __syncwarp();
+  if (lane == 0) {
+    double have = 0.0;
+    for (int kb = 0; kb < nkb; ++kb) {
+      if (row[kb] == 1) have = __dadd_rn(have, s[kb]);
+    }
+    double total = have;
+    for (int t = 0; t < cands; ++t) total = __dadd_rn(total, s[order[t]]);
+    for (int t = 0; t < cands && have < __dmul_rn(mass, total); ++t) {
+      row[order[t]] = 1;
+      have = __dadd_rn(have, s[order[t]]);
+    }
+  }
+  __syncwarp();
+  for (int kb = lane; kb < nkb; kb += 32) {
+    if (row[kb] == 2) row[kb] = 0;
+  }
+}
+
 }  // namespace spattn

@@ -725,6 +725,7 @@ template <typename T, int D, bool MAPPED>
 __device__ __forceinline__ void store_tile(const Params& p, unsigned char* tile, int b, int h, int q0, int c, int tid,
                                            const int (&qtok)[2], const float (&o)[D / 2], const float (&l_i)[2], const float (&m_i)[2]) {
   const int warp = tid / 32, lane = tid % 32, group = lane >> 2, tq = lane & 3;
+  __syncwarp();  // every lane's reads of the warp's Q rows (ldmatrix, long done) before they are overwritten
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     float l = l_i[r];
@@ -1056,6 +1057,33 @@ extern "C" int spattn_bigbird_fwd_fp16_d128(const void* q, const void* k, const 
   return launch<__half, 128>(q, k, v, o, lse, batch, heads, kv_heads, seq_len, token_map, map_len, tiles, dyn, stream);
 }
 
+namespace spattn {
+/** e^x as exp64 in compiler/blockmask/lib.ts computes it (generated from its constants). */
+__device__ __forceinline__ double pow2_bits(int e) { return __longlong_as_double((long long)(e + 1023) << 52); }
+__device__ double exp64(double x) {
+  if (x != x) return x;
+  if (x > 709.782712893384) return __longlong_as_double(0x7ff0000000000000LL);
+  if (x < -745.1332191019412) return 0.0;
+  const double k = floor(__dadd_rn(__dmul_rn(x, 1.4426950408889634), 0.5));
+  const double r = __dsub_rn(__dsub_rn(x, __dmul_rn(k, 0.6931471803691238)), __dmul_rn(k, 1.9082149292705877e-10));
+  double p = 1.6059043836821613e-10;
+  p = __dadd_rn(__dmul_rn(p, r), 2.08767569878681e-9);
+  p = __dadd_rn(__dmul_rn(p, r), 2.505210838544172e-8);
+  p = __dadd_rn(__dmul_rn(p, r), 2.755731922398589e-7);
+  p = __dadd_rn(__dmul_rn(p, r), 0.0000027557319223985893);
+  p = __dadd_rn(__dmul_rn(p, r), 0.0000248015873015873);
+  p = __dadd_rn(__dmul_rn(p, r), 0.0001984126984126984);
+  p = __dadd_rn(__dmul_rn(p, r), 0.001388888888888889);
+  p = __dadd_rn(__dmul_rn(p, r), 0.008333333333333333);
+  p = __dadd_rn(__dmul_rn(p, r), 0.041666666666666664);
+  p = __dadd_rn(__dmul_rn(p, r), 0.16666666666666666);
+  p = __dadd_rn(__dmul_rn(p, r), 0.5);
+  p = __dadd_rn(__dmul_rn(p, r), 1.0);
+  p = __dadd_rn(__dmul_rn(p, r), 1.0);
+  const double k1 = floor(__dmul_rn(k, 0.5));  // k / 2 is exact
+  return __dmul_rn(__dmul_rn(p, pow2_bits((int)k1)), pow2_bits((int)(k - k1)));
+}
+}  // namespace spattn
 // GPU index builders of top-k block selections: mean pooling, block scores and the choice,
 // reproducing selectBlocks in compiler/blockmask/lib.ts bit for bit. Pooling and scores are
 // float64 with the CPU's summation order and every product and sum rounded on its own
@@ -1305,6 +1333,59 @@ __device__ __forceinline__ void choose_row_rounds(unsigned char* row, int nkb, i
     if (best < 0) break;
     if (best % 32 == lane) row[best] = 1;  // the owning lane: rows stay per-lane
   }
+  for (int kb = lane; kb < nkb; kb += 32) {
+    if (row[kb] == 2) row[kb] = 0;
+  }
+}
+
+/** The top-p choice of one row by one warp (selectBlocks' `mass` rule): always-kept blocks,
+ *  then candidates by rank (descending score, ties to the lower block) until the kept blocks
+ *  hold `mass` of the softmax, with `scale`, over always-kept and candidate blocks. The sums
+ *  run in the CPU's order: the always-kept blocks by index, then the candidates by rank; so a
+ *  warp ranks every candidate (counting those that rank before it: quadratic in the key
+ *  blocks of a row), writes the order to `order`, replaces each score by its exponential in
+ *  place, and lane 0 sums in order. `row` marks candidates 2 while choosing. */
+template <typename Always, typename Among>
+__device__ __forceinline__ void choose_row_mass(unsigned char* row, double* s, int* order, int nkb, double mass, double scale,
+                                                Always always, Among among) {
+  const int lane = threadIdx.x % 32;
+  double mx = -INFINITY;
+  for (int kb = lane; kb < nkb; kb += 32) {
+    const unsigned char c = always(kb) ? 1 : among(kb) ? 2 : 0;
+    row[kb] = c;
+    if (c) mx = fmax(mx, s[kb]);
+  }
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) mx = fmax(mx, __shfl_xor_sync(0xffffffff, mx, off));
+  __syncwarp();
+  for (int kb = lane; kb < nkb; kb += 32) {
+    if (row[kb] != 2) continue;
+    int rank = 0;
+    for (int j = 0; j < nkb; ++j) rank += row[j] == 2 && ranks_before(s[j], j, s[kb], kb);
+    order[rank] = kb;
+  }
+  int cands = 0;
+  for (int kb = lane; kb < nkb; kb += 32) cands += row[kb] == 2;
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) cands += __shfl_xor_sync(0xffffffff, cands, off);
+  __syncwarp();
+  for (int kb = lane; kb < nkb; kb += 32) {
+    if (row[kb]) s[kb] = exp64(__dmul_rn(__dsub_rn(s[kb], mx), scale));
+  }
+  __syncwarp();
+  if (lane == 0) {
+    double have = 0.0;
+    for (int kb = 0; kb < nkb; ++kb) {
+      if (row[kb] == 1) have = __dadd_rn(have, s[kb]);
+    }
+    double total = have;
+    for (int t = 0; t < cands; ++t) total = __dadd_rn(total, s[order[t]]);
+    for (int t = 0; t < cands && have < __dmul_rn(mass, total); ++t) {
+      row[order[t]] = 1;
+      have = __dadd_rn(have, s[order[t]]);
+    }
+  }
+  __syncwarp();
   for (int kb = lane; kb < nkb; kb += 32) {
     if (row[kb] == 2) row[kb] = 0;
   }

@@ -725,6 +725,7 @@ template <typename T, int D, bool MAPPED>
 __device__ __forceinline__ void store_tile(const Params& p, unsigned char* tile, int b, int h, int q0, int c, int tid,
                                            const int (&qtok)[2], const float (&o)[D / 2], const float (&l_i)[2], const float (&m_i)[2]) {
   const int warp = tid / 32, lane = tid % 32, group = lane >> 2, tq = lane & 3;
+  __syncwarp();  // every lane's reads of the warp's Q rows (ldmatrix, long done) before they are overwritten
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     float l = l_i[r];

@@ -61,6 +61,13 @@ int spattn_minference_fwd_fp16_d128(const void* q, const void* k, const void* v,
     const spattn_tiles* tiles, const spattn_minference_dyn* dyn, cudaStream_t stream);
 /* 1 if query q may attend key k in head `head` (host code; dyn holds host pointers). */
 int spattn_minference_allowed(int q, int k, int head, int seq_len, const spattn_minference_dyn* dyn);
+/* y = e^x for count device doubles, bit for bit as the CPU reference's exp64 (the builders' exponential). */
+int spattn_minference_exp64(const double* x, double* y, int count, cudaStream_t stream);
+/* GPU index builder of vertical-slash step 0: cols and diags [heads][n] bytes as the CPU computes them; q and k
+ * [1, heads, n, d] device arrays; workspace has spattn_minference_vs0_workspace(heads, n, d) bytes. */
+size_t spattn_minference_vs0_workspace(int heads, int n, int d);
+int spattn_minference_vs0_build_bf16(const void* q, const void* k, int heads, int n, int d, unsigned char* cols, unsigned char* diags, void* workspace, cudaStream_t stream);
+int spattn_minference_vs0_build_fp16(const void* q, const void* k, int heads, int n, int d, unsigned char* cols, unsigned char* diags, void* workspace, cudaStream_t stream);
 /* GPU mask generators; device pointers throughout (dyn too). Dense: out is [heads][n][n] bytes,
  * 1 where query q may attend key k. */
 int spattn_minference_mask_dense(unsigned char* out, int heads, int seq_len, const spattn_minference_dyn* dyn, cudaStream_t stream);

@@ -431,6 +431,45 @@ function meanPool(x: ArrayLike<number>, offset: number, n: number, d: number, bl
 
 type Keep = { kind: "topk"; count: number } | { kind: "topp"; mass: number };
 
+// e^x from + - * / alone, so that the GPU index builders (backends/cuda/templates/
+// vslash_builder.cuh, the same operations in the same order, each rounded on its own) compute
+// the same bits as the CPU: Math.exp differs between engines, CUDA's exp between versions.
+// Cody-Waite reduction x = k ln2 + r (ln2 split in two, k * LN2_HI exact), a degree-13
+// Taylor polynomial of e^r for |r| <= 0.347 (truncation below 1e-17), then 2^k in two
+// exact-or-once-rounded steps through the exponent bits. Within 2 ulp of e^x (tested).
+const EXP64 = {
+  ln2Hi: 6.93147180369123816490e-1,
+  ln2Lo: 1.90821492927058770002e-10,
+  invLn2: 1.44269504088896338700,
+  /** Above: +Infinity; below: 0. */
+  overflow: 709.782712893384,
+  underflow: -745.1332191019412,
+  /** Horner's coefficients: 1/13!, 1/12!, ..., 1/1!, 1/0!. */
+  taylor: [1 / 6227020800, 1 / 479001600, 1 / 39916800, 1 / 3628800, 1 / 362880, 1 / 40320, 1 / 5040, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1],
+};
+const pow2View = new DataView(new ArrayBuffer(8));
+
+/** 2^e for -1022 <= e <= 1023, from its bits. */
+function pow2(e: number): number {
+  pow2View.setUint32(0, (e + 1023) << 20);
+  pow2View.setUint32(4, 0);
+  return pow2View.getFloat64(0);
+}
+
+function exp64(x: number): number {
+  if (x !== x) return x;
+  if (x > EXP64.overflow) return Infinity;
+  if (x < EXP64.underflow) return 0;
+  const k = Math.floor(x * EXP64.invLn2 + 0.5);
+  const r = x - k * EXP64.ln2Hi - k * EXP64.ln2Lo;
+  const t = EXP64.taylor;
+  let p = t[0];
+  for (let i = 1; i < t.length; i++) p = p * r + t[i];
+  const k1 = Math.floor(k / 2);
+  return p * pow2(k1) * pow2(k - k1);
+}
+const IV0 = ivConst(6);
+
 /** Block scores of one query block: scores[kb] for every key block. */
 type BlockScorer = (qb: number, scores: Float64Array) => void;
 
@@ -502,13 +541,13 @@ function selectBlocks(
     }
     let have = 0;
     for (let j = 0; j < nkb; j++) {
-      if (kept[i * nkb + j]) have += Math.exp((score[j] - maxScore) * scale);
+      if (kept[i * nkb + j]) have += exp64((score[j] - maxScore) * scale);
     }
     let total = have;
-    for (const j of cand) total += Math.exp((score[j] - maxScore) * scale);
+    for (const j of cand) total += exp64((score[j] - maxScore) * scale);
     for (let t = 0; t < cand.length && have < keep.mass * total; t++) {
       kept[i * nkb + cand[t]] = 1;
-      have += Math.exp((score[cand[t]] - maxScore) * scale);
+      have += exp64((score[cand[t]] - maxScore) * scale);
     }
   }
   return kept;
@@ -522,7 +561,6 @@ function normalizeRows(x: ArrayLike<number>, offset: number, rows: number, d: nu
     for (let c = 0; c < d; c++) out[(outRow + r) * d + c] = x[offset + r * d + c] * inv;
   }
 }
-const IV0 = ivConst(6);
 
 /**
  * Spherical k-means over X = [normalised Q rows; normalised K rows] of one head. Centroids
@@ -700,7 +738,7 @@ function verticalSlash(q: ArrayLike<number>, k: ArrayLike<number>, offset: numbe
       if (p[j] > max) max = p[j];
     }
     let sum = 0;
-    for (let j = 0; j <= i; j++) sum += p[j] = Math.exp(p[j] - max);
+    for (let j = 0; j <= i; j++) sum += p[j] = exp64(p[j] - max);
     for (let j = 0; j <= i; j++) {
       colScore[j] += p[j] / sum;
       diagScore[i - j] += p[j] / sum;
