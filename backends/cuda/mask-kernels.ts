@@ -13,6 +13,11 @@ export function maskKernelPrototypes(prefix: string): string[] {
       " * [heads][nqb][nkb], sorted and zero-padded (nqb = ceil(n/block_q), nkb = ceil(n/block_k)). */\n" +
       `int ${prefix}_mask_lists(const unsigned char* classes, int heads, int seq_len, int block_q, int block_k,\n` +
       "    int* kv_num, int* kv_idx, int* full_num, int* full_idx, cudaStream_t stream)",
+    "/* Row masks of the partial tiles of the attention kernels' lists (tiles, token_map and map_len as\n" +
+      " * the launch takes them; device pointers): bits gets heads * ceil(rows/BLOCK_Q) * stride * BLOCK_Q\n" +
+      " * 64-bit words (rows = map_len with a token map, else seq_len), for tiles->partial_bits. */\n" +
+      `int ${prefix}_mask_tile_bits(const spattn_tiles* tiles, int seq_len, const int* token_map, int map_len, const ${prefix}_dyn* dyn,\n` +
+      "    unsigned long long* bits, cudaStream_t stream)",
   ];
 }
 
@@ -48,6 +53,21 @@ export function maskKernelCode(prefix: string): string[] {
     "  if (rows == 0) return 0;",
     "  if ((rows + 7) / 8 > 0x7fffffffLL) return (int)cudaErrorInvalidValue;",
     "  spattn::mask_lists<<<(unsigned)((rows + 7) / 8), 256, 0, stream>>>(classes, (int)rows, (int)nkb, kv_num, kv_idx, full_num, full_idx);",
+    "  return (int)cudaGetLastError();",
+    "}",
+    "",
+    `extern "C" int ${prefix}_mask_tile_bits(const spattn_tiles* tiles, int seq_len, const int* token_map, int map_len, const ${prefix}_dyn* dyn,`,
+    "    unsigned long long* bits, cudaStream_t stream) {",
+    "  if (!tiles || !dyn || !bits || seq_len < 0 || tiles->heads <= 0 || tiles->heads > 65535 || tiles->stride < 0 || tiles->stride > 65535) return (int)cudaErrorInvalidValue;",
+    "  if (token_map && map_len < seq_len) return (int)cudaErrorInvalidValue;",
+    "  spattn::Params p = {};",
+    "  p.n = seq_len; p.token_map = token_map; p.rows = token_map ? map_len : seq_len;",
+    `  p.num_q_tiles = (p.rows + ${prefix.toUpperCase()}_BLOCK_Q - 1) / ${prefix.toUpperCase()}_BLOCK_Q;`,
+    "  p.tiles.kv_num = tiles->kv_num; p.tiles.kv_idx = tiles->kv_idx; p.tiles.stride = tiles->stride; p.tiles.heads = tiles->heads;",
+    "  if (p.num_q_tiles == 0 || tiles->stride == 0) return 0;",
+    `  const dim3 grid(p.num_q_tiles, tiles->heads, tiles->stride);`,
+    `  if (token_map) spattn::mask_tile_bits<${prefix.toUpperCase()}_BLOCK_Q, ${prefix.toUpperCase()}_BLOCK_K, true><<<grid, ${prefix.toUpperCase()}_BLOCK_Q, 0, stream>>>(p, *dyn, bits);`,
+    `  else spattn::mask_tile_bits<${prefix.toUpperCase()}_BLOCK_Q, ${prefix.toUpperCase()}_BLOCK_K, false><<<grid, ${prefix.toUpperCase()}_BLOCK_Q, 0, stream>>>(p, *dyn, bits);`,
     "  return (int)cudaGetLastError();",
     "}",
     "",

@@ -78,7 +78,8 @@ if not args.no_build:
 
 class Tiles(ctypes.Structure):
     _fields_ = [("kv_num", ctypes.c_void_p), ("kv_idx", ctypes.c_void_p), ("full_num", ctypes.c_void_p),
-                ("full_idx", ctypes.c_void_p), ("stride", ctypes.c_int), ("heads", ctypes.c_int)]
+                ("full_idx", ctypes.c_void_p), ("stride", ctypes.c_int), ("heads", ctypes.c_int),
+                ("partial_bits", ctypes.c_void_p)]
 
 
 def device_tiles(arr):
@@ -102,6 +103,23 @@ def all_full(arr):
             out[1, h, i, 0] = len(idx)
             out[1, h, i, 1:1 + len(idx)] = idx
     return out
+
+
+def tile_bits(case, tiles, n, dyn, tmap=None):
+    """The partial tiles' row masks from the generated `<prefix>_mask_tile_bits`; sets
+    tiles.partial_bits and returns the buffer (keep it alive while the tiles are used)."""
+    rows = tmap.numel() if tmap is not None else n
+    words = tiles.heads * (-(-rows // 128)) * tiles.stride * 128
+    bits = torch.full((max(words, 1),), -1, dtype=torch.int64, device="cuda")  # poisoned: all allowed
+    fn = getattr(lib_of(case["stem"]), f"{case['prefix']}_mask_tile_bits")
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+    rc = fn(ctypes.byref(tiles), n, tmap.data_ptr() if tmap is not None else None, tmap.numel() if tmap is not None else 0,
+            ctypes.byref(dyn), bits.data_ptr(), torch.cuda.current_stream().cuda_stream)
+    if rc != 0:
+        raise RuntimeError(f"mask_tile_bits returned {rc}")
+    tiles.partial_bits = bits.data_ptr()
+    return bits
 
 
 def make_dyn(names, tensors):
@@ -218,12 +236,22 @@ for c in checks:
                 rows = ~empty[..., None].expand_as(o)
                 sdpa_err = ((o[rows].double() - sd[rows].double()).norm() / sd[rows].double().norm()).item()
             ok = (not nan) and err < tol and zeros_ok and err_lse < 1e-2 and (sdpa_err is None or sdpa_err < 2 * tol)
+            # The same launch with the partial tiles' row masks (tiles.partial_bits) instead of
+            # the predicate: the same scores are masked, so O and lse must be identical.
+            bits = tile_bits(c, tiles, n, dyn, tmap)
+            o2, lse2 = torch.full_like(o, float("nan")), torch.full_like(lse, float("nan"))
+            run(launcher(c["stem"], c["prefix"], dtype, d), q, k, v, o2, lse2, tiles, dyn, tmap)
+            torch.cuda.synchronize()
+            tiles.partial_bits = None
+            del bits
+            same_bits = bool(torch.equal(o2, o) and torch.equal(lse2.nan_to_num(), lse.nan_to_num()))
+            ok = ok and same_bits
             failures += 0 if ok else 1
             r = {"tag": tag + ("_mqa" if gqa else ""), "dtype": dtype, "rel_err": err, "rel_err_fp64_inputs": rel(o, ref_o),
                  "lse_max_abs_err": err_lse, "sdpa_rel_err": sdpa_err, "nan": nan, "empty_rows": int(empty.sum()),
-                 "empty_rows_zero": zeros_ok, "ok": ok}
+                 "empty_rows_zero": zeros_ok, "tile_bits_identical": same_bits, "ok": ok}
             results.append(r)
-            print(f"{'ok  ' if ok else 'FAIL'} {r['tag']:40s} {dtype} rel {err:.2e} sdpa {sdpa_err if sdpa_err is None else f'{sdpa_err:.2e}'} lse {err_lse:.1e} empty {r['empty_rows']}", flush=True)
+            print(f"{'ok  ' if ok else 'FAIL'} {r['tag']:40s} {dtype} rel {err:.2e} sdpa {sdpa_err if sdpa_err is None else f'{sdpa_err:.2e}'} lse {err_lse:.1e} empty {r['empty_rows']} tile bits {'same' if same_bits else 'DIFFER'}", flush=True)
 # ---------------------------------------------------------------- GPU index builders
 def build_kept(case, builders, q, k, names, dtype="bf16"):
     """Runs the pattern's GPU index builders in order; returns {selection id: kept tensor}."""
@@ -391,14 +419,23 @@ if timings:
     def bench(fn):
         return triton.testing.do_bench(fn, warmup=50, rep=300, return_mode="median")
 
-    def paired(fa, fb, rounds=3):
-        """Medians of `rounds` medians each, the two timed in turn: a GPU warming up over a
-        case (clocks fall as it heats) then weighs on both sides alike."""
-        a, b = [], []
+    def paired(*fns, rounds=3):
+        """Medians of `rounds` medians each, the functions timed in turn: a GPU warming up over
+        a case (clocks fall as it heats) then weighs on every side alike."""
+        times = [[] for _ in fns]
         for _ in range(rounds):
-            a.append(bench(fa))
-            b.append(bench(fb))
-        return float(np.median(a)), float(np.median(b))
+            for f, ts in zip(fns, times):
+                ts.append(bench(f))
+        return tuple(float(np.median(ts)) for ts in times)
+
+    def with_bits(t, tiles, n, dyn, tmap, fn):
+        """Runs fn with the partial tiles' row masks in the tiles (built once, like a BlockMask)."""
+        bits = tile_bits(t, tiles, n, dyn, tmap)
+        try:
+            return fn()
+        finally:
+            tiles.partial_bits = None
+            del bits
 
     def natten_mod(b, h, qi, ki):
         K, L = 13, 256
@@ -536,8 +573,9 @@ if timings:
         ours = bench(lambda: run(fn, q, k, v, o, lse, tiles, dyn, tmap))
         if args.ours_only:
             flops = 4 * allowed_pairs(t, arr) * heads * d
-            rows.append({"case": t["tag"], "n": n, "ours_ms": ours, "ours_tflops_eff": flops / ours / 1e9})
-            print(f"{t['tag']:26s} ours {ours:8.3f} ms  {flops / ours / 1e9:6.1f} TFLOP/s", flush=True)
+            ours_bits = with_bits(t, tiles, n, dyn, tmap, lambda: bench(lambda: run(fn, q, k, v, o, lse, tiles, dyn, tmap)))
+            rows.append({"case": t["tag"], "n": n, "ours_ms": ours, "ours_bits_ms": ours_bits, "ours_tflops_eff": flops / ours / 1e9})
+            print(f"{t['tag']:26s} ours {ours:8.3f} ms  {flops / ours / 1e9:6.1f} TFLOP/s  with tile bits {ours_bits:8.3f} ms", flush=True)
             continue
         # Flex with the same pattern.
         if t["flex"] == "topk10pct":
@@ -579,16 +617,30 @@ if timings:
         ref_rows = torch.softmax(sc, -1) @ v[0, 0].float()
         err_ours = rel(o[0, 0, rows_idx], ref_rows)
         err_flex = rel(ref_o[0, 0, rows_idx], ref_rows)
-        ours, flex_ms = paired(lambda: run(fn, q, k, v, o, lse, tiles, dyn, tmap), lambda: flex(q, k, v, block_mask=bm))
+        # Ours with the predicate, ours with the partial tiles' row masks, and Flex, in turn.
+        bits = tile_bits(t, tiles, n, dyn, tmap)
+        bits_addr = tiles.partial_bits
+        bits_ms = bench(lambda: tile_bits(t, tiles, n, dyn, tmap))  # (each call allocates its own buffer)
+        def ours_pred():
+            tiles.partial_bits = None
+            run(fn, q, k, v, o, lse, tiles, dyn, tmap)
+        def ours_bits():
+            tiles.partial_bits = bits_addr
+            run(fn, q, k, v, o, lse, tiles, dyn, tmap)
+        ours, ours_b, flex_ms = paired(ours_pred, ours_bits, lambda: flex(q, k, v, block_mask=bm))
+        tiles.partial_bits = None
+        del bits
         pairs = allowed_pairs(t, arr) * heads
         flops = 4 * pairs * d
-        row = {"case": t["tag"], "n": n, "ours_ms": ours, "flex_ms": flex_ms, "speedup_vs_flex": flex_ms / ours,
+        row = {"case": t["tag"], "n": n, "ours_ms": ours, "ours_bits_ms": ours_b, "tile_bits_build_ms": bits_ms, "flex_ms": flex_ms, "speedup_vs_flex": flex_ms / ours,
+               "speedup_vs_flex_bits": flex_ms / ours_b,
                "ours_tflops_eff": flops / ours / 1e9, "flex_tflops_eff": flops / flex_ms / 1e9, "rel_err_vs_flex": err,
                "rel_err_sampled_rows_ours": err_ours, "rel_err_sampled_rows_flex": err_flex,
                "flex_first_call_s": first_call, "block_mask_ms_cpu": t["blockMaskMs"]}
         rows.append(row)
         print(f"{t['tag']:26s} ours {ours:8.3f} ms  flex {flex_ms:8.3f} ms  x{flex_ms / ours:5.2f}  "
-              f"{row['ours_tflops_eff']:6.1f} vs {row['flex_tflops_eff']:6.1f} TFLOP/s  vs flex {err:.1e}  vs fp32 rows: ours {err_ours:.1e} flex {err_flex:.1e}", flush=True)
+              f"{row['ours_tflops_eff']:6.1f} vs {row['flex_tflops_eff']:6.1f} TFLOP/s  vs flex {err:.1e}  vs fp32 rows: ours {err_ours:.1e} flex {err_flex:.1e}  "
+              f"with tile bits {ours_b:8.3f} ms x{flex_ms / ours_b:5.2f} (bits built in {bits_ms:.3f} ms)", flush=True)
     # The GPU mask generator's 128 x 64 lists of the positional patterns (sequence order, every
     # head), timed after the attention: its long brute-force runs heat the GPU.
     for t in timings if not args.ours_only else []:

@@ -72,6 +72,29 @@ describe("the CUDA target's entry points", () => {
     expect(out.cu).not.toContain("route_normalize");
   });
 
+  it("declares builders for top-p selections and vertical-slash steps, with the device's exp64", () => {
+    const topp = emitCuda(compile("pattern t() { let s = topp(0.8, block: 16, among: kb < qb, always: kb == qb) mask s and causal }", { fileName: "t.spattn" }), { sourceName: "t.spattn" });
+    expect(topp.header).toContain("int spattn_t_sel0_build_bf16(");
+    expect(topp.cu).toContain("spattn::choose_row_mass(row, s, order");
+    expect(topp.cu).toContain(", 0.8, scale, always, among);");
+    const vs = emitCuda(compile("pattern v() { mask causal and vertical_slash(10, 20, last: 8, first: 2, recent: 3) }", { fileName: "v.spattn" }), { sourceName: "v.spattn" });
+    for (const fn of ["size_t spattn_v_vs0_workspace(", "int spattn_v_vs0_build_bf16(", "int spattn_v_vs0_build_fp16(", "int spattn_v_exp64("]) {
+      expect(vs.header).toContain(fn);
+    }
+    expect(vs.cu).toContain("#include <cub/device/device_radix_sort.cuh>");
+    expect(vs.cu).toContain("workspace, 8, 2, 10, 3, 20, stream)");
+    // exp64's constants as the CPU has them: the polynomial starts at 1/13!.
+    expect(vs.cu).toContain(`double p = ${1 / 6227020800};`);
+    expect(out.cu).not.toContain("vs_build");
+  });
+
+  it("takes optional row masks of the partial tiles, and generates them", () => {
+    expect(out.header).toContain("const unsigned long long* partial_bits;");
+    expect(out.header).toContain("int spattn_w_mask_tile_bits(const spattn_tiles* tiles, int seq_len, const int* token_map, int map_len,");
+    expect(out.cu).toContain("p.tiles.bits = tiles->partial_bits;");
+    expect(out.cu).toContain("spattn::mask_tile_bits<SPATTN_W_BLOCK_Q, SPATTN_W_BLOCK_K, true>");
+  });
+
   it("picks the Hopper kernel at run time, with the portable one as the fallback", () => {
     expect(out.cu).toContain("spattn::pick_kernel((const void*)hopper, &choice)");
     expect(out.cu).toContain("spattn::sm90::attention_fwd<T, D, BK, STAGES, true>");

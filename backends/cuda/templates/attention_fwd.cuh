@@ -30,6 +30,9 @@ struct Tiles {
   const int* full_idx;
   int stride;
   int heads;
+  /** Optional row masks of the partial tiles ([heads][num_q_tiles][stride][128], bit c of a
+   *  row: key c of the tile allowed), or NULL: the predicate decides. */
+  const unsigned long long* bits;
 };
 
 struct Params {

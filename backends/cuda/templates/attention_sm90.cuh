@@ -265,10 +265,29 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
   };
   // The predicate on partial tiles (and keys past the end), then the online softmax in the log2
   // domain: sc becomes P (unnormalised), alpha the factor that rescales O to the new maxima.
-  auto softmax = [&](int t, int s, float (&sc)[BK / 2], float (&alpha)[2]) {
+  // A partial tile's row masks, when the launch has them (tiles.bits): this thread's two rows,
+  // shifted so that bit j * 8 + (e & 1) is its column j * 8 + 2 tq + (e & 1). Loaded before the
+  // tile's S is issued, so the loads overlap the product.
+  const unsigned long long* bits = p.tiles.bits;
+  auto row_bits = [&](int t, unsigned long long (&rb)[2]) {
+    if (bits && t < np) {
+      const unsigned long long* tb = bits + ((long long)list * p.tiles.stride + t) * BQ;
+      rb[0] = __ldg(tb + rowA) >> (2 * tq);
+      rb[1] = __ldg(tb + rowA + 8) >> (2 * tq);
+    }
+  };
+  auto softmax = [&](int t, int s, float (&sc)[BK / 2], float (&alpha)[2], const unsigned long long (&rb)[2]) {
     const bool partial = t < np;
     const int k0 = (partial ? pidx[t] : fidx[t - np]) * BK;
-    if (partial || k0 + BK > p.rows) {
+    if (partial && bits) {
+#pragma unroll
+      for (int j = 0; j < BK / 8; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          if (!((rb[e >> 1] >> (j * 8 + (e & 1))) & 1ull)) sc[4 * j + e] = -INFINITY;
+        }
+      }
+    } else if (partial || k0 + BK > p.rows) {
       const int* kt = ktok + s * BK;
 #pragma unroll
       for (int j = 0; j < BK / 8; ++j) {
@@ -322,19 +341,22 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
     // This warp's 16 rows of Q as A fragments (the Q tile arrived with the first key tile).
 #pragma unroll
     for (int kc = 0; kc < D / 16; ++kc) ldmatrix_x4(qf[kc], smem + L::Q + chunk_offset<BQ>(64 * c + 16 * warp + lane % 16, 2 * kc + lane / 16));
+    unsigned long long rb[2] = {~0ull, ~0ull};
+    row_bits(0, rb);
     issue_qk(0, sc);
     wgmma_wait<0>();
     pin(sc);
-    softmax(0, 0, sc, alpha);
+    softmax(0, 0, sc, alpha, rb);
     pack(sc, pa);
     for (int t = 1; t < total; ++t) {
       const int s = t % STAGES, prev = (t - 1) % STAGES;
       mbar_wait(full_bar + 8 * s, (t / STAGES) & 1);
+      row_bits(t, rb);
       issue_qk(s, sc);
       issue_pv(prev, pa);
       wgmma_wait<1>();  // S of tile t (the older group) is done; P V of tile t - 1 may run on
       pin(sc);
-      softmax(t, s, sc, alpha);
+      softmax(t, s, sc, alpha, rb);
       wgmma_wait<0>();
       pin(o);
       mbar_arrive(empty_bar + 8 * prev);

@@ -4,7 +4,8 @@
 //   mask_classify: [heads][ceil(n/bq)][ceil(n/bk)] bytes, 0 empty, 1 partial, 2 full tiles;
 //   mask_lists:    FlexAttention's BlockMask lists from those classes (kv_num / kv_idx for the
 //                  partial tiles, full_num / full_idx for the full ones), sorted, padded to
-//                  ceil(n/bk) indices per row: what `spattn mask --format bsr` writes.
+//                  ceil(n/bk) indices per row: what `spattn mask --format bsr` writes;
+//   mask_tile_bits: row masks of the partial tiles of the kernels' lists (optional input).
 // Embedded verbatim into every generated .cu file, after the pattern.
 
 namespace spattn {
@@ -62,6 +63,27 @@ __global__ void mask_lists(const unsigned char* classes, int rows, int nkb, int*
     kv_num[row] = np;
     full_num[row] = nf;
   }
+}
+
+/** Row masks of the listed partial tiles of a launch's block lists: bits[(list * stride + t) *
+ *  BQ + r] has bit c set when query row r of the query tile may attend key c of its t-th
+ *  partial key tile (padding never). The attention kernels then test a bit instead of running
+ *  the predicate, for patterns whose predicate costs more than a load. Grid (query tiles, list
+ *  heads, stride), a thread per row. */
+template <int BQ, int BK, bool MAPPED>
+__global__ void mask_tile_bits(Params p, pattern::Dyn dyn, unsigned long long* bits) {
+  const int qt = blockIdx.x, hl = blockIdx.y, t = blockIdx.z, r = threadIdx.x;
+  const int list = hl * p.num_q_tiles + qt;
+  if (r >= BQ || t >= p.tiles.kv_num[list]) return;
+  const int k0 = p.tiles.kv_idx[(long long)list * p.tiles.stride + t] * BK;
+  const int pos = qt * BQ + r;
+  const int qq = MAPPED ? token_at(p, pos) : (pos < p.n ? pos : -1);
+  unsigned long long m = 0;
+  for (int c = 0; c < BK; ++c) {
+    const int kk = MAPPED ? token_at(p, k0 + c) : (k0 + c < p.n ? k0 + c : -1);
+    m |= (unsigned long long)tile_allows(qq, kk, true, hl, p.n, dyn) << c;
+  }
+  bits[((long long)list * p.tiles.stride + t) * BQ + r] = m;
 }
 
 }  // namespace spattn

@@ -39,6 +39,10 @@ typedef struct spattn_tiles {
   const int* full_idx;  /* [heads][num_q_tiles][stride] */
   int stride;
   int heads;            /* 1: one list for every head */
+  /* Optional (NULL: the pattern's predicate decides): row masks of the partial tiles,
+   * [heads][num_q_tiles][stride][BLOCK_Q] 64-bit words, bit c of a row set when the row's query may
+   * attend key c of the tile; made once per pattern and length by <prefix>_mask_tile_bits. */
+  const unsigned long long* partial_bits;
 } spattn_tiles;
 #endif
 
@@ -74,6 +78,11 @@ int spattn_block_topk_mask_blocks(unsigned char* classes, int heads, int seq_len
  * [heads][nqb][nkb], sorted and zero-padded (nqb = ceil(n/block_q), nkb = ceil(n/block_k)). */
 int spattn_block_topk_mask_lists(const unsigned char* classes, int heads, int seq_len, int block_q, int block_k,
     int* kv_num, int* kv_idx, int* full_num, int* full_idx, cudaStream_t stream);
+/* Row masks of the partial tiles of the attention kernels' lists (tiles, token_map and map_len as
+ * the launch takes them; device pointers): bits gets heads * ceil(rows/BLOCK_Q) * stride * BLOCK_Q
+ * 64-bit words (rows = map_len with a token map, else seq_len), for tiles->partial_bits. */
+int spattn_block_topk_mask_tile_bits(const spattn_tiles* tiles, int seq_len, const int* token_map, int map_len, const spattn_block_topk_dyn* dyn,
+    unsigned long long* bits, cudaStream_t stream);
 /* Host-memory convenience for runtimes (spattn run --backend cuda): copies float32 inputs to the
  * device as bf16 (dtype 0) or fp16 (1), runs the kernel and copies O and lse back as float32.
  * Returns 0, or a cudaError_t / -1 with a message in err. */

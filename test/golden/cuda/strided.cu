@@ -34,6 +34,9 @@ struct Tiles {
   const int* full_idx;
   int stride;
   int heads;
+  /** Optional row masks of the partial tiles ([heads][num_q_tiles][stride][128], bit c of a
+   *  row: key c of the tile allowed), or NULL: the predicate decides. */
+  const unsigned long long* bits;
 };
 
 struct Params {
@@ -486,7 +489,8 @@ __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn 
 //   mask_classify: [heads][ceil(n/bq)][ceil(n/bk)] bytes, 0 empty, 1 partial, 2 full tiles;
 //   mask_lists:    FlexAttention's BlockMask lists from those classes (kv_num / kv_idx for the
 //                  partial tiles, full_num / full_idx for the full ones), sorted, padded to
-//                  ceil(n/bk) indices per row: what `spattn mask --format bsr` writes.
+//                  ceil(n/bk) indices per row: what `spattn mask --format bsr` writes;
+//   mask_tile_bits: row masks of the partial tiles of the kernels' lists (optional input).
 // Embedded verbatim into every generated .cu file, after the pattern.
 
 namespace spattn {
@@ -544,6 +548,27 @@ __global__ void mask_lists(const unsigned char* classes, int rows, int nkb, int*
     kv_num[row] = np;
     full_num[row] = nf;
   }
+}
+
+/** Row masks of the listed partial tiles of a launch's block lists: bits[(list * stride + t) *
+ *  BQ + r] has bit c set when query row r of the query tile may attend key c of its t-th
+ *  partial key tile (padding never). The attention kernels then test a bit instead of running
+ *  the predicate, for patterns whose predicate costs more than a load. Grid (query tiles, list
+ *  heads, stride), a thread per row. */
+template <int BQ, int BK, bool MAPPED>
+__global__ void mask_tile_bits(Params p, pattern::Dyn dyn, unsigned long long* bits) {
+  const int qt = blockIdx.x, hl = blockIdx.y, t = blockIdx.z, r = threadIdx.x;
+  const int list = hl * p.num_q_tiles + qt;
+  if (r >= BQ || t >= p.tiles.kv_num[list]) return;
+  const int k0 = p.tiles.kv_idx[(long long)list * p.tiles.stride + t] * BK;
+  const int pos = qt * BQ + r;
+  const int qq = MAPPED ? token_at(p, pos) : (pos < p.n ? pos : -1);
+  unsigned long long m = 0;
+  for (int c = 0; c < BK; ++c) {
+    const int kk = MAPPED ? token_at(p, k0 + c) : (k0 + c < p.n ? k0 + c : -1);
+    m |= (unsigned long long)tile_allows(qq, kk, true, hl, p.n, dyn) << c;
+  }
+  bits[((long long)list * p.tiles.stride + t) * BQ + r] = m;
 }
 
 }  // namespace spattn
@@ -725,7 +750,14 @@ template <typename T, int D, bool MAPPED>
 __device__ __forceinline__ void store_tile(const Params& p, unsigned char* tile, int b, int h, int q0, int c, int tid,
                                            const int (&qtok)[2], const float (&o)[D / 2], const float (&l_i)[2], const float (&m_i)[2]) {
   const int warp = tid / 32, lane = tid % 32, group = lane >> 2, tq = lane & 3;
-  __syncwarp();  // every lane's reads of the warp's Q rows (ldmatrix, long done) before they are overwritten
+  // Named barriers 1 and 2 (immediate ids: a register id would reserve all 16) order the
+  // warpgroup: its reads of its Q rows (ldmatrix, long done) before they are overwritten, then
+  // the staged rows before they are read back.
+  auto warpgroup_sync = [c]() {
+    if (c == 0) asm volatile("bar.sync 1, 128;\n" ::: "memory");
+    else asm volatile("bar.sync 2, 128;\n" ::: "memory");
+  };
+  warpgroup_sync();
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     float l = l_i[r];
@@ -741,10 +773,7 @@ __device__ __forceinline__ void store_tile(const Params& p, unsigned char* tile,
       p.lse[(long long)(b * p.heads + h) * p.n + qtok[r]] = l > 0.f ? (m_i[r] + log2f(l)) * 0.6931471805599453f : -INFINITY;
     }
   }
-  // The warpgroup's rows are staged (named barriers 1 and 2, immediate: a register id would
-  // reserve all 16).
-  if (c == 0) asm volatile("bar.sync 1, 128;\n" ::: "memory");
-  else asm volatile("bar.sync 2, 128;\n" ::: "memory");
+  warpgroup_sync();
   T* out = static_cast<T*>(p.o) + (long long)(b * p.heads + h) * p.n * D;
   constexpr int CHUNKS = D / 8;
 #pragma unroll
@@ -861,10 +890,29 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
   };
   // The predicate on partial tiles (and keys past the end), then the online softmax in the log2
   // domain: sc becomes P (unnormalised), alpha the factor that rescales O to the new maxima.
-  auto softmax = [&](int t, int s, float (&sc)[BK / 2], float (&alpha)[2]) {
+  // A partial tile's row masks, when the launch has them (tiles.bits): this thread's two rows,
+  // shifted so that bit j * 8 + (e & 1) is its column j * 8 + 2 tq + (e & 1). Loaded before the
+  // tile's S is issued, so the loads overlap the product.
+  const unsigned long long* bits = p.tiles.bits;
+  auto row_bits = [&](int t, unsigned long long (&rb)[2]) {
+    if (bits && t < np) {
+      const unsigned long long* tb = bits + ((long long)list * p.tiles.stride + t) * BQ;
+      rb[0] = __ldg(tb + rowA) >> (2 * tq);
+      rb[1] = __ldg(tb + rowA + 8) >> (2 * tq);
+    }
+  };
+  auto softmax = [&](int t, int s, float (&sc)[BK / 2], float (&alpha)[2], const unsigned long long (&rb)[2]) {
     const bool partial = t < np;
     const int k0 = (partial ? pidx[t] : fidx[t - np]) * BK;
-    if (partial || k0 + BK > p.rows) {
+    if (partial && bits) {
+#pragma unroll
+      for (int j = 0; j < BK / 8; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          if (!((rb[e >> 1] >> (j * 8 + (e & 1))) & 1ull)) sc[4 * j + e] = -INFINITY;
+        }
+      }
+    } else if (partial || k0 + BK > p.rows) {
       const int* kt = ktok + s * BK;
 #pragma unroll
       for (int j = 0; j < BK / 8; ++j) {
@@ -918,19 +966,22 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
     // This warp's 16 rows of Q as A fragments (the Q tile arrived with the first key tile).
 #pragma unroll
     for (int kc = 0; kc < D / 16; ++kc) ldmatrix_x4(qf[kc], smem + L::Q + chunk_offset<BQ>(64 * c + 16 * warp + lane % 16, 2 * kc + lane / 16));
+    unsigned long long rb[2] = {~0ull, ~0ull};
+    row_bits(0, rb);
     issue_qk(0, sc);
     wgmma_wait<0>();
     pin(sc);
-    softmax(0, 0, sc, alpha);
+    softmax(0, 0, sc, alpha, rb);
     pack(sc, pa);
     for (int t = 1; t < total; ++t) {
       const int s = t % STAGES, prev = (t - 1) % STAGES;
       mbar_wait(full_bar + 8 * s, (t / STAGES) & 1);
+      row_bits(t, rb);
       issue_qk(s, sc);
       issue_pv(prev, pa);
       wgmma_wait<1>();  // S of tile t (the older group) is done; P V of tile t - 1 may run on
       pin(sc);
-      softmax(t, s, sc, alpha);
+      softmax(t, s, sc, alpha, rb);
       wgmma_wait<0>();
       pin(o);
       mbar_arrive(empty_bar + 8 * prev);
@@ -1013,7 +1064,7 @@ static int launch(const void* q, const void* k, const void* v, void* o, float* l
   p.scale_log2 = 1.4426950408889634f / sqrtf((float)D);
   p.tiles.kv_num = tiles->kv_num; p.tiles.kv_idx = tiles->kv_idx;
   p.tiles.full_num = tiles->full_num; p.tiles.full_idx = tiles->full_idx;
-  p.tiles.stride = tiles->stride; p.tiles.heads = tiles->heads;
+  p.tiles.stride = tiles->stride; p.tiles.heads = tiles->heads; p.tiles.bits = tiles->partial_bits;
   const dim3 grid(p.num_q_tiles, heads, batch);
   // sm_90a: the wgmma kernel, where the device is sm_90 and this binary holds its code.
   constexpr int STAGES = 4;
@@ -1090,6 +1141,21 @@ extern "C" int spattn_strided_mask_lists(const unsigned char* classes, int heads
   return (int)cudaGetLastError();
 }
 
+extern "C" int spattn_strided_mask_tile_bits(const spattn_tiles* tiles, int seq_len, const int* token_map, int map_len, const spattn_strided_dyn* dyn,
+    unsigned long long* bits, cudaStream_t stream) {
+  if (!tiles || !dyn || !bits || seq_len < 0 || tiles->heads <= 0 || tiles->heads > 65535 || tiles->stride < 0 || tiles->stride > 65535) return (int)cudaErrorInvalidValue;
+  if (token_map && map_len < seq_len) return (int)cudaErrorInvalidValue;
+  spattn::Params p = {};
+  p.n = seq_len; p.token_map = token_map; p.rows = token_map ? map_len : seq_len;
+  p.num_q_tiles = (p.rows + SPATTN_STRIDED_BLOCK_Q - 1) / SPATTN_STRIDED_BLOCK_Q;
+  p.tiles.kv_num = tiles->kv_num; p.tiles.kv_idx = tiles->kv_idx; p.tiles.stride = tiles->stride; p.tiles.heads = tiles->heads;
+  if (p.num_q_tiles == 0 || tiles->stride == 0) return 0;
+  const dim3 grid(p.num_q_tiles, tiles->heads, tiles->stride);
+  if (token_map) spattn::mask_tile_bits<SPATTN_STRIDED_BLOCK_Q, SPATTN_STRIDED_BLOCK_K, true><<<grid, SPATTN_STRIDED_BLOCK_Q, 0, stream>>>(p, *dyn, bits);
+  else spattn::mask_tile_bits<SPATTN_STRIDED_BLOCK_Q, SPATTN_STRIDED_BLOCK_K, false><<<grid, SPATTN_STRIDED_BLOCK_Q, 0, stream>>>(p, *dyn, bits);
+  return (int)cudaGetLastError();
+}
+
 #include <cstdio>
 #include <vector>
 namespace spattn_host {
@@ -1141,7 +1207,7 @@ static int run_host_typed(const spattn_run_args* a, char* err, int err_len) {
   spattn_tiles t;
   t.kv_num = b.upload(a->kv_num, rows, &e); t.kv_idx = b.upload(a->kv_idx, rows * a->stride, &e);
   t.full_num = b.upload(a->full_num, rows, &e); t.full_idx = b.upload(a->full_idx, rows * a->stride, &e);
-  t.stride = a->stride; t.heads = a->tile_heads;
+  t.stride = a->stride; t.heads = a->tile_heads; t.partial_bits = nullptr;
   spattn_strided_dyn dyn = {};
   if (a->dyn_count != 0) return fail(err, err_len, -1, "wrong number of data-dependent arrays (expected 0)");
   if (e != cudaSuccess) return fail(err, err_len, (int)e, cudaGetErrorString(e));
