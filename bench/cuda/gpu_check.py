@@ -253,6 +253,19 @@ for c in checks:
             results.append(r)
             print(f"{'ok  ' if ok else 'FAIL'} {r['tag']:40s} {dtype} rel {err:.2e} sdpa {sdpa_err if sdpa_err is None else f'{sdpa_err:.2e}'} lse {err_lse:.1e} empty {r['empty_rows']} tile bits {'same' if same_bits else 'DIFFER'}", flush=True)
 # ---------------------------------------------------------------- GPU index builders
+def builder_fn(lib, name):
+    """An index builder's C entry point: (q, k, heads, n, d, out1, out2, workspace, stream) -> int."""
+    fn = getattr(lib, name)
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p] * 4
+    return fn
+
+
+def case_qk_bf16(c):
+    """A numerics case's Q and K on the device, rounded to bf16 as the builders' CPU results were."""
+    return tuple(torch.from_numpy(npy(f"{c['tag']}.{x}.npy")).cuda().to(torch.bfloat16) for x in "qk")
+
+
 def build_kept(case, builders, q, k, names, dtype="bf16"):
     """Runs the pattern's GPU index builders in order; returns {selection id: kept tensor}."""
     lib = lib_of(case["stem"])
@@ -263,9 +276,7 @@ def build_kept(case, builders, q, k, names, dtype="bf16"):
         ws = workspace(lib, f"{case['prefix']}_sel{sid}", heads, n, d)
         dyn = make_dyn(names, {f"sel{j}_kept": t for j, t in kept.items()})
         out = torch.zeros(heads * (-(-n // b["qblock"])) * (-(-n // b["kblock"])), dtype=torch.uint8, device="cuda")
-        fn = getattr(lib, f"{case['prefix']}_sel{sid}_build_{dtype}")
-        fn.restype = ctypes.c_int
-        fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p] * 4
+        fn = builder_fn(lib, f"{case['prefix']}_sel{sid}_build_{dtype}")
         rc = fn(q.data_ptr(), k.data_ptr(), heads, n, d, ctypes.byref(dyn), out.data_ptr(), ws.data_ptr(), torch.cuda.current_stream().cuda_stream)
         if rc != 0:
             raise RuntimeError(f"index builder returned {rc}")
@@ -279,8 +290,7 @@ for c in checks:
     if not c.get("builders"):
         continue
     if c["inputs"]:
-        q = torch.from_numpy(npy(f"{c['tag']}.q.npy")).cuda().to(torch.bfloat16)
-        k = torch.from_numpy(npy(f"{c['tag']}.k.npy")).cuda().to(torch.bfloat16)
+        q, k = case_qk_bf16(c)
     else:  # seeded selections read no data
         q = k = torch.randn(1, c["heads"], c["n"], c["d"], device="cuda").to(torch.bfloat16)
     kept = build_kept(c, c["builders"], q, k, c["dyn"])
@@ -291,46 +301,28 @@ for c in checks:
         builder_checked += 1
         builder_fail += 0 if same else 1
         print(f"{'ok  ' if same else 'FAIL'} index builder {c['tag']} selection {sid}: {int(t.sum())} kept blocks, {'identical to' if same else 'DIFFERENT from'} the CPU's", flush=True)
-for c in checks:  # routing: clusters of every query and key, as the CPU's
-    for r in c.get("routeBuilders", []):
-        q = torch.from_numpy(npy(f"{c['tag']}.q.npy")).cuda().to(torch.bfloat16)
-        k = torch.from_numpy(npy(f"{c['tag']}.k.npy")).cuda().to(torch.bfloat16)
-        lib, pre = lib_of(c["stem"]), c["prefix"]
-        heads, n, d = c["heads"], c["n"], c["d"]
-        ws = workspace(lib, f"{pre}_route{r['id']}", heads, n, d)
-        rq, rk = (torch.full((heads * n,), -1, dtype=torch.int32, device="cuda") for _ in range(2))
-        fn = getattr(lib, f"{pre}_route{r['id']}_build_bf16")
-        fn.restype = ctypes.c_int
-        fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p] * 4
-        rc = fn(q.data_ptr(), k.data_ptr(), heads, n, d, rq.data_ptr(), rk.data_ptr(), ws.data_ptr(), torch.cuda.current_stream().cuda_stream)
-        torch.cuda.synchronize()
-        want_q = torch.from_numpy(npy(f"{c['tag']}.route{r['id']}_q_bf16.npy")).cuda()
-        want_k = torch.from_numpy(npy(f"{c['tag']}.route{r['id']}_k_bf16.npy")).cuda()
-        same = rc == 0 and torch.equal(rq, want_q) and torch.equal(rk, want_k)
-        builder_checked += 1
-        builder_fail += 0 if same else 1
-        print(f"{'ok  ' if same else 'FAIL'} routing builder {c['tag']} route {r['id']}: clusters of {2 * heads * n} rows "
-              f"{'identical to' if same else 'DIFFERENT from'} the CPU's ({int((rq != want_q).sum()) + int((rk != want_k).sum())} differ)", flush=True)
-for c in checks:  # vertical-slash: kept columns and diagonals, as the CPU's
-    for v in c.get("vsBuilders", []):
-        q = torch.from_numpy(npy(f"{c['tag']}.q.npy")).cuda().to(torch.bfloat16)
-        k = torch.from_numpy(npy(f"{c['tag']}.k.npy")).cuda().to(torch.bfloat16)
-        lib, pre = lib_of(c["stem"]), c["prefix"]
-        heads, n, d = c["heads"], c["n"], c["d"]
-        ws = workspace(lib, f"{pre}_vs{v['id']}", heads, n, d)
-        cols, diags = (torch.full((heads * n,), 7, dtype=torch.uint8, device="cuda") for _ in range(2))
-        fn = getattr(lib, f"{pre}_vs{v['id']}_build_bf16")
-        fn.restype = ctypes.c_int
-        fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p] * 4
-        rc = fn(q.data_ptr(), k.data_ptr(), heads, n, d, cols.data_ptr(), diags.data_ptr(), ws.data_ptr(), torch.cuda.current_stream().cuda_stream)
-        torch.cuda.synchronize()
-        want_c = torch.from_numpy(npy(f"{c['tag']}.vs{v['id']}_cols_bf16.npy")).cuda()
-        want_d = torch.from_numpy(npy(f"{c['tag']}.vs{v['id']}_diags_bf16.npy")).cuda()
-        same = rc == 0 and torch.equal(cols, want_c) and torch.equal(diags, want_d)
-        builder_checked += 1
-        builder_fail += 0 if same else 1
-        print(f"{'ok  ' if same else 'FAIL'} vertical-slash builder {c['tag']} step {v['id']}: {int(cols.sum())} columns, {int(diags.sum())} diagonals "
-              f"{'identical to' if same else 'DIFFERENT from'} the CPU's (rc {rc}; {int((cols != want_c).sum())} + {int((diags != want_d).sum())} differ)", flush=True)
+# Routes (clusters of every query and key) and vertical-slash steps (kept columns and
+# diagonals): two output arrays each, [heads][n], compared with the CPU's.
+TWO_OUTPUTS = (("routeBuilders", "route", ("q", "k"), torch.int32, -1, "routing builder"),
+               ("vsBuilders", "vs", ("cols", "diags"), torch.uint8, 7, "vertical-slash builder"))
+for c in checks:
+    for key, kind, parts, dtype, poison, what in TWO_OUTPUTS:
+        for b in c.get(key, []):
+            q, k = case_qk_bf16(c)
+            lib, heads, n, d = lib_of(c["stem"]), c["heads"], c["n"], c["d"]
+            name = f"{c['prefix']}_{kind}{b['id']}"
+            ws = workspace(lib, name, heads, n, d)
+            outs = [torch.full((heads * n,), poison, dtype=dtype, device="cuda") for _ in parts]
+            rc = builder_fn(lib, f"{name}_build_bf16")(q.data_ptr(), k.data_ptr(), heads, n, d, outs[0].data_ptr(), outs[1].data_ptr(),
+                                                       ws.data_ptr(), torch.cuda.current_stream().cuda_stream)
+            torch.cuda.synchronize()
+            wants = [torch.from_numpy(npy(f"{c['tag']}.{kind}{b['id']}_{part}_bf16.npy")).cuda() for part in parts]
+            differ = sum(int((o != w).sum()) for o, w in zip(outs, wants))
+            same = rc == 0 and differ == 0
+            builder_checked += 1
+            builder_fail += 0 if same else 1
+            print(f"{'ok  ' if same else 'FAIL'} {what} {c['tag']} {kind} {b['id']}: {' and '.join(f'{part} of {heads * n} entries' for part in parts)} "
+                  f"{'identical to' if same else 'DIFFERENT from'} the CPU's (rc {rc}; {differ} differ)", flush=True)
 vs_case = next((c for c in checks if c.get("vsBuilders")), None)
 if vs_case:  # the builders' exponential, bit for bit against the CPU's exp64
     x = torch.from_numpy(npy("exp64_x.npy")).cuda()

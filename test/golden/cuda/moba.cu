@@ -1279,6 +1279,26 @@ __device__ __forceinline__ bool ranks_before(double s, int kb, double t, int kt)
   return kb >= 0 && (kt < 0 || s > t || (s == t && kb < kt));
 }
 
+/** The sum over the warp: every lane gets it. */
+__device__ __forceinline__ int warp_sum(int x) {
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) x += __shfl_xor_sync(0xffffffff, x, off);
+  return x;
+}
+
+/** The best (score, block) over the warp, by ranks_before: every lane gets it. */
+__device__ __forceinline__ void warp_best(double& best_s, int& best) {
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) {
+    const double os = __shfl_xor_sync(0xffffffff, best_s, off);
+    const int ob = __shfl_xor_sync(0xffffffff, best, off);
+    if (ranks_before(os, ob, best_s, best)) {
+      best_s = os;
+      best = ob;
+    }
+  }
+}
+
 /** The choice of one (query block, head) row of nkb key blocks by one warp: `row[kb]` = 1 for
  *  kept blocks, 0 otherwise. Always-kept blocks first; then candidates by rank until COUNT
  *  blocks are kept. Lane l owns key blocks l, l + 32, ...: one pass marks the always-kept
@@ -1319,20 +1339,11 @@ __device__ __forceinline__ void choose_row(unsigned char* row, int nkb, Always a
       }
     }
   }
-#pragma unroll
-  for (int off = 16; off > 0; off >>= 1) have += __shfl_xor_sync(0xffffffff, have, off);
+  have = warp_sum(have);
   for (; have < COUNT; ++have) {
     double best_s = bs[0];
     int best = bk[0];
-#pragma unroll
-    for (int off = 16; off > 0; off >>= 1) {
-      const double os = __shfl_xor_sync(0xffffffff, best_s, off);
-      const int ob = __shfl_xor_sync(0xffffffff, best, off);
-      if (ranks_before(os, ob, best_s, best)) {
-        best_s = os;
-        best = ob;
-      }
-    }
+    warp_best(best_s, best);
     if (best < 0) break;
     if (bk[0] == best) {  // this lane's head won: keep it, pop the list
       row[best] = 1;
@@ -1358,8 +1369,7 @@ __device__ __forceinline__ void choose_row_rounds(unsigned char* row, int nkb, i
     have += keep;
     row[kb] = keep ? 1 : among(kb) ? 2 : 0;
   }
-#pragma unroll
-  for (int off = 16; off > 0; off >>= 1) have += __shfl_xor_sync(0xffffffff, have, off);
+  have = warp_sum(have);
   for (; have < count; ++have) {
     double best_s = 0.0;
     int best = -1;
@@ -1372,15 +1382,7 @@ __device__ __forceinline__ void choose_row_rounds(unsigned char* row, int nkb, i
         }
       }
     }
-#pragma unroll
-    for (int off = 16; off > 0; off >>= 1) {
-      const double os = __shfl_xor_sync(0xffffffff, best_s, off);
-      const int ob = __shfl_xor_sync(0xffffffff, best, off);
-      if (ranks_before(os, ob, best_s, best)) {
-        best_s = os;
-        best = ob;
-      }
-    }
+    warp_best(best_s, best);
     if (best < 0) break;
     if (best % 32 == lane) row[best] = 1;  // the owning lane: rows stay per-lane
   }
@@ -1417,8 +1419,7 @@ __device__ __forceinline__ void choose_row_mass(unsigned char* row, double* s, i
   }
   int cands = 0;
   for (int kb = lane; kb < nkb; kb += 32) cands += row[kb] == 2;
-#pragma unroll
-  for (int off = 16; off > 0; off >>= 1) cands += __shfl_xor_sync(0xffffffff, cands, off);
+  cands = warp_sum(cands);
   __syncwarp();
   for (int kb = lane; kb < nkb; kb += 32) {
     if (row[kb]) s[kb] = exp64(__dmul_rn(__dsub_rn(s[kb], mx), scale));
