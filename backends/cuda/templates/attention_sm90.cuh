@@ -135,17 +135,11 @@ __device__ __forceinline__ void store_tile(const Params& p, unsigned char* tile,
   warpgroup_sync();
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
-    float l = l_i[r];
-    l += __shfl_xor_sync(0xffffffff, l, 1);
-    l += __shfl_xor_sync(0xffffffff, l, 2);
-    const float inv = l > 0.f ? 1.f / l : 0.f;
+    const float inv = finish_row(p, b, h, qtok[r], l_i[r], m_i[r], tq);
     const int row = 64 * c + 16 * warp + group + 8 * r;
 #pragma unroll
     for (int j = 0; j < D / 8; ++j) {
       *reinterpret_cast<uint32_t*>(tile + chunk_offset<BQ>(row, j) + 4 * tq) = Pack<T>::two(o[4 * j + 2 * r] * inv, o[4 * j + 2 * r + 1] * inv);
-    }
-    if (tq == 0 && p.lse && qtok[r] >= 0) {
-      p.lse[(long long)(b * p.heads + h) * p.n + qtok[r]] = l > 0.f ? (m_i[r] + log2f(l)) * 0.6931471805599453f : -INFINITY;
     }
   }
   warpgroup_sync();

@@ -235,8 +235,8 @@ __host__ __device__ __forceinline__ bool allowed(int q_, int k_, int head, int n
 // The forward kernel itself (see attention_fwd.cuh). It reads the generated pattern through
 // two names: pattern::Dyn (device pointers of data-dependent steps, or an empty struct) and
 // pattern::allowed(q, k, head, n, dyn), the pattern's predicate for one pair.
-// Embedded verbatim into every generated .cu file, after the pattern. Its first helper
-// (tile_allows) serves the sm_90a kernel too.
+// Embedded verbatim into every generated .cu file, after the pattern. Its first helpers
+// (tile_allows, finish_row) serve the sm_90a kernel too.
 //
 // Each warp owns MT m-tiles of 16 query rows (16 * MT consecutive rows): every K and V fragment
 // it loads from shared memory then feeds MT matrix products, which is what limits this kernel
@@ -253,24 +253,30 @@ __device__ __forceinline__ bool tile_allows(int qq, int kk, bool partial, int h,
   return (kk >= 0) & (qq >= 0) & (!partial | pattern::allowed(qq < 0 ? 0 : qq, kk < 0 ? 0 : kk, h, n, dyn));
 }
 
-/** Writes one query row of O and its lse. `frag` holds the thread's accumulators as D / 8 groups
- *  of 4 (elements 2r and 2r + 1 of each group belong to this row); `l` is the thread's share of
- *  the row sum, summed over its quad here (so every lane calls this); `m` the row's running
- *  maximum (log2 domain). Row -1 (padding) writes nothing; a row with no allowed key gets O = 0
- *  and lse = -inf. */
-template <typename T, int D>
-__device__ __forceinline__ void store_row(const Params& p, int b, int h, int row, const float* frag, int r, float l, float m, int tq) {
+/** The end of one query row, for both kernels: `l` is the thread's share of the row sum, summed
+ *  over its quad here (so every lane calls this), `m` the row's running maximum (log2 domain).
+ *  The quad leader writes the row's lse (-inf for a row with no allowed key; nothing for row -1,
+ *  padding). Returns the factor that normalises the row's O (0 for a row with no allowed key). */
+__device__ __forceinline__ float finish_row(const Params& p, int b, int h, int row, float l, float m, int tq) {
   l += __shfl_xor_sync(0xffffffff, l, 1);
   l += __shfl_xor_sync(0xffffffff, l, 2);
+  if (tq == 0 && p.lse && row >= 0) {
+    p.lse[(long long)(b * p.heads + h) * p.n + row] = l > 0.f ? (m + log2f(l)) * 0.6931471805599453f : -INFINITY;
+  }
+  return l > 0.f ? 1.f / l : 0.f;
+}
+
+/** Writes one query row of O and its lse. `frag` holds the thread's accumulators as D / 8 groups
+ *  of 4 (elements 2r and 2r + 1 of each group belong to this row); `l` and `m` as finish_row
+ *  takes them. Row -1 (padding) writes nothing. */
+template <typename T, int D>
+__device__ __forceinline__ void store_row(const Params& p, int b, int h, int row, const float* frag, int r, float l, float m, int tq) {
+  const float inv = finish_row(p, b, h, row, l, m, tq);
   if (row < 0) return;
-  const float inv = l > 0.f ? 1.f / l : 0.f;
   T* out = static_cast<T*>(p.o) + ((long long)(b * p.heads + h) * p.n + row) * D;
 #pragma unroll
   for (int j = 0; j < D / 8; ++j) {
     *reinterpret_cast<uint32_t*>(out + j * 8 + 2 * tq) = Pack<T>::two(frag[4 * j + 2 * r] * inv, frag[4 * j + 2 * r + 1] * inv);
-  }
-  if (tq == 0 && p.lse) {
-    p.lse[(long long)(b * p.heads + h) * p.n + row] = l > 0.f ? (m + log2f(l)) * 0.6931471805599453f : -INFINITY;
   }
 }
 
@@ -760,17 +766,11 @@ __device__ __forceinline__ void store_tile(const Params& p, unsigned char* tile,
   warpgroup_sync();
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
-    float l = l_i[r];
-    l += __shfl_xor_sync(0xffffffff, l, 1);
-    l += __shfl_xor_sync(0xffffffff, l, 2);
-    const float inv = l > 0.f ? 1.f / l : 0.f;
+    const float inv = finish_row(p, b, h, qtok[r], l_i[r], m_i[r], tq);
     const int row = 64 * c + 16 * warp + group + 8 * r;
 #pragma unroll
     for (int j = 0; j < D / 8; ++j) {
       *reinterpret_cast<uint32_t*>(tile + chunk_offset<BQ>(row, j) + 4 * tq) = Pack<T>::two(o[4 * j + 2 * r] * inv, o[4 * j + 2 * r + 1] * inv);
-    }
-    if (tq == 0 && p.lse && qtok[r] >= 0) {
-      p.lse[(long long)(b * p.heads + h) * p.n + qtok[r]] = l > 0.f ? (m_i[r] + log2f(l)) * 0.6931471805599453f : -INFINITY;
     }
   }
   warpgroup_sync();
