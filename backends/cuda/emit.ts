@@ -9,7 +9,8 @@ import { CudaConstants, cudaMask } from "./spell.js";
 import { largestMagnitude } from "../../compiler/blockmask/evaluate.js";
 import { gpuSelections, indexBuilderCode, indexBuilderPrototypes, needsExp64, routeBuilderCode } from "./index-builders.js";
 import { wgmmaWrappers } from "./wgmma.js";
-import { exp64Code, vslashBuilderCode, vslashBuilderPrototypes } from "./vslash-builder.js";
+import { exp64Code } from "./exp64.js";
+import { vslashBuilderCode, vslashBuilderPrototypes } from "./vslash-builder.js";
 import { maskKernelCode, maskKernelPrototypes } from "./mask-kernels.js";
 
 /** Sequence lengths the kernels accept (int indices), and a bound for head indices. */

@@ -3,11 +3,12 @@
 // the same kept-block arrays (and so the same block lists) as the CPU reference. Exactness:
 // pooling and scores are float64 with the CPU's summation order and no fused multiply-adds
 // (__dadd_rn / __dmul_rn), ties go to the lower key block, and top-p's exponentials are exp64,
-// generated from the CPU's (vslash-builder.ts), so equal inputs give identical choices.
+// generated from the CPU's (exp64.ts), so equal inputs give identical choices.
 // Routing (spherical k-means) is built on the GPU the same way (templates/route_builder.cuh),
 // and so are vertical-slash steps (vslash-builder.ts).
 import type { PatternIR, Selection } from "../../compiler/ir.js";
 import { CudaConstants, cudaMask } from "./spell.js";
+import { dbl } from "./exp64.js";
 
 /** Counts up to this choose with per-lane lists in registers; larger ones in rounds. */
 export const CHOOSE_IN_REGISTERS = 32;
@@ -70,7 +71,7 @@ export function indexBuilderCode(ir: PatternIR, prefix: string, consts: CudaCons
       `  auto among = [&](int kb) { return pattern::sel${i}_among(qb, kb, h, n, dyn); };`,
       "  unsigned char* row = kept + ((long long)h * nqb + qb) * nkb;",
       mass
-        ? `  spattn::choose_row_mass(row, s, order + ((long long)h * nqb + qb) * nkb, nkb, ${rule.mass}, scale, always, among);`
+        ? `  spattn::choose_row_mass(row, s, order + ((long long)h * nqb + qb) * nkb, nkb, ${dbl(rule.mass)}, scale, always, among);`
         : count > CHOOSE_IN_REGISTERS
         ? `  spattn::choose_row_rounds(row, nkb, ${count}, always, among, score);`
         : `  spattn::choose_row<${count}>(row, nkb, always, among, score);`,
