@@ -891,8 +891,8 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
   // The predicate on partial tiles (and keys past the end), then the online softmax in the log2
   // domain: sc becomes P (unnormalised), alpha the factor that rescales O to the new maxima.
   // A partial tile's row masks, when the launch has them (tiles.bits): this thread's two rows,
-  // shifted so that bit j * 8 + (e & 1) is its column j * 8 + 2 tq + (e & 1). Loaded before the
-  // tile's S is issued, so the loads overlap the product.
+  // shifted so that bit j * 8 + (e & 1) is its column j * 8 + 2 tq + (e & 1). Loaded one tile
+  // ahead, so the loads overlap a whole tile's work.
   const unsigned long long* bits = p.tiles.bits;
   auto row_bits = [&](int t, unsigned long long (&rb)[2]) {
     if (bits && t < np) {
@@ -966,8 +966,9 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
     // This warp's 16 rows of Q as A fragments (the Q tile arrived with the first key tile).
 #pragma unroll
     for (int kc = 0; kc < D / 16; ++kc) ldmatrix_x4(qf[kc], smem + L::Q + chunk_offset<BQ>(64 * c + 16 * warp + lane % 16, 2 * kc + lane / 16));
-    unsigned long long rb[2] = {~0ull, ~0ull};
+    unsigned long long rb[2] = {~0ull, ~0ull}, rb_next[2] = {~0ull, ~0ull};
     row_bits(0, rb);
+    row_bits(1, rb_next);
     issue_qk(0, sc);
     wgmma_wait<0>();
     pin(sc);
@@ -976,7 +977,9 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
     for (int t = 1; t < total; ++t) {
       const int s = t % STAGES, prev = (t - 1) % STAGES;
       mbar_wait(full_bar + 8 * s, (t / STAGES) & 1);
-      row_bits(t, rb);
+      rb[0] = rb_next[0];
+      rb[1] = rb_next[1];
+      row_bits(t + 1, rb_next);
       issue_qk(s, sc);
       issue_pv(prev, pa);
       wgmma_wait<1>();  // S of tile t (the older group) is done; P V of tile t - 1 may run on
