@@ -189,6 +189,12 @@ __device__ __forceinline__ int token_at(const Params& p, int pos) {
   return p.token_map ? p.token_map[pos] : pos;
 }
 
+/** token_at for kernels specialised on the map: unmapped ones (MAPPED false) read no map. */
+template <bool MAPPED>
+__device__ __forceinline__ int token_of(const Params& p, int pos) {
+  return MAPPED ? token_at(p, pos) : (pos < p.rows ? pos : -1);
+}
+
 /** Copies the tokens at kernel positions [row0, row0 + ROWS) of a [n][D] matrix into a
  *  swizzled shared tile (zeros for padding). With a token map (MAPPED) it records each row's
  *  token in `tok`; in sequence order the token is the position and nothing is recorded. */
@@ -199,7 +205,7 @@ __device__ __forceinline__ void load_tile(T* dst, int* tok, const T* src, int ro
   for (int i = threadIdx.x; i < ROWS * CHUNKS; i += THREADS) {
     int r = i / CHUNKS;
     int c = i % CHUNKS;
-    int token = MAPPED ? token_at(p, row0 + r) : (row0 + r < p.rows ? row0 + r : -1);
+    int token = token_of<MAPPED>(p, row0 + r);
     if (MAPPED && c == 0) tok[r] = token;
     const T* g = src + (long long)(token >= 0 ? token : 0) * D + c * 8;
     cp_async16(dst + swz<D>(r, c), g, token >= 0);

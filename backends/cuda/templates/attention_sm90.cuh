@@ -105,7 +105,7 @@ __device__ __forceinline__ void produce(uint32_t dst, int* tok, const T* src, in
 #pragma unroll
   for (int i = tid; i < ROWS * CHUNKS; i += 128) {
     const int r = i / CHUNKS, c = i % CHUNKS;
-    const int token = MAPPED ? token_at(p, row0 + r) : (row0 + r < p.rows ? row0 + r : -1);
+    const int token = token_of<MAPPED>(p, row0 + r);
     if (tok && c == 0) tok[r] = token;
     const T* g = src + (long long)(token >= 0 ? token : 0) * D + c * 8;
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst + chunk_offset<ROWS>(r, c)), "l"(g),
@@ -148,7 +148,7 @@ __device__ __forceinline__ void store_tile(const Params& p, unsigned char* tile,
 #pragma unroll
   for (int i = tid; i < 64 * CHUNKS; i += 128) {
     const int row = 64 * c + i / CHUNKS, cc = i % CHUNKS;
-    const int token = MAPPED ? token_at(p, q0 + row) : (q0 + row < p.n ? q0 + row : -1);
+    const int token = token_of<MAPPED>(p, q0 + row);
     if (token >= 0) *reinterpret_cast<uint4*>(out + (long long)token * D + cc * 8) = *reinterpret_cast<const uint4*>(tile + chunk_offset<BQ>(row, cc));
   }
 }
@@ -226,7 +226,7 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int pos = q0 + rowA + 8 * r;
-    qtok[r] = MAPPED ? token_at(p, pos) : (pos < n ? pos : -1);
+    qtok[r] = token_of<MAPPED>(p, pos);
   }
 
   float o[D / 2];

@@ -77,10 +77,10 @@ __global__ void mask_tile_bits(Params p, pattern::Dyn dyn, unsigned long long* b
   if (r >= BQ || t >= p.tiles.kv_num[list]) return;
   const int k0 = p.tiles.kv_idx[(long long)list * p.tiles.stride + t] * BK;
   const int pos = qt * BQ + r;
-  const int qq = MAPPED ? token_at(p, pos) : (pos < p.n ? pos : -1);
+  const int qq = token_of<MAPPED>(p, pos);
   unsigned long long m = 0;
   for (int c = 0; c < BK; ++c) {
-    const int kk = MAPPED ? token_at(p, k0 + c) : (k0 + c < p.n ? k0 + c : -1);
+    const int kk = token_of<MAPPED>(p, k0 + c);
     m |= (unsigned long long)tile_allows(qq, kk, true, hl, p.n, dyn) << c;
   }
   bits[((long long)list * p.tiles.stride + t) * BQ + r] = m;

@@ -193,6 +193,12 @@ __device__ __forceinline__ int token_at(const Params& p, int pos) {
   return p.token_map ? p.token_map[pos] : pos;
 }
 
+/** token_at for kernels specialised on the map: unmapped ones (MAPPED false) read no map. */
+template <bool MAPPED>
+__device__ __forceinline__ int token_of(const Params& p, int pos) {
+  return MAPPED ? token_at(p, pos) : (pos < p.rows ? pos : -1);
+}
+
 /** Copies the tokens at kernel positions [row0, row0 + ROWS) of a [n][D] matrix into a
  *  swizzled shared tile (zeros for padding). With a token map (MAPPED) it records each row's
  *  token in `tok`; in sequence order the token is the position and nothing is recorded. */
@@ -203,7 +209,7 @@ __device__ __forceinline__ void load_tile(T* dst, int* tok, const T* src, int ro
   for (int i = threadIdx.x; i < ROWS * CHUNKS; i += THREADS) {
     int r = i / CHUNKS;
     int c = i % CHUNKS;
-    int token = MAPPED ? token_at(p, row0 + r) : (row0 + r < p.rows ? row0 + r : -1);
+    int token = token_of<MAPPED>(p, row0 + r);
     if (MAPPED && c == 0) tok[r] = token;
     const T* g = src + (long long)(token >= 0 ? token : 0) * D + c * 8;
     cp_async16(dst + swz<D>(r, c), g, token >= 0);
@@ -568,10 +574,10 @@ __global__ void mask_tile_bits(Params p, pattern::Dyn dyn, unsigned long long* b
   if (r >= BQ || t >= p.tiles.kv_num[list]) return;
   const int k0 = p.tiles.kv_idx[(long long)list * p.tiles.stride + t] * BK;
   const int pos = qt * BQ + r;
-  const int qq = MAPPED ? token_at(p, pos) : (pos < p.n ? pos : -1);
+  const int qq = token_of<MAPPED>(p, pos);
   unsigned long long m = 0;
   for (int c = 0; c < BK; ++c) {
-    const int kk = MAPPED ? token_at(p, k0 + c) : (k0 + c < p.n ? k0 + c : -1);
+    const int kk = token_of<MAPPED>(p, k0 + c);
     m |= (unsigned long long)tile_allows(qq, kk, true, hl, p.n, dyn) << c;
   }
   bits[((long long)list * p.tiles.stride + t) * BQ + r] = m;
@@ -736,7 +742,7 @@ __device__ __forceinline__ void produce(uint32_t dst, int* tok, const T* src, in
 #pragma unroll
   for (int i = tid; i < ROWS * CHUNKS; i += 128) {
     const int r = i / CHUNKS, c = i % CHUNKS;
-    const int token = MAPPED ? token_at(p, row0 + r) : (row0 + r < p.rows ? row0 + r : -1);
+    const int token = token_of<MAPPED>(p, row0 + r);
     if (tok && c == 0) tok[r] = token;
     const T* g = src + (long long)(token >= 0 ? token : 0) * D + c * 8;
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst + chunk_offset<ROWS>(r, c)), "l"(g),
@@ -779,7 +785,7 @@ __device__ __forceinline__ void store_tile(const Params& p, unsigned char* tile,
 #pragma unroll
   for (int i = tid; i < 64 * CHUNKS; i += 128) {
     const int row = 64 * c + i / CHUNKS, cc = i % CHUNKS;
-    const int token = MAPPED ? token_at(p, q0 + row) : (q0 + row < p.n ? q0 + row : -1);
+    const int token = token_of<MAPPED>(p, q0 + row);
     if (token >= 0) *reinterpret_cast<uint4*>(out + (long long)token * D + cc * 8) = *reinterpret_cast<const uint4*>(tile + chunk_offset<BQ>(row, cc));
   }
 }
@@ -857,7 +863,7 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int pos = q0 + rowA + 8 * r;
-    qtok[r] = MAPPED ? token_at(p, pos) : (pos < n ? pos : -1);
+    qtok[r] = token_of<MAPPED>(p, pos);
   }
 
   float o[D / 2];
