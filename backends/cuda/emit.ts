@@ -27,7 +27,6 @@ export function predicateIntType(ir: PatternIR): "int" | "long long" {
 /** Kernel configuration: 4 warps of 2 x 16 query rows (tiles of 128 queries), key tiles of 64. */
 export const CUDA_TILE = { warps: 4, mtiles: 2, blockQ: 128, blockK: 64 } as const;
 /** The sm_90a kernel: a producer and two consumer warpgroups, a ring of K/V stages. */
-export const CUDA_SM90 = { stages: 4 } as const;
 export const CUDA_HEAD_DIMS = [64, 128] as const;
 export const CUDA_DTYPES = [
   { name: "bf16", type: "__nv_bfloat16" },
@@ -285,7 +284,7 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
     "",
     template("attention_kernel.cuh"),
     template("mask_kernels.cuh"),
-    wgmmaWrappers(CUDA_TILE.blockK, CUDA_HEAD_DIMS),
+    wgmmaWrappers([64, 128]),
     template("attention_sm90.cuh"),
     "// ---------------------------------------------------------------- C ABI",
     "template <typename T, int D>",
@@ -305,18 +304,20 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
     "  p.tiles.full_num = tiles->full_num; p.tiles.full_idx = tiles->full_idx;",
     "  p.tiles.stride = tiles->stride; p.tiles.heads = tiles->heads; p.tiles.bits = tiles->partial_bits;",
     "  const dim3 grid(p.num_q_tiles, heads, batch);",
-    "  // sm_90a: the wgmma kernel, where the device is sm_90 and this binary holds its code.",
-    `  constexpr int STAGES = ${CUDA_SM90.stages};`,
-    "  auto hopper = token_map ? spattn::sm90::attention_fwd<T, D, BK, STAGES, true> : spattn::sm90::attention_fwd<T, D, BK, STAGES, false>;",
+    "  // sm_90a: the wgmma kernel, where the device is sm_90 and this binary holds its code; in",
+    "  // sequence order fed by TMA where the maps can be made, else by cp.async (SPATTN_SM90_NO_TMA,",
+    "  // defined when building, keeps cp.async: a switch for benchmarks).",
     "  int choice = 0;",
-    "  cudaError_t e = spattn::pick_kernel((const void*)hopper, &choice);",
+    "  cudaError_t e = spattn::pick_kernel((const void*)spattn::sm90::attention_fwd<T, D, true, false>, &choice);",
     "  if (e != cudaSuccess) return (int)e;",
     "  if (choice == 90) {",
-    "    const size_t smem = spattn::sm90::Layout<D, BK, STAGES>::BYTES + 1024;  // + alignment",
-    "    e = cudaFuncSetAttribute(hopper, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);",
-    "    if (e != cudaSuccess) return (int)e;",
-    "    hopper<<<grid, spattn::sm90::THREADS, smem, stream>>>(p, *dyn);",
-    "    return (int)cudaGetLastError();",
+    "    spattn::sm90::Maps maps;",
+    "    memset(&maps, 0, sizeof maps);",
+    "    if (token_map) return (int)spattn::sm90::launch<T, D, true, false>(p, *dyn, maps, grid, stream);",
+    "#ifndef SPATTN_SM90_NO_TMA",
+    "    if (spattn::sm90::encode_maps<T, D>(&maps, q, k, v, batch, heads, kv_heads, n)) return (int)spattn::sm90::launch<T, D, false, true>(p, *dyn, maps, grid, stream);",
+    "#endif",
+    "    return (int)spattn::sm90::launch<T, D, false, false>(p, *dyn, maps, grid, stream);",
     "  }",
     "  const size_t smem = (size_t)(BQ + 4 * BK) * D * sizeof(T) + (size_t)(BQ + 2 * BK) * sizeof(int);",
     "  auto kernel = token_map ? spattn::attention_fwd<T, D, NW, MT, BK, true> : spattn::attention_fwd<T, D, NW, MT, BK, false>;",

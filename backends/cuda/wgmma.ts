@@ -27,8 +27,9 @@ function wrapper(form: "rs" | "rsk", dtype: "bf16" | "f16", n: number): string {
   ].join("\n");
 }
 
-/** The wrappers the sm_90a kernel uses: S tiles of `blockK` keys, O of 64 or 128 columns. */
-export function wgmmaWrappers(blockK: number, headDims: readonly number[]): string {
+/** The wrappers the sm_90a kernel uses, for each N given: S of N keys per step (64 with
+ *  cp.async, 128 with TMA), O of N = D columns. */
+export function wgmmaWrappers(widths: readonly number[]): string {
   const lines = [
     "// ---------------------------------------------------------------- wgmma (generated)",
     "#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)",
@@ -36,8 +37,7 @@ export function wgmmaWrappers(blockK: number, headDims: readonly number[]): stri
     "namespace wg {",
   ];
   for (const dt of ["bf16", "f16"] as const) {
-    lines.push(wrapper("rsk", dt, blockK));
-    for (const d of headDims) lines.push(wrapper("rs", dt, d));
+    for (const n of widths) lines.push(wrapper("rsk", dt, n), wrapper("rs", dt, n));
   }
   lines.push("}  // namespace wg", "}  // namespace spattn", "#endif", "");
   return lines.join("\n");

@@ -7,7 +7,7 @@ Timing: bf16, H=16, D=128, medians of triton's do_bench, against torch.compile(f
 with the equivalent mask_mod / BlockMask (ours and Flex timed in turn, three times each: the
 median of the three medians) and against SDPA. Results go to $OUT.
 
-  python3 bench/cuda/gpu_check.py [--only SUBSTRING] [--no-timing] [--no-build] [--kernel auto|sm80|sm90]
+  python3 bench/cuda/gpu_check.py [--only SUBSTRING] [--no-timing] [--no-build] [--kernel auto|sm80|sm90] [--cflags FLAGS]
 """
 import argparse
 import ctypes
@@ -37,6 +37,7 @@ ap.add_argument("--ours-only", action="store_true", help="time spattn's kernels 
 ap.add_argument("--all-full", action="store_true",
                 help="with --ours-only: run every partial tile as full (wrong results: what the predicate costs)")
 ap.add_argument("--arch", default="-gencode=arch=compute_90a,code=sm_90a")
+ap.add_argument("--cflags", default="", help="more nvcc flags, space-separated (-DSPATTN_SM90_NO_TMA: the cp.async Hopper kernel in sequence order)")
 ap.add_argument("--kernel", default="auto", choices=["auto", "sm80", "sm90"],
                 help="forward kernel (SPATTN_CUDA_KERNEL): auto picks the wgmma kernel on sm_90")
 args = ap.parse_args()
@@ -65,7 +66,7 @@ if not args.no_build:
     t0 = time.time()
     procs = {}
     for s in stems:
-        cmd = ["nvcc", "-O3", args.arch, "-Xcompiler", "-fPIC", "-shared", f"{CASES}/{s}.cu", "-o", f"{LIBS}/lib{s}.so"]
+        cmd = ["nvcc", "-O3", args.arch, *args.cflags.split(), "-Xcompiler", "-fPIC", "-shared", f"{CASES}/{s}.cu", "-o", f"{LIBS}/lib{s}.so"]
         procs[s] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for s, p in procs.items():
         out, _ = p.communicate()

@@ -14,10 +14,10 @@ function wrapperOf(text: string, name: string): string {
 }
 
 describe("wgmma wrappers", () => {
-  const text = wgmmaWrappers(64, [64, 128]);
+  const text = wgmmaWrappers([64, 128]);
 
   it("give every accumulator register its own operand, in order", () => {
-    for (const [name, n] of [["rsk_f16_n64", 64], ["rs_f16_n128", 128], ["rsk_bf16_n64", 64], ["rs_bf16_n64", 64]] as const) {
+    for (const [name, n] of [["rsk_f16_n64", 64], ["rsk_bf16_n128", 128], ["rs_f16_n128", 128], ["rsk_bf16_n64", 64], ["rs_bf16_n64", 64]] as const) {
       const w = wrapperOf(text, name);
       expect(w).toContain(`m64n${n}k16`);
       const outs = [...w.matchAll(/"\+f"\(d\[(\d+)\]\)/g)].map((m) => Number(m[1]));
@@ -96,8 +96,12 @@ describe("the CUDA target's entry points", () => {
   });
 
   it("picks the Hopper kernel at run time, with the portable one as the fallback", () => {
-    expect(out.cu).toContain("spattn::pick_kernel((const void*)hopper, &choice)");
-    expect(out.cu).toContain("spattn::sm90::attention_fwd<T, D, BK, STAGES, true>");
+    expect(out.cu).toContain("spattn::pick_kernel((const void*)spattn::sm90::attention_fwd<T, D, true, false>, &choice)");
+    // Three Hopper variants: gathered through a token map, TMA in sequence order, and cp.async
+    // in sequence order where no TMA map can be made.
+    expect(out.cu).toContain("if (token_map) return (int)spattn::sm90::launch<T, D, true, false>(");
+    expect(out.cu).toContain("if (spattn::sm90::encode_maps<T, D>(&maps, q, k, v, batch, heads, kv_heads, n)) return (int)spattn::sm90::launch<T, D, false, true>(");
+    expect(out.cu).toContain("return (int)spattn::sm90::launch<T, D, false, false>(");
     expect(out.cu).toContain("spattn::attention_fwd<T, D, NW, MT, BK, true>");
     expect(out.cu).toContain('getenv("SPATTN_CUDA_KERNEL")');
   });

@@ -11,6 +11,7 @@
 //
 // This file is embedded verbatim into every generated .cu file.
 
+#include <cuda.h>  // CUtensorMap (types only: the driver is reached through the runtime)
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>

@@ -15,6 +15,7 @@
 //
 // This file is embedded verbatim into every generated .cu file.
 
+#include <cuda.h>  // CUtensorMap (types only: the driver is reached through the runtime)
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -603,6 +604,13 @@ __device__ __forceinline__ void rs_bf16_n64(float (&d)[32], const uint32_t (&a)[
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d));
 }
+__device__ __forceinline__ void rsk_bf16_n128(float (&d)[64], const uint32_t (&a)[4], uint64_t db, int scale_d) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, 1, 1, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d));
+}
 __device__ __forceinline__ void rs_bf16_n128(float (&d)[64], const uint32_t (&a)[4], uint64_t db, int scale_d) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
@@ -624,6 +632,13 @@ __device__ __forceinline__ void rs_f16_n64(float (&d)[32], const uint32_t (&a)[4
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d));
 }
+__device__ __forceinline__ void rsk_f16_n128(float (&d)[64], const uint32_t (&a)[4], uint64_t db, int scale_d) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, 1, 1, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d));
+}
 __device__ __forceinline__ void rs_f16_n128(float (&d)[64], const uint32_t (&a)[4], uint64_t db, int scale_d) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
@@ -639,19 +654,29 @@ __device__ __forceinline__ void rs_f16_n128(float (&d)[64], const uint32_t (&a)[
 // attention_fwd, on the warpgroup tensor-core instructions (wgmma).
 //
 // Structure (FlashAttention-3's, without its inter-warpgroup scheduling): three warpgroups.
-// Warpgroup 0 is the producer: it copies the Q tile and then each listed K/V tile into a ring
-// of STAGES shared-memory stages with cp.async (which gathers rows through a token map as
-// easily as it reads them in order), and publishes a stage on its `full` mbarrier. Warpgroups
-// 1 and 2 are consumers of 64 query rows each: per key tile, S = Q K^T by wgmma with their Q
-// rows held in registers (loaded once) and K in shared memory, the predicate and online
-// softmax on the accumulators, then O += P V by wgmma with P straight from registers; each
-// releases the stage on its `empty` mbarrier. setmaxnreg moves registers from the producer
-// to the consumers. The two consumers run independently, so one's softmax overlaps the other's
-// matrix products, and the producer runs up to STAGES tiles ahead.
+// Warpgroup 0 is the producer: it copies the Q tile and then the listed K/V tiles into a ring
+// of STAGES shared-memory stages and publishes each stage on its `full` mbarrier. Warpgroups 1
+// and 2 are consumers of 64 query rows each: per step, S = Q K^T by wgmma with their Q rows
+// held in registers (loaded once) and K in shared memory, the predicate and online softmax on
+// the accumulators, then O += P V by wgmma with P straight from registers; each releases the
+// stage on its `empty` mbarrier. setmaxnreg moves registers from the producer to the
+// consumers. The two consumers run independently, so one's softmax overlaps the other's matrix
+// products, and the producer runs up to STAGES steps ahead.
+//
+// Two ways to feed it (Config below):
+//   - sequence order (no token map): one thread issues TMA copies (cp.async.bulk.tensor, 3D
+//     maps over [batch * heads][n][D], so rows past a head's end read as zeros). The producer
+//     then needs almost no registers, which pays for steps of 128 keys: two entries of the block
+//     lists side by side (any two: each half is its own 64-row copy), S on m64n128 products.
+//     Per step the softmax's fixed costs (row maxima across the quad, rescaling O, barriers)
+//     are paid once for 128 keys instead of 64.
+//   - through a token map (dilation, 2D patches), or where a TMA map cannot be made: the
+//     producer warpgroup gathers rows with cp.async, 64 keys per step.
 //
 // Shared-memory tiles are [rows][D] split into column blocks of 64 elements (128 bytes per
-// row) with the 128-byte swizzle that wgmma's descriptors name: 16-byte chunk c of row r sits
-// at chunk c ^ (r % 8). K and V share the layout; V is read N-major (transposed) by wgmma.
+// row) with the 128-byte swizzle that wgmma's descriptors name (and that TMA writes): 16-byte
+// chunk c of row r sits at chunk c ^ (r % 8). K and V share the layout; V is read N-major
+// (transposed) by wgmma.
 //
 // Embedded verbatim into every generated .cu file, after attention_kernel.cuh and the wgmma
 // wrappers. Compiled to a trap on other targets; the launcher picks it only where the device
@@ -662,6 +687,28 @@ namespace sm90 {
 
 constexpr int THREADS = 384;  // producer warpgroup + two consumer warpgroups
 constexpr int BQ = 128;       // query rows per CTA: 64 per consumer
+constexpr int BK = 64;        // keys per entry of the block lists
+
+/** How a kernel is fed. TMA: list entries per step (PAIR), keys per step (KT), the ring's depth
+ *  (at D = 128 three stages of 64 KB, all that fits: a stage holds K and V until its P V is
+ *  done, so with two the next step's copies could start only then), and the register split, which
+ *  must fit 65,536: 128 x 24 + 256 x 240 with TMA, 128 x 80 + 256 x 200 with cp.async (whose
+ *  address arithmetic spills below 80). */
+template <int D, bool TMA>
+struct Config {
+  static constexpr int PAIR = TMA ? 2 : 1;
+  static constexpr int KT = BK * PAIR;
+  static constexpr int STAGES = TMA && D == 128 ? 3 : 4;
+  static constexpr int PRODUCER_REGS = TMA ? 24 : 80;
+  static constexpr int CONSUMER_REGS = TMA ? 240 : 200;
+};
+
+/** TMA maps of Q, K and V, each [batch * heads][n][D] (K and V with kv_heads), boxes of 64
+ *  columns (one swizzled column block) by 128 (Q) or 64 (K, V) rows. Zeroed and unused where
+ *  the kernel gathers with cp.async. */
+struct Maps {
+  CUtensorMap q, k, v;
+};
 
 /** Byte offset of 16-byte chunk c of row r in a swizzled [ROWS][D] tile of 16-bit elements. */
 template <int ROWS>
@@ -670,14 +717,15 @@ __device__ __forceinline__ uint32_t chunk_offset(int r, int c) {
 }
 
 /** Shared-memory layout of one CTA, in bytes from a 1024-aligned base. */
-template <int D, int BK, int STAGES>
+template <int D, int KT, int STAGES>
 struct Layout {
   static constexpr uint32_t Q = 0;
-  static constexpr uint32_t TILE = BK * D * 2;  // one K or V tile
-  static constexpr uint32_t K0 = BQ * D * 2;
+  static constexpr uint32_t QBYTES = BQ * D * 2;
+  static constexpr uint32_t TILE = KT * D * 2;  // one step's K or V
+  static constexpr uint32_t K0 = QBYTES;
   static constexpr uint32_t V0 = K0 + STAGES * TILE;
-  static constexpr uint32_t TOK = V0 + STAGES * TILE;  // [STAGES][BK] key tokens (mapped)
-  static constexpr uint32_t BAR = TOK + STAGES * BK * 4;  // full[STAGES], empty[STAGES]
+  static constexpr uint32_t TOK = V0 + STAGES * TILE;  // [STAGES][KT] key tokens (mapped)
+  static constexpr uint32_t BAR = TOK + STAGES * KT * 4;  // full[STAGES], empty[STAGES]
   static constexpr uint32_t BYTES = BAR + 2 * STAGES * 8;
 };
 
@@ -690,6 +738,11 @@ __device__ __forceinline__ void mbar_arrive(uint32_t bar) {
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
 }
 
+/** Arrives and announces `bytes` still to come from TMA copies into this phase. */
+__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+
 /** Waits until the phase of the given parity has completed (acquire). */
 __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
   asm volatile(
@@ -697,6 +750,15 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
       "mbarrier.try_wait.parity.shared::cta.b64 ready, [%0], %1;\n"
       "@!ready bra spin;\n}\n" ::"r"(bar),
       "r"(parity)
+      : "memory");
+}
+
+/** One TMA box of a 3D map (column, row, matrix) into shared memory; counted on `bar`. Boxes
+ *  past the map's bounds are filled with zeros (and their bytes still counted). */
+__device__ __forceinline__ void tma_load(uint32_t dst, const CUtensorMap* map, int col, int row, int mat, uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], [%5];\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(col), "r"(row), "r"(mat), "r"(bar)
       : "memory");
 }
 
@@ -721,17 +783,18 @@ __device__ __forceinline__ uint64_t desc(uint32_t addr, uint32_t lbo, uint32_t s
          ((uint64_t)((sbo & 0x3FFFF) >> 4) << 32) | (1ull << 62);
 }
 
-/** Mma<T, D>: rsk for S (N = the 64-key tile, B = K), rs for O (N = D, B = V transposed). */
-template <typename T, int N> struct Mma;
-#define SPATTN_WG_MMA(T, name, NS, ND)                                                                           \
-  template <> struct Mma<T, ND> {                                                                                \
-    static __device__ __forceinline__ void rsk(float (&d)[NS / 2], const uint32_t (&a)[4], uint64_t b, int acc) { wg::rsk_##name##_n##NS(d, a, b, acc); } \
-    static __device__ __forceinline__ void rs(float (&d)[ND / 2], const uint32_t (&a)[4], uint64_t b, int acc) { wg::rs_##name##_n##ND(d, a, b, acc); } \
+/** Mma<T>: rsk for S (N = the step's keys, B = K), rs for O (N = D, B = V transposed); the
+ *  accumulator array's length (N / 2) picks the instruction. */
+template <typename T> struct Mma;
+#define SPATTN_WG_MMA(T, name)                                                                                                                      \
+  template <> struct Mma<T> {                                                                                                                       \
+    static __device__ __forceinline__ void rsk(float (&d)[32], const uint32_t (&a)[4], uint64_t b, int acc) { wg::rsk_##name##_n64(d, a, b, acc); }  \
+    static __device__ __forceinline__ void rsk(float (&d)[64], const uint32_t (&a)[4], uint64_t b, int acc) { wg::rsk_##name##_n128(d, a, b, acc); } \
+    static __device__ __forceinline__ void rs(float (&d)[32], const uint32_t (&a)[4], uint64_t b, int acc) { wg::rs_##name##_n64(d, a, b, acc); }    \
+    static __device__ __forceinline__ void rs(float (&d)[64], const uint32_t (&a)[4], uint64_t b, int acc) { wg::rs_##name##_n128(d, a, b, acc); }   \
   };
-SPATTN_WG_MMA(__nv_bfloat16, bf16, 64, 64)
-SPATTN_WG_MMA(__nv_bfloat16, bf16, 64, 128)
-SPATTN_WG_MMA(__half, f16, 64, 64)
-SPATTN_WG_MMA(__half, f16, 64, 128)
+SPATTN_WG_MMA(__nv_bfloat16, bf16)
+SPATTN_WG_MMA(__half, f16)
 #undef SPATTN_WG_MMA
 
 /** Producer: copies rows [row0, row0 + ROWS) of a [n][D] matrix (through the token map when
@@ -751,7 +814,6 @@ __device__ __forceinline__ void produce(uint32_t dst, int* tok, const T* src, in
   }
 }
 #endif
-
 /** The epilogue of consumer warpgroup c (query rows 64c to 64c + 63 of the tile at q0): O
  *  normalised and staged in the warpgroup's rows of the Q tile (free: Q went to registers at
  *  the start, each warp reading only its own rows), then written row by row with 16-byte
@@ -790,11 +852,14 @@ __device__ __forceinline__ void store_tile(const Params& p, unsigned char* tile,
   }
 }
 
-template <typename T, int D, int BK, int STAGES, bool MAPPED>
-__global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::Dyn dyn) {
+template <typename T, int D, bool MAPPED, bool TMA>
+__global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::Dyn dyn, const __grid_constant__ Maps maps) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  static_assert(BK == 64 && (D == 64 || D == 128), "the sm_90a kernel takes 64-key tiles and D 64 or 128");
-  using L = Layout<D, BK, STAGES>;
+  static_assert(D == 64 || D == 128, "the sm_90a kernel takes D 64 or 128");
+  static_assert(!(MAPPED && TMA), "TMA copies rows in sequence order only");
+  using C = Config<D, TMA>;
+  constexpr int PAIR = C::PAIR, KT = C::KT, STAGES = C::STAGES;
+  using L = Layout<D, KT, STAGES>;
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   // wgmma's 128-byte swizzle repeats every 1024 bytes: align the base to that.
   const uint32_t raw = (uint32_t)__cvta_generic_to_shared(smem_raw);
@@ -810,14 +875,17 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
   const int list = (p.tiles.heads == 1 ? 0 : h) * p.num_q_tiles + qt;
   const int np = p.tiles.kv_num[list];
   const int total = np + p.tiles.full_num[list];
+  const int steps = (total + PAIR - 1) / PAIR;  // step t runs list entries PAIR t .. PAIR t + PAIR - 1
   const int* pidx = p.tiles.kv_idx + (long long)list * p.tiles.stride;
   const int* fidx = p.tiles.full_idx + (long long)list * p.tiles.stride;
+  // Entry e of the CTA's list (partial tiles first, then full ones): its key tile.
+  auto entry = [&](int e) { return e < np ? pidx[e] : fidx[e - np]; };
   const int wg_id = threadIdx.x / 128;
   const int tid = threadIdx.x % 128;
 
   if (threadIdx.x == 0) {
     for (int s = 0; s < STAGES; ++s) {
-      mbar_init(full_bar + 8 * s, 128);
+      mbar_init(full_bar + 8 * s, TMA ? 1 : 128);
       mbar_init(empty_bar + 8 * s, 256);
     }
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
@@ -826,18 +894,48 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
 
   if (wg_id == 0) {
     // ---------------------------------------------------------------- producer
-    // Registers move to the consumers: 128 x 80 + 256 x 200 fits the 64K register file (the
-    // producer spills below 80).
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 80;\n" ::: "memory");
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(C::PRODUCER_REGS) : "memory");
+    if (TMA) {
+      // One thread issues every copy. Stage s of step t receives both halves of K and of V
+      // (and, at step 0, Q); a half past the list's end is copied from row n, out of bounds,
+      // so it arrives as zeros and the byte count is the same for every step.
+      if (tid == 0 && total > 0) {
+        asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(&maps.k)) : "memory");
+        asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(&maps.v)) : "memory");
+        const int qmat = b * p.heads + h, kvmat = b * p.kv_heads + kvh;
+        for (int t = 0; t < steps; ++t) {
+          const int s = t % STAGES;
+          mbar_wait(empty_bar + 8 * s, ((t / STAGES) & 1) ^ 1);
+          const uint32_t bar = full_bar + 8 * s;
+          mbar_expect_tx(bar, (t == 0 ? L::QBYTES : 0) + 2 * L::TILE);
+          if (t == 0) {
+#pragma unroll
+            for (int cb = 0; cb < D / 64; ++cb) tma_load(base + L::Q + cb * BQ * 128, &maps.q, cb * 64, q0, qmat, bar);
+          }
+#pragma unroll
+          for (int hh = 0; hh < PAIR; ++hh) {
+            const int e = t * PAIR + hh;
+            const int row = e < total ? entry(e) * BK : n;
+#pragma unroll
+            for (int cb = 0; cb < D / 64; ++cb) {
+              const uint32_t at = s * L::TILE + cb * KT * 128 + hh * BK * 128;
+              tma_load(base + L::K0 + at, &maps.k, cb * 64, row, kvmat, bar);
+              tma_load(base + L::V0 + at, &maps.v, cb * 64, row, kvmat, bar);
+            }
+          }
+        }
+      }
+      return;
+    }
     const T* Q = static_cast<const T*>(p.q) + (long long)(b * p.heads + h) * n * D;
     const T* K = static_cast<const T*>(p.k) + (long long)(b * p.kv_heads + kvh) * n * D;
     const T* V = static_cast<const T*>(p.v) + (long long)(b * p.kv_heads + kvh) * n * D;
     if (total > 0) produce<D, BQ, MAPPED>(base + L::Q, nullptr, Q, q0, p, tid);
-    for (int t = 0; t < total; ++t) {
+    for (int t = 0; t < steps; ++t) {  // PAIR is 1 here: a step is one entry
       const int s = t % STAGES;
       mbar_wait(empty_bar + 8 * s, ((t / STAGES) & 1) ^ 1);
-      const int k0 = (t < np ? pidx[t] : fidx[t - np]) * BK;
-      produce<D, BK, MAPPED>(base + L::K0 + s * L::TILE, MAPPED ? ktok + s * BK : nullptr, K, k0, p, tid);
+      const int k0 = entry(t) * BK;
+      produce<D, BK, MAPPED>(base + L::K0 + s * L::TILE, MAPPED ? ktok + s * KT : nullptr, K, k0, p, tid);
       produce<D, BK, MAPPED>(base + L::V0 + s * L::TILE, nullptr, V, k0, p, tid);
       asm volatile("cp.async.commit_group;\n" ::: "memory");
       if (t > 0) {
@@ -849,13 +947,13 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
     if (total > 0) {
       asm volatile("cp.async.wait_group 0;\n" ::: "memory");
       fence_async_shared();
-      mbar_arrive(full_bar + 8 * ((total - 1) % STAGES));
+      mbar_arrive(full_bar + 8 * ((steps - 1) % STAGES));
     }
     return;
   }
 
   // ------------------------------------------------------------------ consumers
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 200;\n" ::: "memory");
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(C::CONSUMER_REGS) : "memory");
   const int c = wg_id - 1;  // 64 rows each
   const int warp = tid / 32, lane = tid % 32, group = lane >> 2, tq = lane & 3;
   const int rowA = 64 * c + 16 * warp + group;  // this thread's rows in the tile: rowA, rowA + 8
@@ -871,108 +969,136 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
   for (int i = 0; i < D / 2; ++i) o[i] = 0.f;
   float m_i[2] = {-INFINITY, -INFINITY}, l_i[2] = {0.f, 0.f};
 
-  // S = Q K^T of the stage's keys: 64 rows x BK, D / 16 steps of k16 (issued, not awaited);
+  // S = Q K^T of the stage's keys: 64 rows x KT, D / 16 steps of k16 (issued, not awaited);
   // Q from registers (loaded once per CTA), K from shared memory.
   uint32_t qf[D / 16][4];
-  auto issue_qk = [&](int s, float (&sc)[BK / 2]) {
+  auto issue_qk = [&](int s, float (&sc)[KT / 2]) {
     wgmma_fence();
 #pragma unroll
     for (int kc = 0; kc < D / 16; ++kc) {
       const uint32_t within = (kc & 3) * 32;  // k16 step inside the 128-byte row
-      const uint64_t db = desc(base + L::K0 + s * L::TILE + (kc >> 2) * BK * 128 + within, 16, 1024);
-      Mma<T, D>::rsk(sc, qf[kc], db, kc > 0);
+      const uint64_t db = desc(base + L::K0 + s * L::TILE + (kc >> 2) * KT * 128 + within, 16, 1024);
+      Mma<T>::rsk(sc, qf[kc], db, kc > 0);
     }
     wgmma_commit();
   };
   // O += P V: P as A fragments (rows rowA / rowA + 8, 16 keys per step), V read N-major.
-  auto issue_pv = [&](int s, const uint32_t (&pa)[BK / 16][4]) {
+  auto issue_pv = [&](int s, const uint32_t (&pa)[KT / 16][4]) {
     wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < BK / 16; ++kk) {
-      const uint64_t db = desc(base + L::V0 + s * L::TILE + kk * 16 * 128, BK * 128, 1024);
-      Mma<T, D>::rs(o, pa[kk], db, 1);
+    for (int kk = 0; kk < KT / 16; ++kk) {
+      const uint64_t db = desc(base + L::V0 + s * L::TILE + kk * 16 * 128, KT * 128, 1024);
+      Mma<T>::rs(o, pa[kk], db, 1);
     }
     wgmma_commit();
   };
-  // The predicate on partial tiles (and keys past the end), then the online softmax in the log2
-  // domain: sc becomes P (unnormalised), alpha the factor that rescales O to the new maxima.
+  // The predicate on partial tiles (and keys past the end, and a missing second half), then
+  // the online softmax in the log2 domain: sc becomes P (unnormalised), alpha the factor that
+  // rescales O to the new maxima. Column j * 8 + 2 tq + (e & 1) of sc[4 j + e] is key
+  // (j % 8) * 8 + 2 tq + (e & 1) of half j / 8 (list entry PAIR t + j / 8).
   // A partial tile's row masks, when the launch has them (tiles.bits): this thread's two rows,
-  // shifted so that bit j * 8 + (e & 1) is its column j * 8 + 2 tq + (e & 1). Loaded one tile
-  // ahead, so the loads overlap a whole tile's work.
+  // shifted so that bit j * 8 + (e & 1) is its column j * 8 + 2 tq + (e & 1). Loaded one step
+  // ahead, so the loads overlap a whole step's work.
   const unsigned long long* bits = p.tiles.bits;
-  auto row_bits = [&](int t, unsigned long long (&rb)[2]) {
-    if (bits && t < np) {
-      const unsigned long long* tb = bits + ((long long)list * p.tiles.stride + t) * BQ;
-      rb[0] = __ldg(tb + rowA) >> (2 * tq);
-      rb[1] = __ldg(tb + rowA + 8) >> (2 * tq);
+  auto row_bits = [&](int t, unsigned long long (&rb)[PAIR][2]) {
+#pragma unroll
+    for (int hh = 0; hh < PAIR; ++hh) {
+      const int e = t * PAIR + hh;
+      if (bits && e < np) {
+        const unsigned long long* tb = bits + ((long long)list * p.tiles.stride + e) * BQ;
+        rb[hh][0] = __ldg(tb + rowA) >> (2 * tq);
+        rb[hh][1] = __ldg(tb + rowA + 8) >> (2 * tq);
+      }
     }
   };
-  auto softmax = [&](int t, int s, float (&sc)[BK / 2], float (&alpha)[2], const unsigned long long (&rb)[2]) {
-    const bool partial = t < np;
-    const int k0 = (partial ? pidx[t] : fidx[t - np]) * BK;
-    if (partial && bits) {
+  auto softmax = [&](int t, int s, float (&sc)[KT / 2], float (&alpha)[2], const unsigned long long (&rb)[PAIR][2]) {
 #pragma unroll
-      for (int j = 0; j < BK / 8; ++j) {
+    for (int hh = 0; hh < PAIR; ++hh) {
+      const int e = t * PAIR + hh;
+      const bool present = e < total, partial = e < np;
+      const int k0 = present ? entry(e) * BK : 0;
+      if (partial && bits) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          if (!((rb[e >> 1] >> (j * 8 + (e & 1))) & 1ull)) sc[4 * j + e] = -INFINITY;
+        for (int j = 0; j < BK / 8; ++j) {
+#pragma unroll
+          for (int x = 0; x < 4; ++x) {
+            if (!((rb[hh][x >> 1] >> (j * 8 + (x & 1))) & 1ull)) sc[4 * (hh * BK / 8 + j) + x] = -INFINITY;
+          }
         }
-      }
-    } else if (partial || k0 + BK > p.rows) {
-      const int* kt = ktok + s * BK;
+      } else if (partial || !present || k0 + BK > p.rows) {
+        const int* kt = ktok + s * KT + hh * BK;
 #pragma unroll
-      for (int j = 0; j < BK / 8; ++j) {
+        for (int j = 0; j < BK / 8; ++j) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int kc = j * 8 + 2 * tq + (e & 1);
-          const int qq = qtok[e >> 1];
-          const int kk = MAPPED ? kt[kc] : (k0 + kc < n ? k0 + kc : -1);
-          if (!tile_allows(qq, kk, partial, h, n, dyn)) sc[4 * j + e] = -INFINITY;
+          for (int x = 0; x < 4; ++x) {
+            const int kc = j * 8 + 2 * tq + (x & 1);
+            const int qq = qtok[x >> 1];
+            const int kk = MAPPED ? kt[kc] : (present && k0 + kc < n ? k0 + kc : -1);
+            if (!tile_allows(qq, kk, partial, h, n, dyn)) sc[4 * (hh * BK / 8 + j) + x] = -INFINITY;
+          }
         }
       }
     }
-    float mx[2] = {m_i[0], m_i[1]};
+    // Row maxima of the raw scores and row sums in CH independent chains per row: one chain
+    // of 32 dependent operations per row would be latency-bound with two consumer warps per
+    // scheduler. The scale goes into the exponent's FMA (max commutes with a positive scale).
+    constexpr int CH = 4;
+    float mx[2][CH], ls[2][CH];
 #pragma unroll
-    for (int i = 0; i < BK / 2; ++i) {
-      sc[i] *= p.scale_log2;
-      mx[(i >> 1) & 1] = fmaxf(mx[(i >> 1) & 1], sc[i]);
+    for (int r = 0; r < 2; ++r) {
+#pragma unroll
+      for (int ch = 0; ch < CH; ++ch) mx[r][ch] = -INFINITY, ls[r][ch] = 0.f;
     }
+#pragma unroll
+    for (int i = 0; i < KT / 2; ++i) mx[(i >> 1) & 1][(i >> 2) % CH] = fmaxf(mx[(i >> 1) & 1][(i >> 2) % CH], sc[i]);
     float base_[2];
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffff, mx[r], 1));
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffff, mx[r], 2));
+      float m = mx[r][0];
+#pragma unroll
+      for (int ch = 1; ch < CH; ++ch) m = fmaxf(m, mx[r][ch]);
+      m = fmaxf(m, __shfl_xor_sync(0xffffffff, m, 1));
+      m = fmaxf(m, __shfl_xor_sync(0xffffffff, m, 2));
+      m = fmaxf(m_i[r], m * p.scale_log2);
       // A row that has seen no allowed key keeps max -inf; exponents then use 0, giving 0.
-      base_[r] = mx[r] == -INFINITY ? 0.f : mx[r];
+      base_[r] = m == -INFINITY ? 0.f : m;
       alpha[r] = exp2_approx(m_i[r] - base_[r]);
-      m_i[r] = mx[r];
-      l_i[r] *= alpha[r];
+      m_i[r] = m;
     }
 #pragma unroll
-    for (int i = 0; i < BK / 2; ++i) {
-      sc[i] = exp2_approx(sc[i] - base_[(i >> 1) & 1]);
-      l_i[(i >> 1) & 1] += sc[i];
+    for (int i = 0; i < KT / 2; ++i) {
+      sc[i] = exp2_approx(fmaf(sc[i], p.scale_log2, -base_[(i >> 1) & 1]));
+      ls[(i >> 1) & 1][(i >> 2) % CH] += sc[i];
+    }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float sum = ls[r][0];
+#pragma unroll
+      for (int ch = 1; ch < CH; ++ch) sum += ls[r][ch];
+      l_i[r] = l_i[r] * alpha[r] + sum;
     }
   };
-  auto pack = [&](const float (&sc)[BK / 2], uint32_t (&pa)[BK / 16][4]) {
+  auto pack = [&](const float (&sc)[KT / 2], uint32_t (&pa)[KT / 16][4]) {
 #pragma unroll
-    for (int kk = 0; kk < BK / 16; ++kk) {
+    for (int kk = 0; kk < KT / 16; ++kk) {
 #pragma unroll
       for (int x = 0; x < 4; ++x) pa[kk][x] = Pack<T>::two(sc[8 * kk + 2 * x], sc[8 * kk + 2 * x + 1]);
     }
   };
 
-  // Software pipeline: while the tensor cores compute O += P V of tile t - 1, S of tile t is
+  // Software pipeline: while the tensor cores compute O += P V of step t - 1, S of step t is
   // issued before it and its softmax runs as soon as S is done (FlashAttention-3's overlap
   // within a warpgroup). A stage is released once both of its products are complete.
-  if (total > 0) {
-    float sc[BK / 2], alpha[2];
-    uint32_t pa[BK / 16][4];
+  if (steps > 0) {
+    float sc[KT / 2], alpha[2];
+    uint32_t pa[KT / 16][4];
     mbar_wait(full_bar, 0);
-    // This warp's 16 rows of Q as A fragments (the Q tile arrived with the first key tile).
+    // This warp's 16 rows of Q as A fragments (the Q tile arrived with the first step).
 #pragma unroll
     for (int kc = 0; kc < D / 16; ++kc) ldmatrix_x4(qf[kc], smem + L::Q + chunk_offset<BQ>(64 * c + 16 * warp + lane % 16, 2 * kc + lane / 16));
-    unsigned long long rb[2] = {~0ull, ~0ull}, rb_next[2] = {~0ull, ~0ull};
+    unsigned long long rb[PAIR][2], rb_next[PAIR][2];
+#pragma unroll
+    for (int hh = 0; hh < PAIR; ++hh) rb[hh][0] = rb[hh][1] = rb_next[hh][0] = rb_next[hh][1] = ~0ull;
     row_bits(0, rb);
     row_bits(1, rb_next);
     issue_qk(0, sc);
@@ -980,15 +1106,18 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
     pin(sc);
     softmax(0, 0, sc, alpha, rb);
     pack(sc, pa);
-    for (int t = 1; t < total; ++t) {
+    for (int t = 1; t < steps; ++t) {
       const int s = t % STAGES, prev = (t - 1) % STAGES;
       mbar_wait(full_bar + 8 * s, (t / STAGES) & 1);
-      rb[0] = rb_next[0];
-      rb[1] = rb_next[1];
+#pragma unroll
+      for (int hh = 0; hh < PAIR; ++hh) {
+        rb[hh][0] = rb_next[hh][0];
+        rb[hh][1] = rb_next[hh][1];
+      }
       row_bits(t + 1, rb_next);
       issue_qk(s, sc);
       issue_pv(prev, pa);
-      wgmma_wait<1>();  // S of tile t (the older group) is done; P V of tile t - 1 may run on
+      wgmma_wait<1>();  // S of step t (the older group) is done; P V of step t - 1 may run on
       pin(sc);
       softmax(t, s, sc, alpha, rb);
       wgmma_wait<0>();
@@ -998,7 +1127,7 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
       for (int i = 0; i < D / 2; ++i) o[i] *= alpha[(i >> 1) & 1];
       pack(sc, pa);
     }
-    const int last = (total - 1) % STAGES;
+    const int last = (steps - 1) % STAGES;
     issue_pv(last, pa);
     wgmma_wait<0>();
     pin(o);
@@ -1009,6 +1138,63 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
 #elif defined(__CUDA_ARCH__)
   __trap();  // built for another target: the launcher never picks this kernel there
 #endif
+}
+
+// ---------------------------------------------------------------- host side
+/** The element type of a TMA map. */
+template <typename T> struct TmaType;
+template <> struct TmaType<__nv_bfloat16> { static constexpr CUtensorMapDataType value = CU_TENSOR_MAP_DATA_TYPE_BFLOAT16; };
+template <> struct TmaType<__half> { static constexpr CUtensorMapDataType value = CU_TENSOR_MAP_DATA_TYPE_FLOAT16; };
+
+typedef decltype(&cuTensorMapEncodeTiled) EncodeTiled;
+
+/** The driver's cuTensorMapEncodeTiled, looked up once through the runtime (so the library
+ *  needs no link to libcuda), or NULL where the driver has none. */
+inline EncodeTiled encode_tiled() {
+  static const EncodeTiled fn = []() -> EncodeTiled {
+    void* f = nullptr;
+    cudaDriverEntryPointQueryResult found;
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &found) != cudaSuccess ||
+        found != cudaDriverEntryPointSuccess) {
+      (void)cudaGetLastError();
+      return nullptr;
+    }
+    return reinterpret_cast<EncodeTiled>(f);
+  }();
+  return fn;
+}
+
+/** A 3D map of `mats` contiguous [n][d] matrices, boxes of 64 columns x `rows` rows with the
+ *  128-byte swizzle; false where the driver refuses one (a pointer not 16-byte aligned, say). */
+template <typename T>
+inline bool encode_map(CUtensorMap* map, const void* ptr, int d, int n, int mats, int rows) {
+  const EncodeTiled fn = encode_tiled();
+  if (!fn) return false;
+  const cuuint64_t dims[3] = {(cuuint64_t)d, (cuuint64_t)n, (cuuint64_t)mats};
+  const cuuint64_t strides[2] = {(cuuint64_t)d * sizeof(T), (cuuint64_t)n * d * sizeof(T)};
+  const cuuint32_t box[3] = {64, (cuuint32_t)rows, 1};
+  const cuuint32_t unit[3] = {1, 1, 1};
+  return fn(map, TmaType<T>::value, 3, const_cast<void*>(ptr), dims, strides, box, unit, CU_TENSOR_MAP_INTERLEAVE_NONE,
+            CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+/** The maps of one launch: Q over batch * heads matrices, K and V over batch * kv_heads. */
+template <typename T, int D>
+inline bool encode_maps(Maps* m, const void* q, const void* k, const void* v, int batch, int heads, int kv_heads, int n) {
+  return encode_map<T>(&m->q, q, D, n, batch * heads, BQ) && encode_map<T>(&m->k, k, D, n, batch * kv_heads, BK) &&
+         encode_map<T>(&m->v, v, D, n, batch * kv_heads, BK);
+}
+
+/** Launches one variant of the kernel with the shared memory its configuration needs. */
+template <typename T, int D, bool MAPPED, bool TMA>
+inline cudaError_t launch(const Params& p, const pattern::Dyn& dyn, const Maps& maps, dim3 grid, cudaStream_t stream) {
+  using C = Config<D, TMA>;
+  const size_t smem = Layout<D, C::KT, C::STAGES>::BYTES + 1024;  // + alignment
+  const auto kernel = attention_fwd<T, D, MAPPED, TMA>;
+  const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+  if (e != cudaSuccess) return e;
+  kernel<<<grid, THREADS, smem, stream>>>(p, dyn, maps);
+  return cudaGetLastError();
 }
 
 }  // namespace sm90
@@ -1075,18 +1261,20 @@ static int launch(const void* q, const void* k, const void* v, void* o, float* l
   p.tiles.full_num = tiles->full_num; p.tiles.full_idx = tiles->full_idx;
   p.tiles.stride = tiles->stride; p.tiles.heads = tiles->heads; p.tiles.bits = tiles->partial_bits;
   const dim3 grid(p.num_q_tiles, heads, batch);
-  // sm_90a: the wgmma kernel, where the device is sm_90 and this binary holds its code.
-  constexpr int STAGES = 4;
-  auto hopper = token_map ? spattn::sm90::attention_fwd<T, D, BK, STAGES, true> : spattn::sm90::attention_fwd<T, D, BK, STAGES, false>;
+  // sm_90a: the wgmma kernel, where the device is sm_90 and this binary holds its code; in
+  // sequence order fed by TMA where the maps can be made, else by cp.async (SPATTN_SM90_NO_TMA,
+  // defined when building, keeps cp.async: a switch for benchmarks).
   int choice = 0;
-  cudaError_t e = spattn::pick_kernel((const void*)hopper, &choice);
+  cudaError_t e = spattn::pick_kernel((const void*)spattn::sm90::attention_fwd<T, D, true, false>, &choice);
   if (e != cudaSuccess) return (int)e;
   if (choice == 90) {
-    const size_t smem = spattn::sm90::Layout<D, BK, STAGES>::BYTES + 1024;  // + alignment
-    e = cudaFuncSetAttribute(hopper, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-    if (e != cudaSuccess) return (int)e;
-    hopper<<<grid, spattn::sm90::THREADS, smem, stream>>>(p, *dyn);
-    return (int)cudaGetLastError();
+    spattn::sm90::Maps maps;
+    memset(&maps, 0, sizeof maps);
+    if (token_map) return (int)spattn::sm90::launch<T, D, true, false>(p, *dyn, maps, grid, stream);
+#ifndef SPATTN_SM90_NO_TMA
+    if (spattn::sm90::encode_maps<T, D>(&maps, q, k, v, batch, heads, kv_heads, n)) return (int)spattn::sm90::launch<T, D, false, true>(p, *dyn, maps, grid, stream);
+#endif
+    return (int)spattn::sm90::launch<T, D, false, false>(p, *dyn, maps, grid, stream);
   }
   const size_t smem = (size_t)(BQ + 4 * BK) * D * sizeof(T) + (size_t)(BQ + 2 * BK) * sizeof(int);
   auto kernel = token_map ? spattn::attention_fwd<T, D, NW, MT, BK, true> : spattn::attention_fwd<T, D, NW, MT, BK, false>;
