@@ -396,7 +396,8 @@ for c in checks:
 print(f"GPU mask generators: {mask_checked - mask_fail} passed, {mask_fail} failed", flush=True)
 failures += mask_fail
 
-json.dump(results, open(f"{OUT}/cuda_check{'_' + re.sub('[^A-Za-z0-9_.-]', '_', args.only) if args.only else ''}{'' if args.kernel == 'auto' else '_' + args.kernel}.json", "w"), indent=1)
+only_tag = re.sub('[^A-Za-z0-9_.-]', '_', args.only)[:80]  # file names have a length limit
+json.dump(results, open(f"{OUT}/cuda_check{'_' + only_tag if args.only else ''}{'' if args.kernel == 'auto' else '_' + args.kernel}.json", "w"), indent=1)
 print(f"numerics: {len(results) - failures} passed, {failures} failed", flush=True)
 
 # ---------------------------------------------------------------- timing
