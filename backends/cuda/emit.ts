@@ -26,7 +26,6 @@ export function predicateIntType(ir: PatternIR): "int" | "long long" {
 
 /** Kernel configuration: 4 warps of 2 x 16 query rows (tiles of 128 queries), key tiles of 64. */
 export const CUDA_TILE = { warps: 4, mtiles: 2, blockQ: 128, blockK: 64 } as const;
-/** The sm_90a kernel: a producer and two consumer warpgroups, a ring of K/V stages. */
 export const CUDA_HEAD_DIMS = [64, 128] as const;
 export const CUDA_DTYPES = [
   { name: "bf16", type: "__nv_bfloat16" },

@@ -37,7 +37,7 @@ ap.add_argument("--ours-only", action="store_true", help="time spattn's kernels 
 ap.add_argument("--all-full", action="store_true",
                 help="with --ours-only: run every partial tile as full (wrong results: what the predicate costs)")
 ap.add_argument("--arch", default="-gencode=arch=compute_90a,code=sm_90a")
-ap.add_argument("--cflags", default="", help="more nvcc flags, space-separated (-DSPATTN_SM90_NO_TMA: the cp.async Hopper kernel in sequence order)")
+ap.add_argument("--cflags", default="", help="more nvcc flags, space-separated, written --cflags=... (--cflags=-DSPATTN_SM90_NO_TMA: the cp.async Hopper kernel in sequence order)")
 ap.add_argument("--kernel", default="auto", choices=["auto", "sm80", "sm90"],
                 help="forward kernel (SPATTN_CUDA_KERNEL): auto picks the wgmma kernel on sm_90")
 args = ap.parse_args()

@@ -814,6 +814,7 @@ __device__ __forceinline__ void produce(uint32_t dst, int* tok, const T* src, in
   }
 }
 #endif
+
 /** The epilogue of consumer warpgroup c (query rows 64c to 64c + 63 of the tile at q0): O
  *  normalised and staged in the warpgroup's rows of the Q tile (free: Q went to registers at
  *  the start, each warp reading only its own rows), then written row by row with 16-byte
