@@ -8,6 +8,11 @@ with the equivalent mask_mod / BlockMask (ours and Flex timed in turn, three tim
 median of the three medians) and against SDPA. Results go to $OUT.
 
   python3 bench/cuda/gpu_check.py [--only SUBSTRING] [--no-timing] [--no-build] [--kernel auto|sm80|sm90] [--cflags FLAGS]
+
+Environment: SPATTN_CASES, SPATTN_LIBS (where cases are read and libraries built), OUT;
+SPATTN_DUMP=1 saves O, lse and their references of each failing check to $OUT/dump_*.npz;
+SPATTN_TRACE=1 with kernels built --cflags=-DSPATTN_TRACE saves each timed case's per-CTA
+timeline to $OUT/trace_<case>.npy (read by trace_report.py).
 """
 import argparse
 import ctypes
@@ -252,6 +257,8 @@ for c in checks:
                  "lse_max_abs_err": err_lse, "sdpa_rel_err": sdpa_err, "nan": nan, "empty_rows": int(empty.sum()),
                  "empty_rows_zero": zeros_ok, "tile_bits_identical": same_bits, "ok": ok}
             results.append(r)
+            if not ok and os.environ.get("SPATTN_DUMP"):
+                np.savez_compressed(f"{OUT}/dump_{r['tag']}_{dtype}.npz", o=o.float().cpu().numpy(), ref=ref_r.float().cpu().numpy(), lse=lse.cpu().numpy(), ref_lse=ref_lse_r.cpu().numpy())
             print(f"{'ok  ' if ok else 'FAIL'} {r['tag']:40s} {dtype} rel {err:.2e} sdpa {sdpa_err if sdpa_err is None else f'{sdpa_err:.2e}'} lse {err_lse:.1e} empty {r['empty_rows']} tile bits {'same' if same_bits else 'DIFFER'}", flush=True)
 # ---------------------------------------------------------------- GPU index builders
 def builder_fn(lib, name):
@@ -565,6 +572,15 @@ if timings:
         fn = launcher(t["stem"], t["prefix"], "bf16", d)
         tmap = token_map(t)
         ours = bench(lambda: run(fn, q, k, v, o, lse, tiles, dyn, tmap))
+        if os.environ.get("SPATTN_TRACE"):
+            # A build with -DSPATTN_TRACE: the last launch's per-CTA timeline (see attention_sm90.cuh).
+            run(fn, q, k, v, o, lse, tiles, dyn, tmap)
+            torch.cuda.synchronize()
+            buf = np.zeros(1 << 20, dtype=np.uint64)
+            copy = lib_of(t["stem"]).spattn_trace_copy
+            copy.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+            assert copy(buf.ctypes.data, buf.nbytes) == 0
+            np.save(f"{OUT}/trace_{t['tag']}.npy", buf[: (n + 127) // 128 * heads * 16])
         if args.ours_only:
             flops = 4 * allowed_pairs(t, arr) * heads * d
             ours_bits = with_bits(t, tiles, n, dyn, tmap, lambda: bench(lambda: run(fn, q, k, v, o, lse, tiles, dyn, tmap)))

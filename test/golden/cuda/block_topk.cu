@@ -682,6 +682,24 @@ __device__ __forceinline__ void rs_f16_n128(float (&d)[64], const uint32_t (&a)[
 // wrappers. Compiled to a trap on other targets; the launcher picks it only where the device
 // is sm_90 and the binary holds sm_90a code for it.
 
+#ifdef SPATTN_TRACE
+// A timeline of the last launch, for bench tooling only (built with -DSPATTN_TRACE; gpu_check.py
+// with SPATTN_TRACE=1 saves it): per CTA 16 words, pairs (globaltimer, clock64) for marks 0-6
+// (0 entry, 1 a consumer's first stage arrived, 2/3 consumers' loops done, 4/5 their epilogues
+// done, 6 the producer's last copy issued), word 15 the SM.
+__device__ unsigned long long spattn_trace_buf[1 << 20];
+extern "C" int spattn_trace_copy(void* dst, size_t bytes) { return (int)cudaMemcpyFromSymbol(dst, spattn_trace_buf, bytes); }
+#define SPATTN_MARK(slot)                                                                                      \
+  do {                                                                                                         \
+    unsigned long long g_;                                                                                     \
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(g_));                                                     \
+    const long long cta_ = blockIdx.x + (long long)gridDim.x * (blockIdx.y + (long long)gridDim.y * blockIdx.z); \
+    if (cta_ < (1 << 16)) spattn_trace_buf[cta_ * 16 + 2 * (slot)] = g_, spattn_trace_buf[cta_ * 16 + 2 * (slot) + 1] = clock64(); \
+  } while (0)
+#else
+#define SPATTN_MARK(slot) ((void)0)
+#endif
+
 namespace spattn {
 namespace sm90 {
 
@@ -883,6 +901,14 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
   auto entry = [&](int e) { return e < np ? pidx[e] : fidx[e - np]; };
   const int wg_id = threadIdx.x / 128;
   const int tid = threadIdx.x % 128;
+#ifdef SPATTN_TRACE
+  if (threadIdx.x == 0) {
+    SPATTN_MARK(0);
+    unsigned sm;
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
+    spattn_trace_buf[(blockIdx.x + (long long)gridDim.x * (blockIdx.y + (long long)gridDim.y * blockIdx.z)) * 16 + 15] = sm;
+  }
+#endif
 
   if (threadIdx.x == 0) {
     for (int s = 0; s < STAGES; ++s) {
@@ -925,6 +951,7 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
             }
           }
         }
+        SPATTN_MARK(6);
       }
       return;
     }
@@ -1094,6 +1121,7 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
     float sc[KT / 2], alpha[2];
     uint32_t pa[KT / 16][4];
     mbar_wait(full_bar, 0);
+    if (threadIdx.x == 128) SPATTN_MARK(1);
     // This warp's 16 rows of Q as A fragments (the Q tile arrived with the first step).
 #pragma unroll
     for (int kc = 0; kc < D / 16; ++kc) ldmatrix_x4(qf[kc], smem + L::Q + chunk_offset<BQ>(64 * c + 16 * warp + lane % 16, 2 * kc + lane / 16));
@@ -1134,8 +1162,12 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
     pin(o);
     mbar_arrive(empty_bar + 8 * last);
   }
+  if (threadIdx.x == 128) SPATTN_MARK(2);
+  if (threadIdx.x == 256) SPATTN_MARK(3);
 
   store_tile<T, D, MAPPED>(p, smem + L::Q, b, h, q0, c, tid, qtok, o, l_i, m_i);
+  if (threadIdx.x == 128) SPATTN_MARK(4);
+  if (threadIdx.x == 256) SPATTN_MARK(5);
 #elif defined(__CUDA_ARCH__)
   __trap();  // built for another target: the launcher never picks this kernel there
 #endif
