@@ -7,6 +7,7 @@ import { formatDiagnostics, SpattnError } from "../compiler/diagnostics.js";
 import type { Tensor4 } from "../compiler/blockmask/build.js";
 import { NpyError, readNpy } from "../runtime/npy.js";
 import { CudaRuntimeError } from "../runtime/cuda/run.js";
+import { WebGpuRuntimeError } from "../runtime/webgpu/device.js";
 
 /** File-system failures while writing an output are the user's to fix, not spattn bugs. */
 function writing<T>(path: string, write: () => T): T {
@@ -68,7 +69,7 @@ export async function guarded(body: () => Promise<number | void> | number | void
   } catch (e) {
     if (e instanceof SpattnError) {
       process.stderr.write(formatDiagnostics(e.diagnostics, e.source) + "\n");
-    } else if (e instanceof UsageError || e instanceof NpyError || e instanceof CudaRuntimeError) {
+    } else if (e instanceof UsageError || e instanceof NpyError || e instanceof CudaRuntimeError || e instanceof WebGpuRuntimeError) {
       process.stderr.write(`spattn: error: ${e.message}\n`);
     } else if (e instanceof CommanderError) {
       throw e;

@@ -39,7 +39,7 @@ export function program(done: (code: number) => void = () => {}): Command {
     .description("attention under the pattern's mask")
     .argument("<file>", "a .spattn file")
     .option("--pattern <name>", "pattern to use when the file has several")
-    .option("--backend <name>", "reference (float64 CPU) or cuda (generated kernels, needs nvcc and a GPU); webgpu is planned", "reference")
+    .option("--backend <name>", "reference (float64 CPU), cuda (generated kernels, needs nvcc and a GPU) or webgpu (the WGSL shader, float32; SwiftShader without a GPU)", "reference")
     .option("--set <name=value>", "override a parameter (repeatable)", collectSet)
     .requiredOption("--q <q.npy>", "queries [1, H, N, D]")
     .requiredOption("--k <k.npy>", "keys [1, H, N, D]")

@@ -660,16 +660,21 @@ describe("spattn run", () => {
     expect(Array.from(readNpy(out).data as Float64Array)).toEqual(Array.from(expected(q, k, v, (_h, i, j) => j <= i && i - j < 7)));
   });
 
-  it("--backend webgpu fails with a message that it is not built", async () => {
+  it("--backend webgpu runs the WGSL shader and matches the float64 reference", async () => {
     const dir = freshDir();
-    const { paths } = inputs(dir);
+    const { q, k, v, paths } = inputs(dir);
     const out = join(dir, "o.npy");
-    const r = await cli("run", ex("causal.spattn"), "--backend", "webgpu", ...paths, "--out", out);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^spattn: error: .*WebGPU backend is not built/);
-    expectNoStackTrace(r);
-    expect(existsSync(out)).toBe(false);
-  });
+    const r = await cli("run", ex("sliding_window.spattn"), "--set", "window=7", "--backend", "webgpu", ...paths, "--out", out);
+    expect(r.code, r.stderr).toBe(0);
+    const got = readNpy(out).data as Float32Array;
+    const want = expected(q, k, v, (_h, i, j) => j <= i && i - j < 7);
+    expect(got.length).toBe(want.length);
+    for (let i = 0; i < want.length; i++) expect(Math.abs(got[i] - want[i])).toBeLessThan(1e-4 * Math.max(1, Math.abs(want[i])));
+    const f64 = await cli("run", ex("causal.spattn"), "--backend", "webgpu", ...paths, "--dtype", "float64", "--out", join(dir, "o64.npy"));
+    expect(f64.code).toBe(1);
+    expect(f64.stderr).toMatch(/^spattn: error: --backend webgpu computes in float32/);
+    expectNoStackTrace(f64);
+  }, 60_000);
 
   it("rejects a bad --dtype and mismatched shapes", async () => {
     const dir = freshDir();

@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import type { PatternIR } from "../../compiler/ir.js";
 import { packageFile } from "../../compiler/package-root.js";
+import { dynFieldNames } from "../inputs.js";
 import { commentText, sanitizeIdent } from "../names.js";
 import { CudaConstants, cudaMask } from "./spell.js";
 import { largestMagnitude } from "../../compiler/blockmask/evaluate.js";
@@ -41,15 +42,6 @@ export interface CudaOutput {
 
 function template(name: string): string {
   return readFileSync(packageFile(`backends/cuda/templates/${name}`), "utf8");
-}
-
-/** The Dyn struct's pointer fields, in order (what a runtime must pass, in this order). */
-export function dynFieldNames(ir: PatternIR): string[] {
-  return [
-    ...ir.selections.map((_, i) => `sel${i}_kept`),
-    ...ir.routes.flatMap((_, i) => [`route${i}_q`, `route${i}_k`]),
-    ...ir.verticalSlashes.flatMap((_, i) => [`vs${i}_cols`, `vs${i}_diags`]),
-  ];
 }
 
 /** The host runner: device buffers, bf16/fp16 conversion, launch, copies back. */

@@ -1,63 +1,12 @@
-// What the CUDA ABI takes besides Q, K and V, laid out on the host: block lists of the
-// kernel's tiles (in kernel order, with the token map when a permutation pays) and the arrays
-// of the data-dependent steps in the order of the pattern's Dyn struct. The runtime uploads
-// these; the GPU benchmark saves them to files.
-import { headContexts, type Tensor4 } from "../../compiler/blockmask/build.js";
-import { buildKernelBlockMask } from "../../compiler/blockmask/kernel-order.js";
-import { buildBlockMask } from "../../compiler/blockmask/build.js";
-import type { HeadBlocks } from "../../compiler/blockmask/lib.js";
-import { dependsOnHead, isDynamic, type PatternIR } from "../../compiler/ir.js";
-import { CUDA_TILE, dynFieldNames } from "./emit.js";
+// What the CUDA ABI takes besides Q, K and V: the shared kernel inputs (backends/inputs.ts) at
+// the CUDA kernels' tile. The runtime uploads these; the GPU benchmark saves them to files.
+import type { Tensor4 } from "../../compiler/blockmask/build.js";
+import type { PatternIR } from "../../compiler/ir.js";
+import { kernelInputs, type KernelInputs, type KernelTiles } from "../inputs.js";
+import { CUDA_TILE } from "./emit.js";
 
-/** FlexAttention-layout lists, padded to `stride` indices per row. */
-export interface CudaTiles {
-  kvNum: Int32Array;
-  kvIdx: Int32Array;
-  fullNum: Int32Array;
-  fullIdx: Int32Array;
-  stride: number;
-  /** 1 when every head shares the lists. */
-  tileHeads: number;
-  numQTiles: number;
-}
-
-export interface CudaInputs {
-  tiles: CudaTiles;
-  /** Kernel position -> token, when the kernel runs in a permuted order. */
-  map?: Int32Array;
-  /** The Dyn struct's arrays, per query head concatenated, in field order. */
-  dyn: { name: string; data: Uint8Array | Int32Array }[];
-}
-
-export function packTiles(perHead: HeadBlocks[], numQTiles: number): CudaTiles {
-  let stride = 1;
-  for (const hb of perHead) for (const rows of [hb.partial, hb.full]) for (let i = 0; i < numQTiles; i++) stride = Math.max(stride, rows.ptr[i + 1] - rows.ptr[i]);
-  const pack = (which: "partial" | "full") => {
-    const num = new Int32Array(perHead.length * numQTiles);
-    const idx = new Int32Array(perHead.length * numQTiles * stride);
-    perHead.forEach((hb, h) => {
-      const rows = hb[which];
-      for (let i = 0; i < numQTiles; i++) {
-        num[h * numQTiles + i] = rows.ptr[i + 1] - rows.ptr[i];
-        idx.set(rows.idx.subarray(rows.ptr[i], rows.ptr[i + 1]), (h * numQTiles + i) * stride);
-      }
-    });
-    return { num, idx };
-  };
-  const p = pack("partial");
-  const f = pack("full");
-  return { kvNum: p.num, kvIdx: p.idx, fullNum: f.num, fullIdx: f.idx, stride, tileHeads: perHead.length, numQTiles };
-}
-
-function concat<A extends Uint8Array | Int32Array>(parts: A[], make: (length: number) => A): A {
-  const out = make(parts.reduce((s, p) => s + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+export type CudaTiles = KernelTiles;
+export type CudaInputs = KernelInputs;
 
 export interface CudaInputOptions {
   seqLen: number;
@@ -69,17 +18,5 @@ export interface CudaInputOptions {
 }
 
 export function cudaInputs(ir: PatternIR, o: CudaInputOptions): CudaInputs {
-  const tileHeads = dependsOnHead(ir) ? o.heads : 1;
-  const inst = { seqLen: o.seqLen, heads: tileHeads, q: o.q, k: o.k, blockQ: CUDA_TILE.blockQ, blockK: CUDA_TILE.blockK };
-  const km = o.permute === false ? { blocks: buildBlockMask(ir, inst), map: undefined } : buildKernelBlockMask(ir, inst);
-  const needsContexts = isDynamic(ir) || ir.selections.length > 0;
-  const ctxs = needsContexts ? headContexts(ir, { seqLen: o.seqLen, heads: o.heads, q: o.q, k: o.k }) : [];
-  const dyn = dynFieldNames(ir).map((name) => {
-    const m = /^(sel|route|vs)(\d+)_(\w+)$/.exec(name)!;
-    const i = Number(m[2]);
-    if (m[1] === "sel") return { name, data: concat(ctxs.map((c) => c.selections[i].kept), (l) => new Uint8Array(l)) };
-    if (m[1] === "route") return { name, data: concat(ctxs.map((c) => c.routes[i][m[3] as "q" | "k"]), (l) => new Int32Array(l)) };
-    return { name, data: concat(ctxs.map((c) => c.vslash[i][m[3] as "cols" | "diags"]), (l) => new Uint8Array(l)) };
-  });
-  return { tiles: packTiles(km.blocks.perHead, km.blocks.numQBlocks), ...(km.map ? { map: km.map } : {}), dyn };
+  return kernelInputs(ir, { ...o, blockQ: CUDA_TILE.blockQ, blockK: CUDA_TILE.blockK });
 }

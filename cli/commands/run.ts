@@ -1,8 +1,10 @@
-// spattn run FILE --backend reference --q --k --v --out o.npy: attention under the mask.
+// spattn run FILE --backend reference|cuda|webgpu --q --k --v --out o.npy: attention under the mask.
 import { compile } from "../../compiler/compile.js";
 import { maskRows } from "../../compiler/blockmask/build.js";
 import { referenceAttention } from "../../runtime/reference.js";
 import { runCuda } from "../../runtime/cuda/run.js";
+import { releaseDevice, requestDevice } from "../../runtime/webgpu/device.js";
+import { runWebGpu } from "../../runtime/webgpu/run.js";
 import { UsageError, readSource, readTensor, writeNpyOutput } from "../io.js";
 
 export interface RunCommandOptions {
@@ -16,14 +18,10 @@ export interface RunCommandOptions {
   dtype: string;
 }
 
-const PLANNED: Record<string, string> = {
-  webgpu: "the WebGPU backend is not built yet (issue: WGSL backend); use --backend reference or cuda",
-};
+const BACKENDS = ["reference", "cuda", "webgpu"];
 
-const BACKENDS = ["reference", "cuda"];
-
-export function runRun(file: string, o: RunCommandOptions): void {
-  if (!BACKENDS.includes(o.backend)) throw new UsageError(PLANNED[o.backend] ?? `unknown backend '${o.backend}' (backends: ${BACKENDS.join(", ")})`);
+export async function runRun(file: string, o: RunCommandOptions): Promise<void> {
+  if (!BACKENDS.includes(o.backend)) throw new UsageError(`unknown backend '${o.backend}' (backends: ${BACKENDS.join(", ")})`);
   if (o.dtype !== "float32" && o.dtype !== "float64" && !(o.backend === "cuda" && o.dtype === "float16")) {
     throw new UsageError(`--dtype must be float32 or float64${o.backend === "cuda" ? " (or float16: fp16 kernels instead of bf16)" : ""}, got '${o.dtype}'`);
   }
@@ -44,6 +42,18 @@ export function runRun(file: string, o: RunCommandOptions): void {
     // The kernels compute in bf16 (or fp16) with float32 accumulation; the output is float32.
     const { out } = runCuda(ir, q, k, v, o.dtype === "float16" ? "fp16" : "bf16");
     writeNpyOutput(o.out, { dtype: "<f4", shape, data: out });
+    return;
+  }
+  if (o.backend === "webgpu") {
+    // The WGSL shader computes in float32 (V's width must equal Q's head dimension).
+    if (o.dtype !== "float32") throw new UsageError(`--backend webgpu computes in float32: --dtype ${o.dtype} is not available`);
+    const gpu = await requestDevice();
+    try {
+      const { out } = await runWebGpu(gpu.device, ir, q, k, v);
+      writeNpyOutput(o.out, { dtype: "<f4", shape, data: out });
+    } finally {
+      releaseDevice(gpu);
+    }
     return;
   }
   const rows = maskRows(ir, { seqLen: n, heads, q, k, fileName: file });

@@ -1,0 +1,128 @@
+// How the WGSL backend spells the IR: the pattern predicate as one WGSL function over i32.
+// WGSL has no 64-bit integers, so the runtime refuses sizes whose arithmetic could leave i32
+// (see `wgslIntegerRange`). Dynamic leaves read the `dyn` storage buffer of i32 words at offsets
+// the host passes in the parameters (one word per byte of the CPU's kept/cols/diags arrays).
+// Expressions only ever contain numbers and fixed identifiers: no name from the pattern file
+// reaches them.
+import type { IntExpr, MaskExpr, PatternIR } from "../../compiler/ir.js";
+
+/** Constant arrays (document ends) become module-scope private arrays (indexable at run time). */
+export class WgslConstants {
+  readonly decls: string[] = [];
+  private readonly seen = new Map<string, string>();
+  table(values: number[]): string {
+    const key = values.join(",");
+    const found = this.seen.get(key);
+    if (found) return found;
+    const name = `SPATTN_ENDS${this.seen.size}`;
+    this.seen.set(key, name);
+    // An array of no elements is not WGSL: a zero-document list keeps one unused entry.
+    const items = values.length ? values : [0];
+    this.decls.push(`var<private> ${name}: array<i32, ${items.length}> = array<i32, ${items.length}>(${items.map((v) => `${v}i`).join(", ")}); // ${values.length} ends`);
+    return name;
+  }
+}
+
+function lit(v: number): string {
+  return v < 0 ? `(${v}i)` : `${v}i`;
+}
+
+export function wgslInt(e: IntExpr, c: WgslConstants): string {
+  switch (e.op) {
+    case "const": return lit(e.value);
+    case "var": return e.name;
+    case "add": return `(${wgslInt(e.a, c)} + ${wgslInt(e.b, c)})`;
+    case "sub": return `(${wgslInt(e.a, c)} - ${wgslInt(e.b, c)})`;
+    case "mul": return `(${wgslInt(e.a, c)} * ${wgslInt(e.b, c)})`;
+    case "min": return `min(${wgslInt(e.a, c)}, ${wgslInt(e.b, c)})`;
+    case "max": return `max(${wgslInt(e.a, c)}, ${wgslInt(e.b, c)})`;
+    case "div": return `spattn_fdiv(${wgslInt(e.a, c)}, ${lit(e.b)})`;
+    case "mod": return `spattn_fmod(${wgslInt(e.a, c)}, ${lit(e.b)})`;
+    case "neg": return `(-${wgslInt(e.a, c)})`;
+    case "abs": return `abs(${wgslInt(e.a, c)})`;
+    case "segment": {
+      const name = c.table(e.ends);
+      return `spattn_segment_${name}(${wgslInt(e.a, c)})`;
+    }
+    case "natStart": return `spattn_nat_start(${wgslInt(e.a, c)}, ${e.length < 0 ? "n" : lit(e.length)}, ${lit(e.kernel)}, ${lit(e.dilation)}, ${e.causal})`;
+  }
+}
+
+/** Word `i` of dynamic array `field` (its offset in the dyn buffer is a parameter). */
+function dynRead(field: string, index: string): string {
+  return `dyn[u32(P.dyn_${field} + ${index})]`;
+}
+
+export function wgslMask(m: MaskExpr, ir: PatternIR, c: WgslConstants): string {
+  switch (m.op) {
+    case "bool": return m.value ? "true" : "false";
+    case "cmp": return `(${wgslInt(m.a, c)} ${m.cmp} ${wgslInt(m.b, c)})`;
+    case "and": return `(${m.args.map((a) => wgslMask(a, ir, c)).join(" && ")})`;
+    case "or": return `(${m.args.map((a) => wgslMask(a, ir, c)).join(" || ")})`;
+    case "not": return `(!${wgslMask(m.a, ir, c)})`;
+    case "byHead": {
+      // select() evaluates both sides, which is safe: every operand is plain arithmetic or an
+      // in-bounds read. Nested from the last case outwards so the first listing wins.
+      let out = wgslMask(m.otherwise, ir, c);
+      for (let i = m.cases.length - 1; i >= 0; i--) {
+        const test = m.cases[i].heads.map((h) => `head == ${h}i`).join(" || ");
+        out = `select(${out}, ${wgslMask(m.cases[i].body, ir, c)}, ${test})`;
+      }
+      return `(${out})`;
+    }
+    case "selected": {
+      const s = ir.selections[m.selection];
+      // kept[head][q / qblock][k / kblock], with ceil(n / block) blocks per side.
+      const nqb = `((n + ${s.qblock - 1}i) / ${s.qblock}i)`;
+      const nkb = `((n + ${s.kblock - 1}i) / ${s.kblock}i)`;
+      return `(${dynRead(`sel${m.selection}_kept`, `(head * ${nqb} + q / ${s.qblock}i) * ${nkb} + k / ${s.kblock}i`)} != 0i)`;
+    }
+    case "sameCluster":
+      return `(${dynRead(`route${m.route}_q`, "head * n + q")} == ${dynRead(`route${m.route}_k`, "head * n + k")})`;
+    case "verticalSlash":
+      return `(${dynRead(`vs${m.vs}_cols`, "head * n + k")} != 0i || (q >= k && ${dynRead(`vs${m.vs}_diags`, "head * n + select(0i, q - k, q >= k)")} != 0i))`;
+  }
+}
+
+/** Helper functions every predicate may call, plus a binary search per document table. */
+export function wgslHelpers(c: WgslConstants): string[] {
+  const out = [
+    "// Floor division and modulo by a positive constant (WGSL's / and % truncate toward zero).",
+    "fn spattn_fdiv(a: i32, b: i32) -> i32 {",
+    "  let t = a / b;",
+    "  return select(t, t - 1i, (a % b) != 0i && a < 0i);",
+    "}",
+    "fn spattn_fmod(a: i32, b: i32) -> i32 {",
+    "  let r = a % b;",
+    "  return select(r, r + b, r < 0i);",
+    "}",
+    "// NATTEN's window start on one axis (compiler/blockmask/lib.ts natStart).",
+    "fn spattn_nat_start(i: i32, length: i32, kernel: i32, dilation: i32, causal: bool) -> i32 {",
+    "  let r = i % dilation;",
+    "  let ip = (i - r) / dilation;",
+    "  if (causal) { return r + max(ip - kernel + 1i, 0i) * dilation; }",
+    "  let sub = (length - r + dilation - 1i) / dilation;",
+    "  let start = min(max(ip - kernel / 2i, 0i), sub - kernel);",
+    "  return r + start * dilation;",
+    "}",
+  ];
+  for (const decl of c.decls) {
+    const m = /^var<private> (\w+): .* \/\/ (\d+) ends$/.exec(decl)!;
+    const [name, len] = [m[1], Number(m[2])];
+    out.push(
+      decl,
+      `// The document holding position x: the number of ends <= x (ends ascending).`,
+      `fn spattn_segment_${name}(x: i32) -> i32 {`,
+      `  var lo = 0i;`,
+      `  var hi = ${len}i;`,
+      `  loop {`,
+      `    if (lo >= hi) { break; }`,
+      `    let mid = (lo + hi) / 2i;`,
+      `    if (${name}[mid] <= x) { lo = mid + 1i; } else { hi = mid; }`,
+      `  }`,
+      `  return lo;`,
+      `}`,
+    );
+  }
+  return out;
+}

@@ -1,0 +1,127 @@
+// The WebGPU runtime on a real WebGPU implementation: Dawn with SwiftShader's Vulkan driver on
+// machines without a GPU (CI installs Debian's chromium for it). No adapter is a failure, not a
+// skip. Every example, and the edge sizes, against the float64 reference.
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { maskRows, type Tensor4 } from "../../compiler/blockmask/build.js";
+import { compile } from "../../compiler/compile.js";
+import type { PatternIR, Value } from "../../compiler/ir.js";
+import { referenceAttention } from "../../runtime/reference.js";
+import { requestDevice, WebGpuRuntimeError, type DeviceInfo } from "../../runtime/webgpu/device.js";
+import { keysPerTile, pipelineFor, runWebGpu } from "../../runtime/webgpu/run.js";
+import { randomTensor } from "../helpers.js";
+
+const examples = readdirSync("examples").filter((f) => f.endsWith(".spattn")).sort();
+
+/** Small grids for the layout examples, so SwiftShader runs them in CI time. */
+const SMALL: Record<string, Record<string, Value>> = {
+  "neighborhood2d.spattn": { height: 12, width: 11, kernel: 5 },
+  "video3d.spattn": { frames: 3, height: 8, width: 9, kernel: 5 },
+};
+
+function mainPattern(file: string): PatternIR {
+  const src = readFileSync(join("examples", file), "utf8");
+  const names = [...src.matchAll(/^pattern (\w+)/gm)].map((m) => m[1]);
+  return compile(src, { fileName: file, pattern: names[names.length - 1], set: SMALL[file] ?? {} });
+}
+
+/** Runs on the GPU and on the float64 reference; returns the worst errors. */
+async function compare(info: DeviceInfo, ir: PatternIR, heads: number, n: number, d: number, kvHeads = heads, seed = 1) {
+  const q = randomTensor(heads, n, d, seed);
+  const k = randomTensor(kvHeads, n, d, seed + 1);
+  const v = randomTensor(kvHeads, n, d, seed + 2);
+  const got = await runWebGpu(info.device, ir, q, k, v);
+  const rows = maskRows(ir, { seqLen: n, heads, q: qk(q, heads), k: qk(k, heads) });
+  const ref = referenceAttention({ q: q.data, k: k.data, v: v.data, heads, kvHeads, seqLen: n, headDim: d }, rows.row);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < ref.out.length; i++) {
+    num += (got.out[i] - ref.out[i]) ** 2;
+    den += ref.out[i] ** 2;
+  }
+  let lseErr = 0;
+  let emptyRows = 0;
+  let emptyWrong = 0;
+  for (let r = 0; r < heads * n; r++) {
+    if (ref.lse[r] === -Infinity) {
+      emptyRows++;
+      const zeros = got.out.subarray(r * d, (r + 1) * d).every((x) => x === 0);
+      if (got.lse[r] !== -Infinity || !zeros) emptyWrong++;
+    } else {
+      lseErr = Math.max(lseErr, Math.abs(got.lse[r] - ref.lse[r]) / Math.max(1, Math.abs(ref.lse[r])));
+    }
+  }
+  const nan = got.out.some((x) => Number.isNaN(x)) || got.lse.some((x) => Number.isNaN(x));
+  return { rel: den > 0 ? Math.sqrt(num / den) : Math.sqrt(num), lseErr, emptyRows, emptyWrong, nan };
+}
+
+/** The dynamic steps read Q and K with one head per query head (GQA repeats K's heads). */
+function qk(t: Tensor4, heads: number): Tensor4 {
+  const [, h, n, d] = t.shape;
+  if (h === heads) return t;
+  const data = new Float32Array(heads * n * d);
+  for (let i = 0; i < heads; i++) data.set(t.data.subarray((i / (heads / h)) * n * d, (i / (heads / h) + 1) * n * d), i * n * d);
+  return { shape: [1, heads, n, d], data };
+}
+
+describe("webgpu runtime", () => {
+  let info: DeviceInfo;
+  beforeAll(async () => {
+    info = await requestDevice();
+  }, 60_000);
+
+  it("has an adapter (SwiftShader without a GPU) and a device with the adapter's limits", () => {
+    expect(info.adapter).toBeTruthy();
+    expect(info.device.limits.maxStorageBuffersPerShaderStage).toBeGreaterThanOrEqual(8);
+  });
+
+  for (const file of examples) {
+    it(`${file}: matches the float64 reference`, async () => {
+      const ir = mainPattern(file);
+      const heads = ir.heads ?? 2;
+      const n = ir.layout ? ir.layout.reduce((a, x) => a * x.size, 1) : 150;
+      const r = await compare(info, ir, heads, n, 16);
+      expect(r.nan).toBe(false);
+      expect(r.rel).toBeLessThan(1e-4);
+      expect(r.lseErr).toBeLessThan(1e-4);
+      expect(r.emptyWrong).toBe(0);
+    }, 60_000);
+  }
+
+  it("edge sizes N = 1, 63, 64, 65, 256, 512 on the causal diagonal and a sliding window", async () => {
+    for (const src of ["pattern p() { mask causal }", "pattern p(w = 40) { mask causal and q - k < w }"]) {
+      const ir = compile(src);
+      for (const n of [1, 63, 64, 65, 256, 512]) {
+        const r = await compare(info, ir, 2, n, 32);
+        expect(r.nan, `${src} N=${n}`).toBe(false);
+        expect(r.rel, `${src} N=${n}`).toBeLessThan(1e-4);
+        expect(r.lseErr, `${src} N=${n}`).toBeLessThan(1e-4);
+      }
+    }
+  }, 120_000);
+
+  it("fully masked rows and empty block rows give O = 0 and lse = -inf", async () => {
+    // Rows q < 40 see nothing: the first query tiles have no key tile at all, and the tile
+    // holding q = 40 is partly empty.
+    const ir = compile("pattern p() { mask causal and q - k >= 40 }");
+    const r = await compare(info, ir, 2, 100, 16);
+    expect(r.emptyRows).toBe(2 * 40);
+    expect(r.emptyWrong).toBe(0);
+    expect(r.rel).toBeLessThan(1e-4);
+  }, 60_000);
+
+  it("head dimension 128 (fewer keys per tile where workgroup storage is small) and grouped K/V heads", async () => {
+    const ir = compile("pattern p() { mask causal and (q - k) % 3 != 1 }");
+    expect([16, 8, 4]).toContain(keysPerTile(info.device, 128));
+    const r = await compare(info, ir, 4, 70, 128, 2);
+    expect(r.rel).toBeLessThan(1e-4);
+    expect(r.lseErr).toBeLessThan(1e-4);
+  }, 60_000);
+
+  it("a shader Dawn rejects fails with the generated source line shown", async () => {
+    const bad = "@compute @workgroup_size(1)\nfn main() {\n  let x: i32 = 1.5;\n}\n";
+    await expect(pipelineFor(info.device, bad)).rejects.toThrow(WebGpuRuntimeError);
+    await expect(pipelineFor(info.device, bad)).rejects.toThrow(/line 3:\d+: .*\n\s*let x: i32 = 1\.5;/);
+  });
+});
