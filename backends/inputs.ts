@@ -78,18 +78,22 @@ export interface KernelInputOptions {
   permute?: boolean;
 }
 
-export function kernelInputs(ir: PatternIR, o: KernelInputOptions): KernelInputs {
-  const tileHeads = dependsOnHead(ir) ? o.heads : 1;
-  const inst = { seqLen: o.seqLen, heads: tileHeads, q: o.q, k: o.k, blockQ: o.blockQ, blockK: o.blockK };
-  const km = o.permute === false ? { blocks: buildBlockMask(ir, inst), map: undefined } : buildKernelBlockMask(ir, inst);
+/** The data-dependent arrays of a pattern for one size (none for a positional pattern). */
+export function dynArrays(ir: PatternIR, o: { seqLen: number; heads: number; q?: Tensor4; k?: Tensor4 }): KernelInputs["dyn"] {
   const needsContexts = isDynamic(ir) || ir.selections.length > 0;
   const ctxs = needsContexts ? headContexts(ir, { seqLen: o.seqLen, heads: o.heads, q: o.q, k: o.k }) : [];
-  const dyn = dynFieldNames(ir).map((name) => {
+  return dynFieldNames(ir).map((name) => {
     const m = /^(sel|route|vs)(\d+)_(\w+)$/.exec(name)!;
     const i = Number(m[2]);
     if (m[1] === "sel") return { name, data: concat(ctxs.map((c) => c.selections[i].kept), (l) => new Uint8Array(l)) };
     if (m[1] === "route") return { name, data: concat(ctxs.map((c) => c.routes[i][m[3] as "q" | "k"]), (l) => new Int32Array(l)) };
     return { name, data: concat(ctxs.map((c) => c.vslash[i][m[3] as "cols" | "diags"]), (l) => new Uint8Array(l)) };
   });
-  return { tiles: packTiles(km.blocks.perHead, km.blocks.numQBlocks), ...(km.map ? { map: km.map } : {}), dyn };
+}
+
+export function kernelInputs(ir: PatternIR, o: KernelInputOptions): KernelInputs {
+  const tileHeads = dependsOnHead(ir) ? o.heads : 1;
+  const inst = { seqLen: o.seqLen, heads: tileHeads, q: o.q, k: o.k, blockQ: o.blockQ, blockK: o.blockK };
+  const km = o.permute === false ? { blocks: buildBlockMask(ir, inst), map: undefined } : buildKernelBlockMask(ir, inst);
+  return { tiles: packTiles(km.blocks.perHead, km.blocks.numQBlocks), ...(km.map ? { map: km.map } : {}), dyn: dynArrays(ir, o) };
 }

@@ -11,7 +11,7 @@
 // thread through workgroupUniformLoad, and rows past n still take part (they write nothing).
 import type { PatternIR } from "../../compiler/ir.js";
 import { dynFieldNames } from "../inputs.js";
-import { WgslConstants, wgslHelpers, wgslMask } from "./spell.js";
+import { wgslParamStruct, wgslPredicate } from "./spell.js";
 
 /** Query rows per workgroup and threads per row. */
 export const WGSL_BQ = 16;
@@ -44,16 +44,9 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
   const T = WGSL_THREADS_PER_ROW;
   const dt = Math.ceil(d / T);
   const dtv = Math.ceil(dv / T);
-  const c = new WgslConstants();
-  const predicate = wgslMask(ir.mask, ir, c);
-  const fields = wgslParamFields(ir);
-  const padded = [...fields];
-  while (padded.length % 4) padded.push(`pad${padded.length}`);
   const lines = [
     `// spattn: attention under the pattern "${ir.name.replace(/[^A-Za-z0-9_.-]/g, "_")}" (f32, D = ${d}, DV = ${dv}, ${WGSL_BQ} x ${bk} tiles).`,
-    "struct Params {",
-    ...padded.map((f) => `  ${f}: ${f === "scale_log2" ? "f32" : "i32"},`),
-    "}",
+    ...wgslParamStruct(wgslParamFields(ir), ["scale_log2"]),
     "@group(0) @binding(0) var<uniform> P: Params;",
     "@group(0) @binding(1) var<storage, read> Qb: array<f32>;",
     "@group(0) @binding(2) var<storage, read> Kb: array<f32>;",
@@ -78,11 +71,7 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     "var<workgroup> np_wg: i32;",
     "var<workgroup> total_wg: i32;",
     "",
-    ...wgslHelpers(c),
-    "",
-    "fn spattn_allowed(q: i32, k: i32, head: i32, n: i32) -> bool {",
-    `  return ${predicate};`,
-    "}",
+    ...wgslPredicate(ir),
     "",
     `@compute @workgroup_size(${WGSL_BQ * T})`,
     "fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx: u32) {",

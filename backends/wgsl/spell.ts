@@ -126,3 +126,18 @@ export function wgslHelpers(c: WgslConstants): string[] {
   }
   return out;
 }
+
+/** The predicate as `spattn_allowed(q, k, head, n)` with the helpers it calls; shaders that
+ *  include it declare `P` (with the `dyn_*` offsets of `dynFieldNames`) and `dyn`. */
+export function wgslPredicate(ir: PatternIR): string[] {
+  const c = new WgslConstants();
+  const body = wgslMask(ir.mask, ir, c);
+  return [...wgslHelpers(c), "", "fn spattn_allowed(q: i32, k: i32, head: i32, n: i32) -> bool {", `  return ${body};`, "}"];
+}
+
+/** A uniform struct of 4-byte fields (f32 where listed, else i32), padded to 16 bytes. */
+export function wgslParamStruct(fields: string[], floats: string[] = []): string[] {
+  const padded = [...fields];
+  while (padded.length % 4) padded.push(`pad${padded.length}`);
+  return ["struct Params {", ...padded.map((f) => `  ${f}: ${floats.includes(f) ? "f32" : "i32"},`), "}"];
+}

@@ -9,7 +9,13 @@ import { compile } from "../../compiler/compile.js";
 import type { PatternIR, Value } from "../../compiler/ir.js";
 import { referenceAttention } from "../../runtime/reference.js";
 import { requestDevice, WebGpuRuntimeError, type DeviceInfo } from "../../runtime/webgpu/device.js";
-import { keysPerTile, pipelineFor, runWebGpu } from "../../runtime/webgpu/run.js";
+import { bufferLayout, pipelineFor } from "../../runtime/webgpu/gpu.js";
+import { gpuMask } from "../../runtime/webgpu/mask.js";
+import { keysPerTile, runWebGpu } from "../../runtime/webgpu/run.js";
+import { buildBlockMask, buildDenseMask } from "../../compiler/blockmask/build.js";
+import { dynArrays } from "../../backends/inputs.js";
+import { dependsOnHead } from "../../compiler/ir.js";
+import { blocksTable } from "../helpers.js";
 import { randomTensor } from "../helpers.js";
 
 const examples = readdirSync("examples").filter((f) => f.endsWith(".spattn")).sort();
@@ -89,6 +95,45 @@ describe("webgpu runtime", () => {
     }, 60_000);
   }
 
+  for (const file of examples) {
+    it(`${file}: the mask generator shaders give the compiler's dense mask, block classes and lists`, async () => {
+      const ir = mainPattern(file);
+      const heads = ir.heads ?? 2;
+      const n = ir.layout ? ir.layout.reduce((a, x) => a * x.size, 1) : 150;
+      const q = randomTensor(heads, n, 16, 1);
+      const k = randomTensor(heads, n, 16, 2);
+      const dyn = dynArrays(ir, { seqLen: n, heads, q, k });
+      const tileHeads = dependsOnHead(ir) ? heads : 1;
+      for (const [bq, bk] of [[16, 16], [32, 8], [128, 128]]) {
+        const got = await gpuMask(info.device, ir, { seqLen: n, heads: tileHeads, blockQ: bq, blockK: bk, dyn, dense: bq === 16 });
+        if (got.dense) expect(Buffer.from(got.dense).equals(Buffer.from(buildDenseMask(ir, { seqLen: n, heads: tileHeads, q, k }).data))).toBe(true);
+        const cpu = buildBlockMask(ir, { seqLen: n, heads: tileHeads, q, k, blockQ: bq, blockK: bk });
+        const nqt = Math.ceil(n / bq);
+        const nkt = Math.ceil(n / bk);
+        for (let h = 0; h < tileHeads; h++) {
+          const want = blocksTable(cpu.perHead[h], nqt, nkt);
+          // The CPU tables number partial 2 and full 1, as the shader does.
+          const table = Array.from({ length: nqt }, (_, i) => Array.from(got.classes.subarray((h * nqt + i) * nkt, (h * nqt + i + 1) * nkt)));
+          expect(table, `${file} ${bq}x${bk} head ${h}`).toEqual(want);
+          for (let i = 0; i < nqt; i++) {
+            const t = got.tiles;
+            const row = h * nqt + i;
+            const partial = Array.from(t.kvIdx.subarray(row * t.stride, row * t.stride + t.kvNum[row]));
+            const full = Array.from(t.fullIdx.subarray(row * t.stride, row * t.stride + t.fullNum[row]));
+            const hb = cpu.perHead[h];
+            expect(partial).toEqual(Array.from(hb.partial.idx.subarray(hb.partial.ptr[i], hb.partial.ptr[i + 1])));
+            expect(full).toEqual(Array.from(hb.full.idx.subarray(hb.full.ptr[i], hb.full.ptr[i + 1])));
+          }
+        }
+      }
+      // Attention on the lists the device built equals attention on the CPU's.
+      const v = randomTensor(heads, n, 16, 3);
+      const a = await runWebGpu(info.device, ir, q, k, v);
+      const b = await runWebGpu(info.device, ir, q, k, v, { lists: "gpu" });
+      expect(Buffer.from(b.out.buffer).equals(Buffer.from(a.out.buffer))).toBe(true);
+    }, 60_000);
+  }
+
   it("edge sizes N = 1, 63, 64, 65, 256, 512 on the causal diagonal and a sliding window", async () => {
     for (const src of ["pattern p() { mask causal }", "pattern p(w = 40) { mask causal and q - k < w }"]) {
       const ir = compile(src);
@@ -121,7 +166,8 @@ describe("webgpu runtime", () => {
 
   it("a shader Dawn rejects fails with the generated source line shown", async () => {
     const bad = "@compute @workgroup_size(1)\nfn main() {\n  let x: i32 = 1.5;\n}\n";
-    await expect(pipelineFor(info.device, bad)).rejects.toThrow(WebGpuRuntimeError);
-    await expect(pipelineFor(info.device, bad)).rejects.toThrow(/line 3:\d+: .*\n\s*let x: i32 = 1\.5;/);
+    const none = bufferLayout(info.device, []);
+    await expect(pipelineFor(info.device, bad, none)).rejects.toThrow(WebGpuRuntimeError);
+    await expect(pipelineFor(info.device, bad, none)).rejects.toThrow(/line 3:\d+: .*\n\s*let x: i32 = 1\.5;/);
   });
 });
