@@ -49,10 +49,12 @@ export function program(done: (code: number) => void = () => {}): Command {
     .action((file: string, o) => guarded(() => runRun(file, o)).then(done));
 
   p.command("compile")
-    .description("generate code for a pattern: ts (standalone mask generator module), cuda (kernels + C ABI header) or ir (the checked IR as JSON)")
+    .description("generate code for a pattern: ts (standalone mask generator module), cuda (kernels + C ABI header), wgsl (WebGPU shaders + a host module) or ir (the checked IR as JSON)")
     .argument("<file>", "a .spattn file")
     .option("--pattern <name>", "pattern to use when the file has several")
-    .option("--target <t>", "ts, cuda or ir", "ts")
+    .option("--target <t>", "ts, cuda, wgsl or ir", "ts")
+    .option("--head-dim <d>", "wgsl: head dimension of Q and K (default 64)", positiveInt("--head-dim"))
+    .option("--value-dim <d>", "wgsl: width of V and O rows (default: the head dimension)", positiveInt("--value-dim"))
     .option("--set <name=value>", "override a parameter (repeatable)", collectSet)
     .requiredOption("--out <dir>", "output folder")
     .action((file: string, o) => guarded(() => runCompile(file, o)).then(done));

@@ -738,15 +738,20 @@ describe("spattn compile", () => {
     expect(readFileSync(join(out, "causal.h"), "utf8")).toMatch(/int spattn_causal_fwd_bf16_d128\(/);
   });
 
-  it("rejects planned and unknown targets", async () => {
+  it("compiles --target wgsl to a host module and its shaders, and rejects unknown targets", async () => {
     const out = join(freshDir(), "gen");
-    const wgsl = await cli("compile", ex("causal.spattn"), "--target", "wgsl", "--out", out);
-    expect(wgsl.code).toBe(1);
-    expect(wgsl.stderr).toMatch(/WGSL target is not built/);
-    const other = await cli("compile", ex("causal.spattn"), "--target", "llvm", "--out", out);
+    const wgsl = await cli("compile", ex("causal.spattn"), "--target", "wgsl", "--head-dim", "128", "--out", out);
+    expect(wgsl.code, wgsl.stderr).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(["causal.attention.wgsl", "causal.mask.wgsl", "causal.webgpu.ts"]);
+    expect(readFileSync(join(out, "causal.attention.wgsl"), "utf8")).toMatch(/D = 128, DV = 128, 16 x 16 tiles/);
+    expect(readFileSync(join(out, "causal.webgpu.ts"), "utf8")).toMatch(/^export function attention\(device: GPUDevice/m);
+    const misplaced = await cli("compile", ex("causal.spattn"), "--target", "ts", "--head-dim", "64", "--out", join(freshDir(), "x"));
+    expect(misplaced.code).toBe(1);
+    expect(misplaced.stderr).toMatch(/--head-dim and --value-dim apply to --target wgsl only/);
+    const other = await cli("compile", ex("causal.spattn"), "--target", "llvm", "--out", join(freshDir(), "y"));
     expect(other.code).toBe(1);
     expect(other.stderr).toMatch(/unknown target 'llvm'/);
-    expect(existsSync(out)).toBe(false);
+    expect(existsSync(join(freshDir(), "y"))).toBe(false);
   });
 
   it("reports diagnostics of a file with several patterns and no --pattern", async () => {

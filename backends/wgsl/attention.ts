@@ -1,9 +1,10 @@
 // The WGSL block-sparse attention shader (f32): one workgroup per (query tile, head), BQ query
-// rows with T threads each (a thread owns a slice of D / T columns of its row's Q, and of DV / T
-// of its O; V's width DV may differ from D), the
-// listed key tiles of BK keys staged in workgroup memory one at a time. Per key tile the T
-// threads of a row sum their partial dot products through workgroup memory, then each of them
-// runs the same online softmax on the row's BK scores (log2 domain) and updates its O slice.
+// rows with T threads each (a thread owns D / T columns of its row's Q and DV / T of its O; V's
+// width DV may differ from D), the listed key tiles of BK keys staged in workgroup memory one
+// at a time. Per key tile the T threads of a row sum their partial dot products (through
+// workgroup memory, or with subgroup shuffles where the device has subgroups of at least T
+// invocations), then each of them runs the same online softmax on the row's BK scores (log2
+// domain) and updates its O slice.
 // Partial tiles evaluate the pattern's predicate; full tiles only mask keys past n. A row with
 // no allowed key gets O = 0 and lse = -inf, like the CPU reference.
 //
@@ -11,6 +12,7 @@
 // thread through workgroupUniformLoad, and rows past n still take part (they write nothing).
 import type { PatternIR } from "../../compiler/ir.js";
 import { dynFieldNames } from "../inputs.js";
+import { commentText } from "../names.js";
 import { wgslParamStruct, wgslPredicate } from "./spell.js";
 
 /** Query rows per workgroup and threads per row. */
@@ -24,11 +26,15 @@ export interface WgslAttentionOptions {
   dv?: number;
   /** Keys per staged tile: 16, or 8 where the device's workgroup storage is small. */
   bk: number;
+  /** Sum a row's partial dot products with subgroup shuffles instead of workgroup memory and a
+   *  barrier. Needs the `subgroups` feature and subgroups of at least 4 invocations (the 4
+   *  threads of a row are 4 consecutive invocations, so they share one). */
+  subgroups?: boolean;
 }
 
 /** Bytes of workgroup storage the shader declares. */
 export function wgslWorkgroupBytes(o: WgslAttentionOptions): number {
-  return 4 * (o.bk * (o.d + (o.dv ?? o.d)) + WGSL_BQ * WGSL_THREADS_PER_ROW * o.bk) + 8;
+  return 4 * (o.bk * (o.d + (o.dv ?? o.d)) + (o.subgroups ? 0 : WGSL_BQ * WGSL_THREADS_PER_ROW * o.bk)) + 8;
 }
 
 /** Field names of the parameter block, in order (all 4-byte scalars). */
@@ -45,7 +51,8 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
   const dt = Math.ceil(d / T);
   const dtv = Math.ceil(dv / T);
   const lines = [
-    `// spattn: attention under the pattern "${ir.name.replace(/[^A-Za-z0-9_.-]/g, "_")}" (f32, D = ${d}, DV = ${dv}, ${WGSL_BQ} x ${bk} tiles).`,
+    ...(o.subgroups ? ["enable subgroups;"] : []),
+    `// spattn: attention under the pattern ${commentText(ir.name)} (f32, D = ${d}, DV = ${dv}, ${WGSL_BQ} x ${bk} tiles${o.subgroups ? ", subgroup sums" : ""}).`,
     ...wgslParamStruct(wgslParamFields(ir), ["scale_log2"]),
     "@group(0) @binding(0) var<uniform> P: Params;",
     "@group(0) @binding(1) var<storage, read> Qb: array<f32>;",
@@ -67,7 +74,7 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     "",
     `var<workgroup> ks: array<f32, ${bk * d}>;`,
     `var<workgroup> vs: array<f32, ${bk * dv}>;`,
-    `var<workgroup> part: array<f32, ${WGSL_BQ * T * bk}>;`,
+    ...(o.subgroups ? [] : [`var<workgroup> part: array<f32, ${WGSL_BQ * T * bk}>;`]),
     "var<workgroup> np_wg: i32;",
     "var<workgroup> total_wg: i32;",
     "",
@@ -121,13 +128,16 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     "        let col = slice * DT + x;",
     "        if (col < D) { s += qv[x] * ks[j * D + col]; }",
     "      }",
-    "      part[(r * T + slice) * BK + j] = s;",
+    ...(o.subgroups
+      ? ["      s += subgroupShuffleXor(s, 1u); // the row's 4 threads: lanes 4r .. 4r + 3", "      s += subgroupShuffleXor(s, 2u);", "      sc[j] = s;"]
+      : ["      part[(r * T + slice) * BK + j] = s;"]),
     "    }",
-    "    workgroupBarrier();",
+    ...(o.subgroups ? [] : ["    workgroupBarrier();"]),
     "    var mx = m_i;",
     "    for (var j = 0i; j < BK; j++) {",
-    "      var s = 0.0;",
-    "      for (var t = 0i; t < T; t++) { s += part[(r * T + t) * BK + j]; }",
+    ...(o.subgroups
+      ? ["      let s = sc[j];"]
+      : ["      var s = 0.0;", "      for (var t = 0i; t < T; t++) { s += part[(r * T + t) * BK + j]; }"]),
     "      let key = k0 + j;",
     "      var ok = key < n && q < n;",
     "      if (ok && partial) { ok = spattn_allowed(q, key, head, n); }",

@@ -9,6 +9,7 @@
 // FlexAttention's 128 x 128 BlockMask alike.
 import type { PatternIR } from "../../compiler/ir.js";
 import { dynFieldNames } from "../inputs.js";
+import { commentText } from "../names.js";
 import { wgslParamStruct, wgslPredicate } from "./spell.js";
 
 export const WGSL_MASK_WORKGROUP = 64;
@@ -21,7 +22,7 @@ export function wgslMaskParamFields(ir: PatternIR): string[] {
 export function emitWgslMask(ir: PatternIR): string {
   const W = WGSL_MASK_WORKGROUP;
   return [
-    `// spattn: mask generators of the pattern "${ir.name.replace(/[^A-Za-z0-9_.-]/g, "_")}".`,
+    `// spattn: mask generators of the pattern ${commentText(ir.name)}.`,
     ...wgslParamStruct(wgslMaskParamFields(ir)),
     "@group(0) @binding(0) var<uniform> P: Params;",
     "@group(0) @binding(1) var<storage, read> dyn: array<i32>;",

@@ -5,7 +5,10 @@
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 
-export class WebGpuRuntimeError extends Error {}
+import { SpattnWebGpuError } from "../../backends/wgsl/templates/host.js";
+
+/** The runtime's failures: the host code's error class, so one `instanceof` catches both. */
+export { SpattnWebGpuError as WebGpuRuntimeError };
 
 /** SwiftShader's Vulkan ICD from Debian's chromium packages, if installed. */
 export function swiftShaderIcd(): string | undefined {
@@ -26,7 +29,7 @@ function loadDawn(): DawnModule {
   try {
     dawn = createRequire(import.meta.url)("webgpu") as DawnModule;
   } catch (e) {
-    throw new WebGpuRuntimeError(`the WebGPU runtime needs the "webgpu" package (Dawn for Node): ${(e as Error).message}`);
+    throw new SpattnWebGpuError(`the WebGPU runtime needs the "webgpu" package (Dawn for Node): ${(e as Error).message}`);
   }
   // GPUBufferUsage, GPUMapMode and friends, which browsers define globally.
   for (const [name, value] of Object.entries(dawn.globals)) if (!(name in globalThis)) Object.assign(globalThis, { [name]: value });
@@ -54,7 +57,7 @@ export async function requestDevice(): Promise<DeviceInfo> {
   gpu ??= d.create(["enable-dawn-features=disable_workgroup_init"]);
   const adapter = await gpu.requestAdapter();
   if (!adapter) {
-    throw new WebGpuRuntimeError(
+    throw new SpattnWebGpuError(
       "no WebGPU adapter: without a GPU, install Debian's chromium package (it ships SwiftShader's Vulkan driver, vk_swiftshader_icd.json) and libvulkan1, or set VK_ICD_FILENAMES",
     );
   }

@@ -9,11 +9,10 @@ import { compile } from "../../compiler/compile.js";
 import type { PatternIR, Value } from "../../compiler/ir.js";
 import { referenceAttention } from "../../runtime/reference.js";
 import { requestDevice, WebGpuRuntimeError, type DeviceInfo } from "../../runtime/webgpu/device.js";
-import { bufferLayout, pipelineFor } from "../../runtime/webgpu/gpu.js";
-import { gpuMask } from "../../runtime/webgpu/mask.js";
-import { keysPerTile, runWebGpu } from "../../runtime/webgpu/run.js";
+import { bufferLayout, canUseSubgroups, keysPerTile, pipelineFor, runMaskGenerators } from "../../backends/wgsl/templates/host.js";
+import { patternSpec } from "../../backends/wgsl/spec.js";
+import { dynByName, runWebGpu } from "../../runtime/webgpu/run.js";
 import { buildBlockMask, buildDenseMask } from "../../compiler/blockmask/build.js";
-import { dynArrays } from "../../backends/inputs.js";
 import { dependsOnHead } from "../../compiler/ir.js";
 import { blocksTable } from "../helpers.js";
 import { randomTensor } from "../helpers.js";
@@ -33,11 +32,11 @@ function mainPattern(file: string): PatternIR {
 }
 
 /** Runs on the GPU and on the float64 reference; returns the worst errors. */
-async function compare(info: DeviceInfo, ir: PatternIR, heads: number, n: number, d: number, kvHeads = heads, seed = 1) {
+async function compare(info: DeviceInfo, ir: PatternIR, heads: number, n: number, d: number, kvHeads = heads, seed = 1, subgroups?: boolean) {
   const q = randomTensor(heads, n, d, seed);
   const k = randomTensor(kvHeads, n, d, seed + 1);
   const v = randomTensor(kvHeads, n, d, seed + 2);
-  const got = await runWebGpu(info.device, ir, q, k, v);
+  const got = await runWebGpu(info.device, ir, q, k, v, { subgroups });
   const rows = maskRows(ir, { seqLen: n, heads, q: qk(q, heads), k: qk(k, heads) });
   const ref = referenceAttention({ q: q.data, k: k.data, v: v.data, heads, kvHeads, seqLen: n, headDim: d }, rows.row);
   let num = 0;
@@ -80,18 +79,22 @@ describe("webgpu runtime", () => {
   it("has an adapter (SwiftShader without a GPU) and a device with the adapter's limits", () => {
     expect(info.adapter).toBeTruthy();
     expect(info.device.limits.maxStorageBuffersPerShaderStage).toBeGreaterThanOrEqual(8);
+    // SwiftShader's subgroups have 4 invocations: both shader variants run below.
+    if (/SwiftShader/.test(info.adapter)) expect(canUseSubgroups(info.device)).toBe(true);
   });
 
   for (const file of examples) {
-    it(`${file}: matches the float64 reference`, async () => {
+    it(`${file}: matches the float64 reference, with and without subgroups`, async () => {
       const ir = mainPattern(file);
       const heads = ir.heads ?? 2;
       const n = ir.layout ? ir.layout.reduce((a, x) => a * x.size, 1) : 150;
-      const r = await compare(info, ir, heads, n, 16);
-      expect(r.nan).toBe(false);
-      expect(r.rel).toBeLessThan(1e-4);
-      expect(r.lseErr).toBeLessThan(1e-4);
-      expect(r.emptyWrong).toBe(0);
+      for (const subgroups of canUseSubgroups(info.device) ? [false, true] : [false]) {
+        const r = await compare(info, ir, heads, n, 16, heads, 1, subgroups);
+        expect(r.nan).toBe(false);
+        expect(r.rel, `subgroups ${subgroups}`).toBeLessThan(1e-4);
+        expect(r.lseErr, `subgroups ${subgroups}`).toBeLessThan(1e-4);
+        expect(r.emptyWrong).toBe(0);
+      }
     }, 60_000);
   }
 
@@ -102,10 +105,11 @@ describe("webgpu runtime", () => {
       const n = ir.layout ? ir.layout.reduce((a, x) => a * x.size, 1) : 150;
       const q = randomTensor(heads, n, 16, 1);
       const k = randomTensor(heads, n, 16, 2);
-      const dyn = dynArrays(ir, { seqLen: n, heads, q, k });
+      const dyn = dynByName(ir, heads, n, q, k);
       const tileHeads = dependsOnHead(ir) ? heads : 1;
+      const spec = patternSpec(ir, 16);
       for (const [bq, bk] of [[16, 16], [32, 8], [128, 128]]) {
-        const got = await gpuMask(info.device, ir, { seqLen: n, heads: tileHeads, blockQ: bq, blockK: bk, dyn, dense: bq === 16 });
+        const got = await runMaskGenerators(info.device, spec, { n, heads: tileHeads, blockQ: bq, blockK: bk, dyn, dense: bq === 16 });
         if (got.dense) expect(Buffer.from(got.dense).equals(Buffer.from(buildDenseMask(ir, { seqLen: n, heads: tileHeads, q, k }).data))).toBe(true);
         const cpu = buildBlockMask(ir, { seqLen: n, heads: tileHeads, q, k, blockQ: bq, blockK: bk });
         const nqt = Math.ceil(n / bq);
@@ -158,7 +162,7 @@ describe("webgpu runtime", () => {
 
   it("head dimension 128 (fewer keys per tile where workgroup storage is small) and grouped K/V heads", async () => {
     const ir = compile("pattern p() { mask causal and (q - k) % 3 != 1 }");
-    expect([16, 8, 4]).toContain(keysPerTile(info.device, 128));
+    expect([16, 8, 4]).toContain(keysPerTile(info.device, patternSpec(ir, 128)));
     const r = await compare(info, ir, 4, 70, 128, 2);
     expect(r.rel).toBeLessThan(1e-4);
     expect(r.lseErr).toBeLessThan(1e-4);

@@ -1,0 +1,342 @@
+// The WebGPU host code of a pattern: buffers, pipelines and launches of its attention shader
+// and mask generators on a GPUDevice the caller passes. Standalone on purpose (no imports, the
+// WebGPU types from @webgpu/types): `spattn compile --target wgsl` embeds this file verbatim in
+// every generated host module, after which it appends the pattern's `SPEC`; spattn's own
+// runtime (runtime/webgpu/run.ts) runs the same code with a spec made in process
+// (backends/wgsl/spec.ts).
+//
+// Conventions shared with the shaders (backends/wgsl): parameters are a uniform block of 4-byte
+// fields in `PatternSpec`'s order (i32, scale_log2 f32) padded to 16 bytes; data-dependent arrays
+// go into one i32 buffer, one word per element, at offsets passed as `dyn_<field>` parameters;
+// block lists are FlexAttention's (partial and full key tiles per query tile) in one i32 buffer.
+
+/** Every failure of the host code: a message that says what is missing or wrong. */
+export class SpattnWebGpuError extends Error {}
+
+/** What the host code needs to know of a pattern and its shaders. */
+export interface PatternSpec {
+  name: string;
+  /** Head dimension of Q and K, and width of V and O rows, the attention shaders were made for. */
+  d: number;
+  dv: number;
+  /** The attention shader staging `bk` keys per tile (16, 8 or 4), summing dot products with
+   *  subgroup shuffles or through workgroup memory, and its workgroup storage in bytes. */
+  attention(bk: number, subgroups: boolean): { wgsl: string; bytes: number } | undefined;
+  /** The mask generators: entry points mask_dense, mask_classes and mask_lists. */
+  mask: string;
+  attentionParams: string[];
+  maskParams: string[];
+  /** The data-dependent arrays the predicate reads, in order (none for a positional pattern). */
+  dynFields: string[];
+  /** Whether heads have masks of their own (else one head's lists serve all). */
+  headDependent: boolean;
+  /** Query rows per attention workgroup, and threads per mask-generator workgroup. */
+  queryTile: number;
+  maskWorkgroup: number;
+}
+
+/** FlexAttention-layout block lists, `stride` indices per (head, query tile) row. */
+export interface Tiles {
+  kvNum: Int32Array;
+  kvIdx: Int32Array;
+  fullNum: Int32Array;
+  fullIdx: Int32Array;
+  stride: number;
+  /** 1 when every head shares the lists. */
+  tileHeads: number;
+  numQTiles: number;
+}
+
+/** The data-dependent arrays by field name, each for every query head, concatenated. */
+export type DynArrays = Record<string, Uint8Array | Int32Array>;
+
+const pipelines = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();
+const layouts = new WeakMap<GPUDevice, Map<string, GPUBindGroupLayout>>();
+
+/** A layout of buffer bindings 0, 1, ... of the given types, cached per device (explicit: an
+ *  "auto" layout drops the bindings an entry point never reads). */
+export function bufferLayout(device: GPUDevice, kinds: GPUBufferBindingType[]): GPUBindGroupLayout {
+  let cache = layouts.get(device);
+  if (!cache) layouts.set(device, (cache = new Map()));
+  const key = kinds.join(",");
+  let l = cache.get(key);
+  if (!l) {
+    l = device.createBindGroupLayout({ entries: kinds.map((type, binding) => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type } })) });
+    cache.set(key, l);
+  }
+  return l;
+}
+
+/** The pipeline of `entry` in `code`, compiled once per device (Dawn does not cache identical
+ *  pipelines); a compile error names its line and shows it. */
+export function pipelineFor(device: GPUDevice, code: string, layout: GPUBindGroupLayout, entry = "main"): Promise<GPUComputePipeline> {
+  let cache = pipelines.get(device);
+  if (!cache) pipelines.set(device, (cache = new Map()));
+  const key = `${entry}\n${code}`;
+  let p = cache.get(key);
+  if (!p) {
+    p = (async () => {
+      const module = device.createShaderModule({ code });
+      const info = await module.getCompilationInfo();
+      const errors = info.messages.filter((m) => m.type === "error");
+      if (errors.length) {
+        const src = code.split("\n");
+        const text = errors.map((m) => `line ${m.lineNum}:${m.linePos}: ${m.message}\n  ${src[m.lineNum - 1] ?? ""}`).join("\n");
+        throw new SpattnWebGpuError(`the generated WGSL does not compile:\n${text}`);
+      }
+      return device.createComputePipelineAsync({ layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: entry } });
+    })();
+    cache.set(key, p);
+    p.catch(() => cache!.delete(key));
+  }
+  return p;
+}
+
+/** A buffer holding `data` (at least 16 bytes, a multiple of 16: bindings need both). */
+function upload(device: GPUDevice, data: ArrayBufferView, usage: number): GPUBuffer {
+  const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
+  const buf = device.createBuffer({ size, usage: usage | GPUBufferUsage.COPY_DST });
+  if (data.byteLength) device.queue.writeBuffer(buf, 0, data.buffer, data.byteOffset, data.byteLength);
+  return buf;
+}
+
+/** The uniform block of `fields` (i32, f32 for those in `floats`), 16-byte padded. */
+function paramBlock(fields: string[], values: Record<string, number>, floats: string[] = []): Uint8Array {
+  const bytes = new ArrayBuffer(Math.ceil(fields.length / 4) * 16);
+  const ints = new Int32Array(bytes);
+  const fl = new Float32Array(bytes);
+  fields.forEach((f, i) => {
+    const v = values[f];
+    if (v === undefined) throw new SpattnWebGpuError(`internal: parameter ${f} has no value`);
+    if (floats.includes(f)) fl[i] = v;
+    else ints[i] = v;
+  });
+  return new Uint8Array(bytes);
+}
+
+/** Each data-dependent array as i32 words, one after the other, with each one's offset. */
+function packDyn(spec: PatternSpec, dyn: DynArrays | undefined): { data: Int32Array; offsets: Record<string, number> } {
+  const missing = spec.dynFields.filter((f) => !dyn || !dyn[f]);
+  if (missing.length) throw new SpattnWebGpuError(`pattern ${spec.name} reads data-dependent arrays (${missing.join(", ")}): pass them (spattn's CPU index builders compute them)`);
+  const arrays = spec.dynFields.map((f) => dyn![f]);
+  const data = new Int32Array(Math.max(1, arrays.reduce((s, a) => s + a.length, 0)));
+  const offsets: Record<string, number> = {};
+  let at = 0;
+  spec.dynFields.forEach((f, i) => {
+    offsets[`dyn_${f}`] = at;
+    data.set(arrays[i], at);
+    at += arrays[i].length;
+  });
+  return { data, offsets };
+}
+
+/** Runs the passes in order in one submission, then copies `reads` back; a validation error
+ *  of any step becomes an exception. */
+async function launch(
+  device: GPUDevice,
+  what: string,
+  layout: GPUBindGroupLayout,
+  buffers: GPUBuffer[],
+  passes: { pipeline: GPUComputePipeline; workgroups: [number, number, number] }[],
+  reads: GPUBuffer[],
+): Promise<ArrayBuffer[]> {
+  const staging = reads.map((b) => device.createBuffer({ size: b.size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
+  device.pushErrorScope("validation");
+  let failure: unknown;
+  let result: ArrayBuffer[] = [];
+  try {
+    const group = device.createBindGroup({ layout, entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })) });
+    const enc = device.createCommandEncoder();
+    for (const p of passes) {
+      const pass = enc.beginComputePass();
+      pass.setPipeline(p.pipeline);
+      pass.setBindGroup(0, group);
+      pass.dispatchWorkgroups(...p.workgroups);
+      pass.end();
+    }
+    reads.forEach((b, i) => enc.copyBufferToBuffer(b, 0, staging[i], 0, b.size));
+    device.queue.submit([enc.finish()]);
+    await Promise.all(staging.map((b) => b.mapAsync(GPUMapMode.READ)));
+    result = staging.map((b) => b.getMappedRange().slice(0));
+  } catch (e) {
+    failure = e;
+  } finally {
+    for (const b of staging) b.destroy();
+  }
+  const err = await device.popErrorScope();
+  if (err) throw new SpattnWebGpuError(`WebGPU refused ${what}: ${err.message}`);
+  if (failure) throw failure;
+  return result;
+}
+
+export interface MaskOptions {
+  n: number;
+  /** Heads to generate: 1 where the pattern is not head-dependent, else the query heads. */
+  heads: number;
+  blockQ: number;
+  blockK: number;
+  dyn?: DynArrays;
+  /** Also the dense mask ([heads][n][n] bytes: meant for small n). */
+  dense?: boolean;
+}
+
+export interface MaskResult {
+  dense?: Uint8Array;
+  /** [heads][nqt][nkt]: 0 empty, 1 full, 2 partial (pairs past n do not count). */
+  classes: Uint8Array;
+  tiles: Tiles;
+}
+
+/** The mask generators on the device: block classes, FlexAttention lists and, if asked, the
+ *  dense mask, from the predicate on every pair. */
+export async function runMaskGenerators(device: GPUDevice, spec: PatternSpec, o: MaskOptions): Promise<MaskResult> {
+  const { n, heads, blockQ: bq, blockK: bk } = o;
+  for (const [name, v] of [["N", n], ["heads", heads], ["block sizes", Math.min(bq, bk)]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new SpattnWebGpuError(`the mask generators need ${name} above 0, got ${v}`);
+  }
+  const nqt = Math.ceil(n / bq);
+  const nkt = Math.ceil(n / bk);
+  const words = Math.ceil(n / 32);
+  const rows = heads * nqt;
+  const W = spec.maskWorkgroup;
+  const limit = device.limits.maxComputeWorkgroupsPerDimension;
+  if ((o.dense && n > limit) || nqt > limit || Math.ceil(rows / W) > limit) throw new SpattnWebGpuError(`N = ${n} needs more workgroups along x than the device allows (${limit})`);
+  const layout = bufferLayout(device, ["uniform", "read-only-storage", "storage", "storage", "storage"]);
+  const [pDense, pClasses, pLists] = await Promise.all(["mask_dense", "mask_classes", "mask_lists"].map((e) => pipelineFor(device, spec.mask, layout, e)));
+  const dyn = packDyn(spec, o.dyn);
+  const S = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC;
+  const bufs = [
+    upload(device, paramBlock(spec.maskParams, { n, bq, bk, nqt, nkt, words, rows, ...dyn.offsets }), GPUBufferUsage.UNIFORM),
+    upload(device, dyn.data, GPUBufferUsage.STORAGE),
+    device.createBuffer({ size: o.dense ? heads * n * words * 4 : 16, usage: S }),
+    device.createBuffer({ size: Math.max(16, rows * nkt * 4), usage: S }),
+    device.createBuffer({ size: (2 * rows + 2 * rows * nkt) * 4, usage: S }),
+  ];
+  try {
+    const passes: { pipeline: GPUComputePipeline; workgroups: [number, number, number] }[] = [
+      ...(o.dense ? [{ pipeline: pDense, workgroups: [n, heads, 1] as [number, number, number] }] : []),
+      { pipeline: pClasses, workgroups: [nqt, heads, 1] },
+      { pipeline: pLists, workgroups: [Math.ceil(rows / W), 1, 1] },
+    ];
+    const got = await launch(device, "the mask generators", layout, bufs, passes, o.dense ? [bufs[2], bufs[3], bufs[4]] : [bufs[3], bufs[4]]);
+    const [denseBits, classBytes, listBytes] = o.dense ? got : [undefined, ...got];
+    const lists = new Int32Array(listBytes!);
+    const tiles: Tiles = {
+      kvNum: lists.slice(0, rows),
+      kvIdx: lists.slice(rows, rows + rows * nkt),
+      fullNum: lists.slice(rows + rows * nkt, 2 * rows + rows * nkt),
+      fullIdx: lists.slice(2 * rows + rows * nkt, 2 * rows + 2 * rows * nkt),
+      stride: nkt,
+      tileHeads: heads,
+      numQTiles: nqt,
+    };
+    const result: MaskResult = { classes: Uint8Array.from(new Uint32Array(classBytes!, 0, rows * nkt)), tiles };
+    if (denseBits) {
+      const bits = new Uint32Array(denseBits, 0, heads * n * words);
+      const dense = new Uint8Array(heads * n * n);
+      for (let r = 0; r < heads * n; r++) for (let k = 0; k < n; k++) dense[r * n + k] = (bits[r * words + (k >> 5)] >>> (k & 31)) & 1;
+      result.dense = dense;
+    }
+    return result;
+  } finally {
+    for (const b of bufs) b.destroy();
+  }
+}
+
+/** Whether the attention shader can sum a row's partial products with subgroup shuffles: the
+ *  device has the feature, and subgroups hold the 4 threads of a row (at least 4 invocations;
+ *  SwiftShader's are exactly 4, GPUs' 8 to 128). */
+export function canUseSubgroups(device: GPUDevice): boolean {
+  return device.features.has("subgroups") && (device.adapterInfo?.subgroupMinSize ?? 0) >= 4;
+}
+
+/** Keys per attention tile: the largest of 16, 8, 4 whose workgroup storage the device allows. */
+export function keysPerTile(device: GPUDevice, spec: PatternSpec, subgroups = canUseSubgroups(device)): number {
+  for (const bk of [16, 8, 4]) {
+    const s = spec.attention(bk, subgroups);
+    if (s && s.bytes <= device.limits.maxComputeWorkgroupStorageSize) return bk;
+  }
+  throw new SpattnWebGpuError(`no attention shader of pattern ${spec.name} fits the device's ${device.limits.maxComputeWorkgroupStorageSize} bytes of workgroup storage (head dimensions ${spec.d} and ${spec.dv})`);
+}
+
+export interface AttentionShape {
+  heads: number;
+  kvHeads: number;
+  n: number;
+}
+
+export interface AttentionOptions {
+  /** The data-dependent arrays, where the pattern has any. */
+  dyn?: DynArrays;
+  /** Block lists of the attention tiles (`queryTile` x `keysPerTile`); by default the mask
+   *  generators make them on the device. */
+  tiles?: Tiles;
+  /** Keys per tile (default: keysPerTile). Lists passed in must use the same. */
+  bk?: number;
+  /** The subgroup variant of the shader (default: where canUseSubgroups). */
+  subgroups?: boolean;
+}
+
+/** Attention under the pattern, float32: q [heads][n][d], k [kvHeads][n][d], v [kvHeads][n][dv]
+ *  (row-major, batch 1). Returns O [heads][n][dv] and the log-sum-exp [heads][n] (-Infinity and
+ *  O = 0 for a row with no allowed key). */
+export async function runAttention(
+  device: GPUDevice,
+  spec: PatternSpec,
+  q: Float32Array,
+  k: Float32Array,
+  v: Float32Array,
+  shape: AttentionShape,
+  opts: AttentionOptions = {},
+): Promise<{ out: Float32Array; lse: Float32Array }> {
+  const { heads, kvHeads, n } = shape;
+  const { d, dv } = spec;
+  if (!(heads >= 1 && kvHeads >= 1 && heads % kvHeads === 0)) throw new SpattnWebGpuError(`query heads (${heads}) must be a positive multiple of the K/V heads (${kvHeads})`);
+  for (const [name, arr, want] of [["q", q, heads * n * d], ["k", k, kvHeads * n * d], ["v", v, kvHeads * n * dv]] as const) {
+    if (arr.length !== want) throw new SpattnWebGpuError(`${name} has ${arr.length} elements; ${name === "q" ? heads : kvHeads} heads of ${n} x ${name === "v" ? dv : d} need ${want}`);
+  }
+  const out = new Float32Array(heads * n * dv);
+  const lse = new Float32Array(heads * n);
+  if (n === 0) return { out, lse };
+  const subgroups = opts.subgroups ?? canUseSubgroups(device);
+  if (subgroups && !canUseSubgroups(device)) throw new SpattnWebGpuError("the subgroup variant needs the device's `subgroups` feature with subgroups of at least 4 invocations");
+  const bk = opts.bk ?? keysPerTile(device, spec, subgroups);
+  const shader = spec.attention(bk, subgroups);
+  if (!shader) throw new SpattnWebGpuError(`pattern ${spec.name} has no attention shader with ${bk} keys per tile`);
+  const tiles = opts.tiles ?? (await runMaskGenerators(device, spec, { n, heads: spec.headDependent ? heads : 1, blockQ: spec.queryTile, blockK: bk, dyn: opts.dyn })).tiles;
+  if (tiles.numQTiles !== Math.ceil(n / spec.queryTile)) throw new SpattnWebGpuError(`the lists have ${tiles.numQTiles} query tiles; N = ${n} in tiles of ${spec.queryTile} needs ${Math.ceil(n / spec.queryTile)}`);
+  if (tiles.numQTiles > device.limits.maxComputeWorkgroupsPerDimension) throw new SpattnWebGpuError(`N = ${n} needs ${tiles.numQTiles} workgroups along x; the device allows ${device.limits.maxComputeWorkgroupsPerDimension}`);
+  const parts = [["kv_num_off", tiles.kvNum], ["kv_idx_off", tiles.kvIdx], ["full_num_off", tiles.fullNum], ["full_idx_off", tiles.fullIdx]] as const;
+  const lists = new Int32Array(parts.reduce((s, [, a]) => s + a.length, 0));
+  const offsets: Record<string, number> = {};
+  let at = 0;
+  for (const [name, arr] of parts) {
+    offsets[name] = at;
+    lists.set(arr, at);
+    at += arr.length;
+  }
+  const dyn = packDyn(spec, opts.dyn);
+  const values = { n, heads, kv_heads: kvHeads, num_q_tiles: tiles.numQTiles, stride: tiles.stride, tile_heads: tiles.tileHeads, scale_log2: Math.LOG2E / Math.sqrt(d), ...offsets, ...dyn.offsets };
+  const r: GPUBufferBindingType = "read-only-storage";
+  const layout = bufferLayout(device, ["uniform", r, r, r, "storage", "storage", r, r]);
+  const pipeline = await pipelineFor(device, shader.wgsl, layout);
+  const S = GPUBufferUsage.STORAGE;
+  const bufs = [
+    upload(device, paramBlock(spec.attentionParams, values, ["scale_log2"]), GPUBufferUsage.UNIFORM),
+    upload(device, q, S),
+    upload(device, k, S),
+    upload(device, v, S),
+    device.createBuffer({ size: Math.max(16, out.byteLength), usage: S | GPUBufferUsage.COPY_SRC }),
+    device.createBuffer({ size: Math.max(16, lse.byteLength), usage: S | GPUBufferUsage.COPY_SRC }),
+    upload(device, lists, S),
+    upload(device, dyn.data, S),
+  ];
+  try {
+    const [o, l] = await launch(device, "the attention launch", layout, bufs, [{ pipeline, workgroups: [tiles.numQTiles, heads, 1] }], [bufs[4], bufs[5]]);
+    out.set(new Float32Array(o, 0, out.length));
+    lse.set(new Float32Array(l, 0, lse.length));
+    return { out, lse };
+  } finally {
+    for (const b of bufs) b.destroy();
+  }
+}

@@ -1,0 +1,120 @@
+// Sparse against dense WGSL attention for every example, with the speedup the tile density
+// allows (the bound: all tiles / visited tiles). Runs on whatever adapter Dawn finds: a GPU
+// where there is one, else SwiftShader, where it only proves the plumbing (a CPU emulating a
+// GPU: its times say little about a GPU's).
+//
+//   npx tsx bench/webgpu/bench.ts [--n 512] [--heads 2] [--d 64] [--reps 3] [--out bench/results/webgpu]
+//
+// Each time is the median of `reps` calls of the host code's runAttention after one warm-up
+// call: uploads, one dispatch and the read-back (block lists and data-dependent arrays are made
+// once beforehand, on the CPU). Dense is the same shader under `mask true` (every tile full).
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { buildDenseMask } from "../../compiler/blockmask/build.js";
+import { compile } from "../../compiler/compile.js";
+import type { PatternIR, Value } from "../../compiler/ir.js";
+import { dependsOnHead } from "../../compiler/ir.js";
+import { kernelInputs } from "../../backends/inputs.js";
+import { patternSpec } from "../../backends/wgsl/spec.js";
+import { canUseSubgroups, keysPerTile, runAttention, type Tiles } from "../../backends/wgsl/templates/host.js";
+import { releaseDevice, requestDevice } from "../../runtime/webgpu/device.js";
+import { dynByName } from "../../runtime/webgpu/run.js";
+import { randomTensor } from "../../test/helpers.js";
+
+const { values: args } = parseArgs({
+  options: {
+    n: { type: "string", default: "512" },
+    heads: { type: "string", default: "2" },
+    d: { type: "string", default: "64" },
+    reps: { type: "string", default: "3" },
+    out: { type: "string", default: "bench/results/webgpu" },
+  },
+});
+const N = Number(args.n);
+const HEADS = Number(args.heads);
+const D = Number(args.d);
+const REPS = Number(args.reps);
+
+/** Grids of the layout examples near N tokens. */
+function layoutSizes(file: string): Record<string, Value> {
+  const side = Math.round(Math.sqrt(N));
+  if (file === "neighborhood2d.spattn") return { height: side, width: side };
+  if (file === "video3d.spattn") return { frames: 4, height: Math.round(Math.sqrt(N / 4)), width: Math.round(Math.sqrt(N / 4)) };
+  return {};
+}
+
+function mainPattern(file: string): PatternIR {
+  const src = readFileSync(join("examples", file), "utf8");
+  const names = [...src.matchAll(/^pattern (\w+)/gm)].map((m) => m[1]);
+  return compile(src, { fileName: file, pattern: names[names.length - 1], set: layoutSizes(file) });
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const info = await requestDevice();
+const device = info.device;
+const subgroups = canUseSubgroups(device);
+console.log(`adapter: ${info.adapter}; subgroups: ${subgroups}; N about ${N}, H = ${HEADS}, D = ${D}, median of ${REPS}`);
+
+async function time(ir: PatternIR, n: number, heads: number): Promise<{ ms: number; tiles: Tiles; bk: number }> {
+  const spec = patternSpec(ir, D);
+  const [q, k, v] = [1, 2, 3].map((s) => randomTensor(heads, n, D, s));
+  const bk = keysPerTile(device, spec, subgroups);
+  const tiles = kernelInputs(ir, { seqLen: n, heads, q, k, blockQ: spec.queryTile, blockK: bk, permute: false }).tiles;
+  const dyn = dynByName(ir, heads, n, q, k);
+  const call = () => runAttention(device, spec, q.data as Float32Array, k.data as Float32Array, v.data as Float32Array, { heads, kvHeads: heads, n }, { tiles, dyn, bk, subgroups });
+  await call();
+  const ms: number[] = [];
+  for (let r = 0; r < REPS; r++) {
+    const t0 = performance.now();
+    await call();
+    ms.push(performance.now() - t0);
+  }
+  return { ms: median(ms), tiles, bk };
+}
+
+const dense = new Map<string, number>();
+const rows: Record<string, number | string>[] = [];
+for (const file of readdirSync("examples").filter((f) => f.endsWith(".spattn")).sort()) {
+  const ir = mainPattern(file);
+  const n = ir.layout ? ir.layout.reduce((a, x) => a * x.size, 1) : N;
+  const heads = ir.heads ?? HEADS;
+  const key = `${n}/${heads}`;
+  if (!dense.has(key)) dense.set(key, (await time(compile("pattern dense() { mask true }"), n, heads)).ms);
+  const { ms, tiles, bk } = await time(ir, n, heads);
+  const q = randomTensor(heads, n, D, 1);
+  const k = randomTensor(heads, n, D, 2);
+  const mask = buildDenseMask(ir, { seqLen: n, heads: dependsOnHead(ir) ? heads : 1, q, k });
+  let allowed = 0;
+  for (const x of mask.data) allowed += x;
+  const tokenDensity = allowed / mask.heads / (n * n);
+  let visited = 0;
+  for (let i = 0; i < tiles.kvNum.length; i++) visited += tiles.kvNum[i] + tiles.fullNum[i];
+  const allTiles = tiles.tileHeads * tiles.numQTiles * Math.ceil(n / bk);
+  const tileDensity = visited / allTiles;
+  const speedup = dense.get(key)! / ms;
+  const row = { pattern: file.replace(/\.spattn$/, ""), n, heads, tokenDensity, tileDensity, sparseMs: ms, denseMs: dense.get(key)!, speedup, bound: 1 / tileDensity, ofBound: speedup * tileDensity };
+  rows.push(row);
+  console.log(
+    `${row.pattern.padEnd(18)} N=${n} tokens ${(100 * tokenDensity).toFixed(1).padStart(5)}%  tiles ${(100 * tileDensity).toFixed(1).padStart(5)}%  ` +
+      `sparse ${ms.toFixed(1).padStart(8)} ms  dense ${dense.get(key)!.toFixed(1).padStart(8)} ms  x${speedup.toFixed(2).padStart(6)} of bound x${(1 / tileDensity).toFixed(2).padStart(6)} (${(100 * row.ofBound).toFixed(0)}%)`,
+  );
+}
+releaseDevice(info);
+
+const slug = info.adapter.replace(/[^A-Za-z0-9]+/g, "_").replace(/^_|_$/g, "").toLowerCase() || "adapter";
+mkdirSync(args.out!, { recursive: true });
+const meta = { adapter: info.adapter, subgroups, n: N, heads: HEADS, d: D, reps: REPS, date: new Date().toISOString(), command: `npx tsx bench/webgpu/bench.ts --n ${N} --heads ${HEADS} --d ${D} --reps ${REPS}` };
+writeFileSync(join(args.out!, `${slug}.json`), JSON.stringify({ ...meta, rows }, null, 2) + "\n");
+const md = [
+  `# WGSL attention, sparse against dense: ${info.adapter}`,
+  "",
+  `${meta.command} (${meta.date}); subgroups ${subgroups}. Times: median of ${REPS} calls (uploads, dispatch, read-back).`,
+  "",
+  "| pattern | N | token density | tile density | sparse ms | dense ms | speedup | bound | of bound |",
+  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  ...rows.map((r) => `| ${r.pattern} | ${r.n} | ${(100 * (r.tokenDensity as number)).toFixed(1)}% | ${(100 * (r.tileDensity as number)).toFixed(1)}% | ${(r.sparseMs as number).toFixed(1)} | ${(r.denseMs as number).toFixed(1)} | ${(r.speedup as number).toFixed(2)} | ${(r.bound as number).toFixed(2)} | ${(100 * (r.ofBound as number)).toFixed(0)}% |`),
+  "",
+];
+writeFileSync(join(args.out!, `${slug}.md`), md.join("\n"));
