@@ -2,6 +2,7 @@
 // made in process for spattn's runtime (`patternSpec`), or written out as a standalone host
 // module by `spattn compile --target wgsl` (`emitWgslHost`): host.ts verbatim, then the spec.
 import { readFileSync } from "node:fs";
+import { largestMagnitude } from "../../compiler/blockmask/evaluate.js";
 import { dependsOnHead, type PatternIR } from "../../compiler/ir.js";
 import { packageFile } from "../../compiler/package-root.js";
 import { dynFieldNames } from "../inputs.js";
@@ -12,6 +13,24 @@ import type { PatternSpec } from "./templates/host.js";
 
 /** Keys per attention tile the host may pick from, largest first. */
 export const WGSL_KEY_TILES = [16, 8, 4];
+
+/** Heads a host module accepts: its size limit (`maxN`) is worked out for head indices below. */
+export const WGSL_MAX_HEADS = 1024;
+
+/** The largest N (up to 2^30) at which the predicate's arithmetic stays inside i32 for any head
+ *  below WGSL_MAX_HEADS (the interval bound `largestMagnitude` grows with N). */
+export function wgslMaxSeqLen(ir: PatternIR): number {
+  const fits = (n: number) => largestMagnitude(ir.mask, { head: WGSL_MAX_HEADS - 1, n, selections: [], routes: [], vslash: [] }) < 2 ** 31;
+  let lo = 0;
+  let hi = 2 ** 30;
+  if (fits(hi)) return hi;
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi + 1) / 2);
+    if (fits(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
 
 /** The spec of a pattern for head dimensions d (Q, K) and dv (V, O); shaders made on demand. */
 export function patternSpec(ir: PatternIR, d: number, dv = d): PatternSpec {
@@ -34,6 +53,8 @@ export function patternSpec(ir: PatternIR, d: number, dv = d): PatternSpec {
     headDependent: dependsOnHead(ir),
     queryTile: WGSL_BQ,
     maskWorkgroup: WGSL_MASK_WORKGROUP,
+    maxN: wgslMaxSeqLen(ir),
+    maxHeads: WGSL_MAX_HEADS,
   };
 }
 
@@ -81,6 +102,8 @@ export function emitWgslHost(ir: PatternIR, o: WgslHostOptions): string {
     `  headDependent: ${spec.headDependent},`,
     `  queryTile: ${spec.queryTile},`,
     `  maskWorkgroup: ${spec.maskWorkgroup},`,
+    `  maxN: ${spec.maxN},`,
+    `  maxHeads: ${spec.maxHeads},`,
     "};",
     "",
     "/** Attention under this pattern on `device` (see runAttention). */",

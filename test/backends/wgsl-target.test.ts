@@ -11,7 +11,8 @@ import { compile } from "../../compiler/compile.js";
 import type { PatternIR } from "../../compiler/ir.js";
 import { emitWgslAttention } from "../../backends/wgsl/attention.js";
 import { emitWgslMask } from "../../backends/wgsl/mask.js";
-import { emitWgslHost, WGSL_KEY_TILES } from "../../backends/wgsl/spec.js";
+import { emitWgslHost, patternSpec, WGSL_KEY_TILES } from "../../backends/wgsl/spec.js";
+import { runAttention } from "../../backends/wgsl/templates/host.js";
 import { releaseDevice, requestDevice, type DeviceInfo } from "../../runtime/webgpu/device.js";
 import { dynByName, runWebGpu } from "../../runtime/webgpu/run.js";
 import { randomTensor, tempDirs } from "../helpers.js";
@@ -114,6 +115,17 @@ describe("wgsl target", () => {
     expect(errors.length).toBe(1);
     expect(errors[0]).toMatch(/wrong\.ts\(1,14\): error TS2322: Type 'number' is not assignable to type 'GPUDevice'/);
   }, 120_000);
+
+  it("refuses sizes whose arithmetic leaves i32, before touching the device", async () => {
+    const ir = compile("pattern p() { mask q * 100000 >= k * 100000 }");
+    const spec = patternSpec(ir, 16);
+    // q * 100000 reaches 21475 * 100000 > 2^31 first at N = 21476 (q = 21475).
+    expect(spec.maxN).toBe(21475);
+    const x = new Float32Array(16);
+    const n = spec.maxN + 1;
+    await expect(runAttention({} as GPUDevice, spec, x, x, x, { heads: 1, kvHeads: 1, n })).rejects.toThrow(/leaves the 32-bit integers of WGSL \(pattern p: N up to \d+/);
+    expect(patternSpec(compile("pattern p() { mask causal }"), 16).maxN).toBe(2 ** 30);
+  });
 
   it("keeps file names out of the code: a hostile source name stays inside its comment", () => {
     const code = emitWgslHost(mainPattern("causal.spattn"), { sourceName: "x */ evil\nconst y = 1; //", d: 64 });

@@ -33,6 +33,17 @@ export interface PatternSpec {
   /** Query rows per attention workgroup, and threads per mask-generator workgroup. */
   queryTile: number;
   maskWorkgroup: number;
+  /** Sizes whose integer arithmetic fits the shaders' i32: the predicate's up to N = maxN with
+   *  fewer than maxHeads heads (worked out by the compiler), the indices checked here. */
+  maxN: number;
+  maxHeads: number;
+}
+
+/** Refuses sizes whose arithmetic would leave the 32-bit integers WGSL has. */
+function checkSize(spec: PatternSpec, heads: number, n: number, width: number): void {
+  if (n > spec.maxN || heads > spec.maxHeads || heads * n * Math.max(width, 32) >= 2 ** 31) {
+    throw new SpattnWebGpuError(`N = ${n} with ${heads} heads of width ${width} leaves the 32-bit integers of WGSL (pattern ${spec.name}: N up to ${spec.maxN}, up to ${spec.maxHeads} heads, H x N x width below 2^31)`);
+  }
 }
 
 /** FlexAttention-layout block lists, `stride` indices per (head, query tile) row. */
@@ -194,6 +205,7 @@ export async function runMaskGenerators(device: GPUDevice, spec: PatternSpec, o:
   for (const [name, v] of [["N", n], ["heads", heads], ["block sizes", Math.min(bq, bk)]] as const) {
     if (!Number.isInteger(v) || v < 1) throw new SpattnWebGpuError(`the mask generators need ${name} above 0, got ${v}`);
   }
+  checkSize(spec, heads, n, Math.ceil(n / 32));
   const nqt = Math.ceil(n / bq);
   const nkt = Math.ceil(n / bk);
   const words = Math.ceil(n / 32);
@@ -292,6 +304,7 @@ export async function runAttention(
   const { heads, kvHeads, n } = shape;
   const { d, dv } = spec;
   if (!(heads >= 1 && kvHeads >= 1 && heads % kvHeads === 0)) throw new SpattnWebGpuError(`query heads (${heads}) must be a positive multiple of the K/V heads (${kvHeads})`);
+  checkSize(spec, heads, n, Math.max(d, dv));
   for (const [name, arr, want] of [["q", q, heads * n * d], ["k", k, kvHeads * n * d], ["v", v, kvHeads * n * dv]] as const) {
     if (arr.length !== want) throw new SpattnWebGpuError(`${name} has ${arr.length} elements; ${name === "q" ? heads : kvHeads} heads of ${n} x ${name === "v" ? dv : d} need ${want}`);
   }
