@@ -5,9 +5,10 @@
 //
 //   npx tsx bench/webgpu/bench.ts [--n 512] [--heads 2] [--d 64] [--reps 3] [--out bench/results/webgpu]
 //
-// Each time is the median of `reps` calls of the host code's runAttention after one warm-up
-// call: uploads, one dispatch and the read-back (block lists and data-dependent arrays are made
-// once beforehand, on the CPU). Dense is the same shader under `mask true` (every tile full).
+// Times are medians of `reps` calls of the host code's runAttention after one warm-up call:
+// the attention pass on the GPU by timestamp queries where the device has them (else the
+// call's wall time: uploads, dispatch, read-back). Block lists and data-dependent arrays are
+// made once beforehand, on the CPU. Dense is the same shader under `mask true` (all tiles full).
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -20,7 +21,15 @@ import { patternSpec } from "../../backends/wgsl/spec.js";
 import { canUseSubgroups, keysPerTile, runAttention, type Tiles } from "../../backends/wgsl/templates/host.js";
 import { releaseDevice, requestDevice } from "../../runtime/webgpu/device.js";
 import { dynByName } from "../../runtime/webgpu/run.js";
-import { randomTensor } from "../../test/helpers.js";
+import { rng } from "../../test/random.js";
+import type { Tensor4 } from "../../compiler/blockmask/build.js";
+
+function randomTensor(heads: number, n: number, d: number, seed: number): Tensor4 {
+  const r = rng(seed);
+  const data = new Float32Array(heads * n * d);
+  for (let i = 0; i < data.length; i++) data[i] = r() * 2 - 1;
+  return { shape: [1, heads, n, d], data };
+}
 
 const { values: args } = parseArgs({
   options: {
@@ -38,9 +47,11 @@ const REPS = Number(args.reps);
 
 /** Grids of the layout examples near N tokens. */
 function layoutSizes(file: string): Record<string, Value> {
-  const side = Math.round(Math.sqrt(N));
+  // At least 8 a side: the examples' kernels are 7 wide.
+  const side = Math.max(8, Math.round(Math.sqrt(N)));
+  const side3 = Math.max(8, Math.round(Math.sqrt(N / 4)));
   if (file === "neighborhood2d.spattn") return { height: side, width: side };
-  if (file === "video3d.spattn") return { frames: 4, height: Math.round(Math.sqrt(N / 4)), width: Math.round(Math.sqrt(N / 4)) };
+  if (file === "video3d.spattn") return { frames: 4, height: side3, width: side3 };
   return {};
 }
 
@@ -55,7 +66,9 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const info = await requestDevice();
 const device = info.device;
 const subgroups = canUseSubgroups(device);
-console.log(`adapter: ${info.adapter}; subgroups: ${subgroups}; N about ${N}, H = ${HEADS}, D = ${D}, median of ${REPS}`);
+const timed = device.features.has("timestamp-query");
+const clock = timed ? "GPU time of the attention pass (timestamp queries)" : "wall time per call (uploads, dispatch, read-back)";
+console.log(`adapter: ${info.adapter}; subgroups: ${subgroups}; N about ${N}, H = ${HEADS}, D = ${D}, median of ${REPS}; ${clock}`);
 
 async function time(ir: PatternIR, n: number, heads: number): Promise<{ ms: number; tiles: Tiles; bk: number }> {
   const spec = patternSpec(ir, D);
@@ -63,19 +76,19 @@ async function time(ir: PatternIR, n: number, heads: number): Promise<{ ms: numb
   const bk = keysPerTile(device, spec, subgroups);
   const tiles = kernelInputs(ir, { seqLen: n, heads, q, k, blockQ: spec.queryTile, blockK: bk, permute: false }).tiles;
   const dyn = dynByName(ir, heads, n, q, k);
-  const call = () => runAttention(device, spec, q.data as Float32Array, k.data as Float32Array, v.data as Float32Array, { heads, kvHeads: heads, n }, { tiles, dyn, bk, subgroups });
+  const call = () => runAttention(device, spec, q.data as Float32Array, k.data as Float32Array, v.data as Float32Array, { heads, kvHeads: heads, n }, { tiles, dyn, bk, subgroups, timed });
   await call();
   const ms: number[] = [];
   for (let r = 0; r < REPS; r++) {
     const t0 = performance.now();
-    await call();
-    ms.push(performance.now() - t0);
+    const got = await call();
+    ms.push(got.gpuMs ?? performance.now() - t0);
   }
   return { ms: median(ms), tiles, bk };
 }
 
 const dense = new Map<string, number>();
-const rows: Record<string, number | string>[] = [];
+const results: Record<string, number | string>[] = [];
 for (const file of readdirSync("examples").filter((f) => f.endsWith(".spattn")).sort()) {
   const ir = mainPattern(file);
   const n = ir.layout ? ir.layout.reduce((a, x) => a * x.size, 1) : N;
@@ -85,36 +98,37 @@ for (const file of readdirSync("examples").filter((f) => f.endsWith(".spattn")).
   const { ms, tiles, bk } = await time(ir, n, heads);
   const q = randomTensor(heads, n, D, 1);
   const k = randomTensor(heads, n, D, 2);
+  // The compiler's dense mask (exact, by boxes: fast for positional patterns; H x N^2 bytes).
   const mask = buildDenseMask(ir, { seqLen: n, heads: dependsOnHead(ir) ? heads : 1, q, k });
   let allowed = 0;
-  for (const x of mask.data) allowed += x;
+  for (let i = 0; i < mask.data.length; i++) allowed += mask.data[i];
   const tokenDensity = allowed / mask.heads / (n * n);
   let visited = 0;
   for (let i = 0; i < tiles.kvNum.length; i++) visited += tiles.kvNum[i] + tiles.fullNum[i];
   const allTiles = tiles.tileHeads * tiles.numQTiles * Math.ceil(n / bk);
   const tileDensity = visited / allTiles;
   const speedup = dense.get(key)! / ms;
-  const row = { pattern: file.replace(/\.spattn$/, ""), n, heads, tokenDensity, tileDensity, sparseMs: ms, denseMs: dense.get(key)!, speedup, bound: 1 / tileDensity, ofBound: speedup * tileDensity };
-  rows.push(row);
+  const result = { pattern: file.replace(/\.spattn$/, ""), n, heads, tokenDensity, tileDensity, sparseMs: ms, denseMs: dense.get(key)!, speedup, bound: 1 / tileDensity, ofBound: speedup * tileDensity };
+  results.push(result);
   console.log(
-    `${row.pattern.padEnd(18)} N=${n} tokens ${(100 * tokenDensity).toFixed(1).padStart(5)}%  tiles ${(100 * tileDensity).toFixed(1).padStart(5)}%  ` +
-      `sparse ${ms.toFixed(1).padStart(8)} ms  dense ${dense.get(key)!.toFixed(1).padStart(8)} ms  x${speedup.toFixed(2).padStart(6)} of bound x${(1 / tileDensity).toFixed(2).padStart(6)} (${(100 * row.ofBound).toFixed(0)}%)`,
+    `${result.pattern.padEnd(18)} N=${n} tokens ${(100 * tokenDensity).toFixed(1).padStart(5)}%  tiles ${(100 * tileDensity).toFixed(1).padStart(5)}%  ` +
+      `sparse ${ms.toFixed(1).padStart(8)} ms  dense ${dense.get(key)!.toFixed(1).padStart(8)} ms  x${speedup.toFixed(2).padStart(6)} of bound x${(1 / tileDensity).toFixed(2).padStart(6)} (${(100 * result.ofBound).toFixed(0)}%)`,
   );
 }
 releaseDevice(info);
 
 const slug = info.adapter.replace(/[^A-Za-z0-9]+/g, "_").replace(/^_|_$/g, "").toLowerCase() || "adapter";
 mkdirSync(args.out!, { recursive: true });
-const meta = { adapter: info.adapter, subgroups, n: N, heads: HEADS, d: D, reps: REPS, date: new Date().toISOString(), command: `npx tsx bench/webgpu/bench.ts --n ${N} --heads ${HEADS} --d ${D} --reps ${REPS}` };
-writeFileSync(join(args.out!, `${slug}.json`), JSON.stringify({ ...meta, rows }, null, 2) + "\n");
+const meta = { adapter: info.adapter, subgroups, clock, n: N, heads: HEADS, d: D, reps: REPS, date: new Date().toISOString(), command: `npx tsx bench/webgpu/bench.ts --n ${N} --heads ${HEADS} --d ${D} --reps ${REPS}` };
+writeFileSync(join(args.out!, `${slug}.json`), JSON.stringify({ ...meta, rows: results }, null, 2) + "\n");
 const md = [
   `# WGSL attention, sparse against dense: ${info.adapter}`,
   "",
-  `${meta.command} (${meta.date}); subgroups ${subgroups}. Times: median of ${REPS} calls (uploads, dispatch, read-back).`,
+  `${meta.command} (${meta.date}); subgroups ${subgroups}. Times: median of ${REPS} calls, ${clock}.`,
   "",
   "| pattern | N | token density | tile density | sparse ms | dense ms | speedup | bound | of bound |",
   "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-  ...rows.map((r) => `| ${r.pattern} | ${r.n} | ${(100 * (r.tokenDensity as number)).toFixed(1)}% | ${(100 * (r.tileDensity as number)).toFixed(1)}% | ${(r.sparseMs as number).toFixed(1)} | ${(r.denseMs as number).toFixed(1)} | ${(r.speedup as number).toFixed(2)} | ${(r.bound as number).toFixed(2)} | ${(100 * (r.ofBound as number)).toFixed(0)}% |`),
+  ...results.map((r) => `| ${r.pattern} | ${r.n} | ${(100 * (r.tokenDensity as number)).toFixed(1)}% | ${(100 * (r.tileDensity as number)).toFixed(1)}% | ${(r.sparseMs as number).toFixed(1)} | ${(r.denseMs as number).toFixed(1)} | ${(r.speedup as number).toFixed(2)} | ${(r.bound as number).toFixed(2)} | ${(100 * (r.ofBound as number)).toFixed(0)}% |`),
   "",
 ];
 writeFileSync(join(args.out!, `${slug}.md`), md.join("\n"));

@@ -45,7 +45,8 @@ export interface DeviceInfo {
 
 /**
  * A device with the adapter's own limits for workgroup storage and storage buffers (a default
- * device gets 16 KiB and 8), and its `subgroups` and `shader-f16` features where offered.
+ * device gets 16 KiB and 8), and its `subgroups`, `shader-f16` and `timestamp-query` features
+ * where offered.
  * Dawn's workgroup-memory zeroing is turned off: the shaders write what they read.
  */
 export async function requestDevice(): Promise<DeviceInfo> {
@@ -61,7 +62,7 @@ export async function requestDevice(): Promise<DeviceInfo> {
       "no WebGPU adapter: without a GPU, install Debian's chromium package (it ships SwiftShader's Vulkan driver, vk_swiftshader_icd.json) and libvulkan1, or set VK_ICD_FILENAMES",
     );
   }
-  const wanted: GPUFeatureName[] = ["subgroups" as GPUFeatureName, "shader-f16"];
+  const wanted: GPUFeatureName[] = ["subgroups" as GPUFeatureName, "shader-f16", "timestamp-query"];
   const features = wanted.filter((f) => adapter.features.has(f));
   const device = await adapter.requestDevice({
     requiredFeatures: features,

@@ -9,7 +9,7 @@ import { compile } from "../../compiler/compile.js";
 import type { PatternIR, Value } from "../../compiler/ir.js";
 import { referenceAttention } from "../../runtime/reference.js";
 import { requestDevice, WebGpuRuntimeError, type DeviceInfo } from "../../runtime/webgpu/device.js";
-import { bufferLayout, canUseSubgroups, keysPerTile, pipelineFor, runMaskGenerators } from "../../backends/wgsl/templates/host.js";
+import { bufferLayout, canUseSubgroups, keysPerTile, pipelineFor, runAttention, runMaskGenerators } from "../../backends/wgsl/templates/host.js";
 import { patternSpec } from "../../backends/wgsl/spec.js";
 import { dynByName, runWebGpu } from "../../runtime/webgpu/run.js";
 import { buildBlockMask, buildDenseMask } from "../../compiler/blockmask/build.js";
@@ -166,6 +166,21 @@ describe("webgpu runtime", () => {
     const r = await compare(info, ir, 4, 70, 128, 2);
     expect(r.rel).toBeLessThan(1e-4);
     expect(r.lseErr).toBeLessThan(1e-4);
+  }, 60_000);
+
+  it("times the attention pass on the GPU with timestamp queries where the device has them", async () => {
+    if (!info.device.features.has("timestamp-query")) {
+      await expect(runAttention(info.device, patternSpec(compile("pattern p() { mask causal }"), 16), new Float32Array(16), new Float32Array(16), new Float32Array(16), { heads: 1, kvHeads: 1, n: 1 }, { timed: true })).rejects.toThrow(/timestamp-query/);
+      return;
+    }
+    const spec = patternSpec(compile("pattern p() { mask causal }"), 16);
+    const [q, k, v] = [1, 2, 3].map((s) => randomTensor(2, 200, 16, s).data as Float32Array);
+    const got = await runAttention(info.device, spec, q, k, v, { heads: 2, kvHeads: 2, n: 200 }, { timed: true });
+    expect(got.gpuMs).toBeGreaterThan(0);
+    expect(got.gpuMs).toBeLessThan(60_000);
+    const plain = await runAttention(info.device, spec, q, k, v, { heads: 2, kvHeads: 2, n: 200 });
+    expect(plain.gpuMs).toBeUndefined();
+    expect(Buffer.from(plain.out.buffer).equals(Buffer.from(got.out.buffer))).toBe(true);
   }, 60_000);
 
   it("a shader Dawn rejects fails with the generated source line shown", async () => {

@@ -142,7 +142,8 @@ function packDyn(spec: PatternSpec, dyn: DynArrays | undefined): { data: Int32Ar
 }
 
 /** Runs the passes in order in one submission, then copies `reads` back; a validation error
- *  of any step becomes an exception. */
+ *  of any step becomes an exception. With `timed` (the device must have `timestamp-query`),
+ *  also the GPU time from the first pass's start to the last one's end, in nanoseconds. */
 async function launch(
   device: GPUDevice,
   what: string,
@@ -150,29 +151,45 @@ async function launch(
   buffers: GPUBuffer[],
   passes: { pipeline: GPUComputePipeline; workgroups: [number, number, number] }[],
   reads: GPUBuffer[],
-): Promise<ArrayBuffer[]> {
+  timed = false,
+): Promise<{ data: ArrayBuffer[]; gpuNs?: number }> {
   const staging = reads.map((b) => device.createBuffer({ size: b.size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
+  const querySet = timed ? device.createQuerySet({ type: "timestamp", count: 2 }) : undefined;
+  const stamps = timed ? device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }) : undefined;
+  const stampsRead = timed ? device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }) : undefined;
   device.pushErrorScope("validation");
   let failure: unknown;
-  let result: ArrayBuffer[] = [];
+  let result: { data: ArrayBuffer[]; gpuNs?: number } = { data: [] };
   try {
     const group = device.createBindGroup({ layout, entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })) });
     const enc = device.createCommandEncoder();
-    for (const p of passes) {
-      const pass = enc.beginComputePass();
+    passes.forEach((p, i) => {
+      const writes: GPUComputePassTimestampWrites | undefined = querySet
+        ? { querySet, ...(i === 0 ? { beginningOfPassWriteIndex: 0 } : {}), ...(i === passes.length - 1 ? { endOfPassWriteIndex: 1 } : {}) }
+        : undefined;
+      const pass = enc.beginComputePass(writes ? { timestampWrites: writes } : {});
       pass.setPipeline(p.pipeline);
       pass.setBindGroup(0, group);
       pass.dispatchWorkgroups(...p.workgroups);
       pass.end();
-    }
+    });
     reads.forEach((b, i) => enc.copyBufferToBuffer(b, 0, staging[i], 0, b.size));
+    if (querySet && stamps && stampsRead) {
+      enc.resolveQuerySet(querySet, 0, 2, stamps, 0);
+      enc.copyBufferToBuffer(stamps, 0, stampsRead, 0, 16);
+    }
     device.queue.submit([enc.finish()]);
-    await Promise.all(staging.map((b) => b.mapAsync(GPUMapMode.READ)));
-    result = staging.map((b) => b.getMappedRange().slice(0));
+    await Promise.all([...staging, ...(stampsRead ? [stampsRead] : [])].map((b) => b.mapAsync(GPUMapMode.READ)));
+    result = { data: staging.map((b) => b.getMappedRange().slice(0)) };
+    if (stampsRead) {
+      const t = new BigUint64Array(stampsRead.getMappedRange());
+      result.gpuNs = Number(t[1] - t[0]);
+    }
   } catch (e) {
     failure = e;
   } finally {
-    for (const b of staging) b.destroy();
+    for (const b of [...staging, ...(stamps ? [stamps] : []), ...(stampsRead ? [stampsRead] : [])]) b.destroy();
+    querySet?.destroy();
   }
   const err = await device.popErrorScope();
   if (err) throw new SpattnWebGpuError(`WebGPU refused ${what}: ${err.message}`);
@@ -230,7 +247,7 @@ export async function runMaskGenerators(device: GPUDevice, spec: PatternSpec, o:
       { pipeline: pClasses, workgroups: [nqt, heads, 1] },
       { pipeline: pLists, workgroups: [Math.ceil(rows / W), 1, 1] },
     ];
-    const got = await launch(device, "the mask generators", layout, bufs, passes, o.dense ? [bufs[2], bufs[3], bufs[4]] : [bufs[3], bufs[4]]);
+    const got = (await launch(device, "the mask generators", layout, bufs, passes, o.dense ? [bufs[2], bufs[3], bufs[4]] : [bufs[3], bufs[4]])).data;
     const [denseBits, classBytes, listBytes] = o.dense ? got : [undefined, ...got];
     const lists = new Int32Array(listBytes!);
     const tiles: Tiles = {
@@ -287,6 +304,8 @@ export interface AttentionOptions {
   bk?: number;
   /** The subgroup variant of the shader (default: where canUseSubgroups). */
   subgroups?: boolean;
+  /** Also time the attention pass on the GPU (needs the device's `timestamp-query` feature). */
+  timed?: boolean;
 }
 
 /** Attention under the pattern, float32: q [heads][n][d], k [kvHeads][n][d], v [kvHeads][n][dv]
@@ -300,7 +319,7 @@ export async function runAttention(
   v: Float32Array,
   shape: AttentionShape,
   opts: AttentionOptions = {},
-): Promise<{ out: Float32Array; lse: Float32Array }> {
+): Promise<{ out: Float32Array; lse: Float32Array; gpuMs?: number }> {
   const { heads, kvHeads, n } = shape;
   const { d, dv } = spec;
   if (!(heads >= 1 && kvHeads >= 1 && heads % kvHeads === 0)) throw new SpattnWebGpuError(`query heads (${heads}) must be a positive multiple of the K/V heads (${kvHeads})`);
@@ -345,10 +364,11 @@ export async function runAttention(
     upload(device, dyn.data, S),
   ];
   try {
-    const [o, l] = await launch(device, "the attention launch", layout, bufs, [{ pipeline, workgroups: [tiles.numQTiles, heads, 1] }], [bufs[4], bufs[5]]);
-    out.set(new Float32Array(o, 0, out.length));
-    lse.set(new Float32Array(l, 0, lse.length));
-    return { out, lse };
+    if (opts.timed && !device.features.has("timestamp-query")) throw new SpattnWebGpuError("timing the attention pass needs the device's `timestamp-query` feature");
+    const got = await launch(device, "the attention launch", layout, bufs, [{ pipeline, workgroups: [tiles.numQTiles, heads, 1] }], [bufs[4], bufs[5]], opts.timed);
+    out.set(new Float32Array(got.data[0], 0, out.length));
+    lse.set(new Float32Array(got.data[1], 0, lse.length));
+    return got.gpuNs === undefined ? { out, lse } : { out, lse, gpuMs: got.gpuNs / 1e6 };
   } finally {
     for (const b of bufs) b.destroy();
   }
