@@ -1,12 +1,11 @@
 // docs/wgsl.md: its host-module example type-checks, strictly, against the module that
 // `spattn compile --target wgsl` writes for the causal example.
-import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { compile } from "../compiler/compile.js";
 import { emitWgslHost } from "../backends/wgsl/spec.js";
-import { tempDirs } from "./helpers.js";
+import { tempDirs, typecheckStrict } from "./helpers.js";
 
 const freshDir = tempDirs("spattn-docs-wgsl-");
 
@@ -23,14 +22,6 @@ describe("docs/wgsl.md", () => {
       writeFileSync(path, b);
       return path;
     });
-    const tsc = join("node_modules", ".bin", "tsc");
-    const out = (() => {
-      try {
-        return execFileSync(tsc, ["--ignoreConfig", "--noEmit", "--strict", "--skipLibCheck", "--target", "es2022", "--lib", "es2022,dom", "--module", "nodenext", "--typeRoots", "node_modules/@webgpu", "--types", "types", ...files], { encoding: "utf8" });
-      } catch (e) {
-        return String((e as { stdout?: string }).stdout ?? e);
-      }
-    })();
-    expect(out.trim()).toBe("");
+    expect(typecheckStrict(files, true).trim()).toBe("");
   }, 60_000);
 });

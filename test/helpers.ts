@@ -1,20 +1,46 @@
 // Shared test helpers: deterministic random numbers and tensors, temporary folders, and
 // brute-force block classification.
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll } from "vitest";
 import type { Tensor4 } from "../compiler/blockmask/build.js";
+import { compile } from "../compiler/compile.js";
+import type { PatternIR, Value } from "../compiler/ir.js";
 import { rng } from "./random.js";
 
 export { rng };
 import type { HeadBlocks } from "../compiler/blockmask/lib.js";
 
 
+/** The example files, sorted. */
+export const EXAMPLES = readdirSync("examples").filter((f) => f.endsWith(".spattn")).sort();
+
+/** The last pattern of an example file is its main one (earlier ones are helpers it calls). */
+export function examplePattern(file: string, set: Record<string, Value> = {}): PatternIR {
+  const src = readFileSync(join("examples", file), "utf8");
+  const names = [...src.matchAll(/^pattern (\w+)/gm)].map((m) => m[1]);
+  return compile(src, { fileName: file, pattern: names[names.length - 1], set });
+}
+
+/** The project's TypeScript compiler on `files`, strict, no emit; its report ("" when clean).
+ *  `webgpu`: with the WebGPU types (@webgpu/types and the DOM library; skipLibCheck, since
+ *  TypeScript's DOM library now declares WebGPU too, a little differently). */
+export function typecheckStrict(files: string[], webgpu = false): string {
+  const libs = webgpu ? ["--skipLibCheck", "--lib", "es2022,dom", "--typeRoots", "node_modules/@webgpu", "--types", "types"] : ["--types", ""];
+  try {
+    return execFileSync(join("node_modules", ".bin", "tsc"), ["--ignoreConfig", "--noEmit", "--strict", "--target", "es2022", "--module", "nodenext", ...libs, ...files], { encoding: "utf8" });
+  } catch (e) {
+    return String((e as { stdout?: string }).stdout ?? e);
+  }
+}
+
 /** A fresh folder per call, all removed after the test file. */
 export function tempDirs(prefix: string): () => string {
   const root = mkdtempSync(join(tmpdir(), prefix));
-  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  // Retries: a browser's or compiler's children may still be closing files in there.
+  afterAll(() => rmSync(root, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }));
   let count = 0;
   return () => {
     const dir = join(root, `case-${count++}`);

@@ -2,7 +2,7 @@
 // no warnings; and the predicate it inlines, run on the host, gives exactly the compiler's
 // dense mask (dynamic patterns included, with their arrays as host data).
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
@@ -12,18 +12,14 @@ import { cudaInputs } from "../../backends/cuda/inputs.js";
 import type { PatternIR } from "../../compiler/ir.js";
 import { emitCuda, type CudaOutput } from "../../backends/cuda/emit.js";
 import { findNvcc } from "../../runtime/cuda/run.js";
-import { randomTensor, tempDirs } from "../helpers.js";
+import { EXAMPLES, examplePattern, randomTensor, tempDirs } from "../helpers.js";
 
 const run = promisify(execFile);
 const GOLDEN = "test/golden/cuda";
-const examples = readdirSync("examples").filter((f) => f.endsWith(".spattn")).sort();
+const examples = EXAMPLES;
 const freshDir = tempDirs("spattn-cuda-");
 
-function mainPattern(file: string): PatternIR {
-  const src = readFileSync(join("examples", file), "utf8");
-  const names = [...src.matchAll(/^pattern (\w+)/gm)].map((m) => m[1]);
-  return compile(src, { fileName: file, pattern: names[names.length - 1] });
-}
+const mainPattern = (file: string) => examplePattern(file);
 
 /** Runs the jobs two at a time (the machines have two cores). */
 async function pool<T>(jobs: (() => Promise<T>)[], width = 2): Promise<T[]> {

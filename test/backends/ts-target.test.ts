@@ -1,25 +1,17 @@
 // The TypeScript mask-generator target: golden files, strict type checking of the output, and
 // the generated modules computing exactly what the compiler computes in-process.
-import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ts } from "ts-morph";
 import { describe, expect, it } from "vitest";
-import { compile } from "../../compiler/compile.js";
 import { buildBlockMask, buildDenseMask } from "../../compiler/blockmask/build.js";
-import type { PatternIR } from "../../compiler/ir.js";
 import { emitTypeScript } from "../../backends/ts/emit.js";
-import { randomTensor } from "../helpers.js";
+import { EXAMPLES, examplePattern, randomTensor, typecheckStrict } from "../helpers.js";
 
 const GOLDEN = "test/golden/ts";
-const examples = readdirSync("examples").filter((f) => f.endsWith(".spattn")).sort();
+const examples = EXAMPLES;
+const mainPattern = (file: string) => examplePattern(file);
 
-/** The last pattern of each file is its main one (earlier ones are helpers it calls). */
-function mainPattern(file: string): PatternIR {
-  const src = readFileSync(join("examples", file), "utf8");
-  const names = [...src.matchAll(/^pattern (\w+)/gm)].map((m) => m[1]);
-  return compile(src, { fileName: file, pattern: names[names.length - 1] });
-}
 
 async function load(code: string) {
   const js = ts.transpileModule(code, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
@@ -47,15 +39,7 @@ describe("ts target", () => {
   it("type-checks under strict settings with no dependencies", () => {
     const files = [...generated.keys()].map((f) => join(GOLDEN, f.replace(/\.spattn$/, ".mask.ts")));
     for (const [, code] of generated) expect(code).not.toMatch(/^import /m);
-    const tsc = join("node_modules", ".bin", "tsc");
-    const out = (() => {
-      try {
-        return execFileSync(tsc, ["--ignoreConfig", "--noEmit", "--strict", "--target", "es2022", "--module", "nodenext", "--types", "", ...files], { encoding: "utf8" });
-      } catch (e) {
-        return String((e as { stdout?: string }).stdout ?? e);
-      }
-    })();
-    expect(out.trim()).toBe("");
+    expect(typecheckStrict(files).trim()).toBe("");
   }, 60_000);
 
   it("computes the same block and dense masks as the compiler", async () => {

@@ -1,31 +1,25 @@
 // The WGSL target: golden shaders, every variant validated by Dawn (its null backend compiles
 // without running), generated host modules type-checked under strict settings with only the
 // WebGPU types, and a generated module run on SwiftShader, giving what spattn's runtime gives.
-import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { ts } from "ts-morph";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compile } from "../../compiler/compile.js";
-import type { PatternIR } from "../../compiler/ir.js";
 import { emitWgslAttention } from "../../backends/wgsl/attention.js";
 import { emitWgslMask } from "../../backends/wgsl/mask.js";
 import { emitWgslHost, patternSpec, WGSL_KEY_TILES } from "../../backends/wgsl/spec.js";
 import { runAttention } from "../../backends/wgsl/templates/host.js";
 import { releaseDevice, requestDevice, type DeviceInfo } from "../../runtime/webgpu/device.js";
 import { dynByName, runWebGpu } from "../../runtime/webgpu/run.js";
-import { randomTensor, tempDirs } from "../helpers.js";
+import { EXAMPLES, examplePattern, randomTensor, tempDirs, typecheckStrict } from "../helpers.js";
 
 const GOLDEN = "test/golden/wgsl";
-const examples = readdirSync("examples").filter((f) => f.endsWith(".spattn")).sort();
+const examples = EXAMPLES;
 const freshDir = tempDirs("spattn-wgsl-");
 
-function mainPattern(file: string): PatternIR {
-  const src = readFileSync(join("examples", file), "utf8");
-  const names = [...src.matchAll(/^pattern (\w+)/gm)].map((m) => m[1]);
-  return compile(src, { fileName: file, pattern: names[names.length - 1] });
-}
+const mainPattern = (file: string) => examplePattern(file);
 
 async function load(code: string) {
   const js = ts.transpileModule(code, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
@@ -97,20 +91,11 @@ describe("wgsl target", () => {
       writeFileSync(path, code);
       files.push(path);
     }
-    // A file that must fail proves the WebGPU types are in play. skipLibCheck: TypeScript's own
-    // DOM library now declares WebGPU as well, slightly differently from @webgpu/types; the
-    // modules themselves are still checked strictly against both.
+    // A file that must fail proves the WebGPU types are in play.
     const wrong = join(dir, "wrong.ts");
     writeFileSync(wrong, "export const d: GPUDevice = 1;\n");
     files.push(wrong);
-    const tsc = join("node_modules", ".bin", "tsc");
-    const out = (() => {
-      try {
-        return execFileSync(tsc, ["--ignoreConfig", "--noEmit", "--strict", "--skipLibCheck", "--target", "es2022", "--lib", "es2022,dom", "--module", "nodenext", "--typeRoots", "node_modules/@webgpu", "--types", "types", ...files], { encoding: "utf8" });
-      } catch (e) {
-        return String((e as { stdout?: string }).stdout ?? e);
-      }
-    })();
+    const out = typecheckStrict(files, true);
     const errors = out.trim().split("\n").filter((l) => l);
     expect(errors.length).toBe(1);
     expect(errors[0]).toMatch(/wrong\.ts\(1,14\): error TS2322: Type 'number' is not assignable to type 'GPUDevice'/);

@@ -46,16 +46,23 @@ function runPage(dir: string, timeoutMs: number): Promise<string> {
       res.end(readFileSync(path));
     });
     const timer = setTimeout(() => finish(() => reject(new Error(`no result from the page in ${timeoutMs} ms; chromium said:\n${stderr.slice(-2000)}`))), timeoutMs);
+    // Chromium's own children (GPU process, renderer) share its process group: all of them
+    // go, and the result is delivered once the browser is gone (its profile no longer written).
     function finish(then: () => void) {
       clearTimeout(timer);
-      child?.kill("SIGKILL");
       server.close();
-      then();
+      if (!child || child.exitCode !== null || child.signalCode !== null) return then();
+      child.once("exit", then);
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        child.kill("SIGKILL");
+      }
     }
     server.listen(0, "127.0.0.1", () => {
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/?report`;
       const profile = join(dir, "profile");
-      child = spawn(chromium(), ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--enable-unsafe-webgpu", "--no-first-run", `--user-data-dir=${profile}`, url], { stdio: ["ignore", "ignore", "pipe"] });
+      child = spawn(chromium(), ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--enable-unsafe-webgpu", "--no-first-run", `--user-data-dir=${profile}`, url], { stdio: ["ignore", "ignore", "pipe"], detached: true });
       child.stderr?.on("data", (d) => (stderr += d));
       child.on("error", (e) => finish(() => reject(e)));
     });

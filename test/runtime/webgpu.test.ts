@@ -1,8 +1,6 @@
 // The WebGPU runtime on a real WebGPU implementation: Dawn with SwiftShader's Vulkan driver on
 // machines without a GPU (CI installs Debian's chromium for it). No adapter is a failure, not a
 // skip. Every example, and the edge sizes, against the float64 reference.
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { maskRows, type Tensor4 } from "../../compiler/blockmask/build.js";
 import { compile } from "../../compiler/compile.js";
@@ -15,9 +13,9 @@ import { dynByName, runWebGpu } from "../../runtime/webgpu/run.js";
 import { buildBlockMask, buildDenseMask } from "../../compiler/blockmask/build.js";
 import { dependsOnHead } from "../../compiler/ir.js";
 import { blocksTable } from "../helpers.js";
-import { randomTensor } from "../helpers.js";
+import { EXAMPLES, examplePattern, randomTensor } from "../helpers.js";
 
-const examples = readdirSync("examples").filter((f) => f.endsWith(".spattn")).sort();
+const examples = EXAMPLES;
 
 /** Small grids for the layout examples, so SwiftShader runs them in CI time. */
 const SMALL: Record<string, Record<string, Value>> = {
@@ -25,11 +23,7 @@ const SMALL: Record<string, Record<string, Value>> = {
   "video3d.spattn": { frames: 3, height: 8, width: 9, kernel: 5 },
 };
 
-function mainPattern(file: string): PatternIR {
-  const src = readFileSync(join("examples", file), "utf8");
-  const names = [...src.matchAll(/^pattern (\w+)/gm)].map((m) => m[1]);
-  return compile(src, { fileName: file, pattern: names[names.length - 1], set: SMALL[file] ?? {} });
-}
+const mainPattern = (file: string) => examplePattern(file, SMALL[file] ?? {});
 
 /** Runs on the GPU and on the float64 reference; returns the worst errors. */
 async function compare(info: DeviceInfo, ir: PatternIR, heads: number, n: number, d: number, kvHeads = heads, seed = 1, subgroups?: boolean) {

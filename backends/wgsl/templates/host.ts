@@ -46,7 +46,8 @@ function checkSize(spec: PatternSpec, heads: number, n: number, width: number): 
   }
 }
 
-/** FlexAttention-layout block lists, `stride` indices per (head, query tile) row. */
+/** FlexAttention-layout block lists, `stride` indices per (head, query tile) row: the layout of
+ *  backends/inputs.ts's KernelTiles, spelled again because this file has no imports. */
 export interface Tiles {
   kvNum: Int32Array;
   kvIdx: Int32Array;
