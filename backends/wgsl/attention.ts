@@ -30,11 +30,15 @@ export interface WgslAttentionOptions {
    *  barrier. Needs the `subgroups` feature and subgroups of at least 4 invocations (the 4
    *  threads of a row are 4 consecutive invocations, so they share one). */
   subgroups?: boolean;
+  /** Stage K and V in f16 (the `shader-f16` feature): half the workgroup storage, so 16 keys a
+   *  tile at D = 128 within WebGPU's default 16 KiB, at the cost of rounding K and V to f16
+   *  (products and sums stay f32). The f32 shader is the same text with `kv_t` an f32 alias. */
+  f16?: boolean;
 }
 
 /** Bytes of workgroup storage the shader declares. */
 export function wgslWorkgroupBytes(o: WgslAttentionOptions): number {
-  return 4 * (o.bk * (o.d + (o.dv ?? o.d)) + (o.subgroups ? 0 : WGSL_BQ * WGSL_THREADS_PER_ROW * o.bk)) + 8;
+  return (o.f16 ? 2 : 4) * o.bk * (o.d + (o.dv ?? o.d)) + 4 * (o.subgroups ? 0 : WGSL_BQ * WGSL_THREADS_PER_ROW * o.bk) + 8;
 }
 
 /** Field names of the parameter block, in order (all 4-byte scalars). */
@@ -51,8 +55,9 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
   const dt = Math.ceil(d / T);
   const dtv = Math.ceil(dv / T);
   const lines = [
+    ...(o.f16 ? ["enable f16;"] : []),
     ...(o.subgroups ? ["enable subgroups;"] : []),
-    `// spattn: attention under the pattern ${commentText(ir.name)} (f32, D = ${d}, DV = ${dv}, ${WGSL_BQ} x ${bk} tiles${o.subgroups ? ", subgroup sums" : ""}).`,
+    `// spattn: attention under the pattern ${commentText(ir.name)} (f32, D = ${d}, DV = ${dv}, ${WGSL_BQ} x ${bk} tiles${o.subgroups ? ", subgroup sums" : ""}${o.f16 ? ", K and V staged in f16" : ""}).`,
     ...wgslParamStruct(wgslParamFields(ir), ["scale_log2"]),
     "@group(0) @binding(0) var<uniform> P: Params;",
     "@group(0) @binding(1) var<storage, read> Qb: array<f32>;",
@@ -72,8 +77,9 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     `const DTV = ${dtv}i;`,
     "const NEG_BIG = -3.0e38; // a masked score: exp2 of it, less any finite maximum, is 0",
     "",
-    `var<workgroup> ks: array<f32, ${bk * d}>;`,
-    `var<workgroup> vs: array<f32, ${bk * dv}>;`,
+    `alias kv_t = ${o.f16 ? "f16" : "f32"}; // the staged K and V`,
+    `var<workgroup> ks: array<kv_t, ${bk * d}>;`,
+    `var<workgroup> vs: array<kv_t, ${bk * dv}>;`,
     ...(o.subgroups ? [] : [`var<workgroup> part: array<f32, ${WGSL_BQ * T * bk}>;`]),
     "var<workgroup> np_wg: i32;",
     "var<workgroup> total_wg: i32;",
@@ -115,18 +121,18 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     "    workgroupBarrier(); // the previous tile's readers are done",
     `    for (var i = lid; i < BK * D; i += ${WGSL_BQ * T}i) {`,
     "      let key = k0 + i / D;",
-    "      ks[i] = select(0.0, Kb[select(0i, (kvh * n + key) * D + i % D, key < n)], key < n);",
+    "      ks[i] = kv_t(select(0.0, Kb[select(0i, (kvh * n + key) * D + i % D, key < n)], key < n));",
     "    }",
     `    for (var i = lid; i < BK * DV; i += ${WGSL_BQ * T}i) {`,
     "      let key = k0 + i / DV;",
-    "      vs[i] = select(0.0, Vb[select(0i, (kvh * n + key) * DV + i % DV, key < n)], key < n);",
+    "      vs[i] = kv_t(select(0.0, Vb[select(0i, (kvh * n + key) * DV + i % DV, key < n)], key < n));",
     "    }",
     "    workgroupBarrier();",
     "    for (var j = 0i; j < BK; j++) {",
     "      var s = 0.0;",
     "      for (var x = 0i; x < DT; x++) {",
     "        let col = slice * DT + x;",
-    "        if (col < D) { s += qv[x] * ks[j * D + col]; }",
+    "        if (col < D) { s += qv[x] * f32(ks[j * D + col]); }",
     "      }",
     ...(o.subgroups
       ? ["      s += subgroupShuffleXor(s, 1u); // the row's 4 threads: lanes 4r .. 4r + 3", "      s += subgroupShuffleXor(s, 2u);", "      sc[j] = s;"]
@@ -153,7 +159,7 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     "        lsum += p;",
     "        for (var x = 0i; x < DTV; x++) {",
     "          let col = slice * DTV + x;",
-    "          if (col < DV) { acc[x] += p * vs[j * DV + col]; }",
+    "          if (col < DV) { acc[x] += p * f32(vs[j * DV + col]); }",
     "        }",
     "      }",
     "      l_i = l_i * alpha + lsum;",

@@ -14,6 +14,11 @@ import type { PatternSpec } from "./templates/host.js";
 /** Keys per attention tile the host may pick from, largest first. */
 export const WGSL_KEY_TILES = [16, 8, 4];
 
+/** A shader variant's key: keys per tile, s for subgroup sums, h for K and V in f16. */
+function variantKey(bk: number, subgroups: boolean, f16: boolean): string {
+  return `k${bk}${subgroups ? "s" : ""}${f16 ? "h" : ""}`;
+}
+
 /** Heads a host module accepts: its size limit (`maxN`) is worked out for head indices below. */
 export const WGSL_MAX_HEADS = 1024;
 
@@ -39,11 +44,11 @@ export function patternSpec(ir: PatternIR, d: number, dv = d): PatternSpec {
     name: ir.name,
     d,
     dv,
-    attention(bk: number, subgroups: boolean) {
+    attention(bk: number, subgroups: boolean, f16: boolean) {
       if (!WGSL_KEY_TILES.includes(bk)) return undefined;
-      const key = `${bk}${subgroups ? "s" : ""}`;
+      const key = variantKey(bk, subgroups, f16);
       let s = shaders.get(key);
-      if (!s) shaders.set(key, (s = { wgsl: emitWgslAttention(ir, { d, dv, bk, subgroups }), bytes: wgslWorkgroupBytes({ d, dv, bk, subgroups }) }));
+      if (!s) shaders.set(key, (s = { wgsl: emitWgslAttention(ir, { d, dv, bk, subgroups, f16 }), bytes: wgslWorkgroupBytes({ d, dv, bk, subgroups, f16 }) }));
       return s;
     },
     mask: emitWgslMask(ir),
@@ -71,10 +76,12 @@ export function emitWgslHost(ir: PatternIR, o: WgslHostOptions): string {
   const spec = patternSpec(ir, o.d, dv);
   const host = readFileSync(packageFile("backends/wgsl/templates/host.ts"), "utf8");
   const table = WGSL_KEY_TILES.flatMap((bk) =>
-    [false, true].map((sg) => {
-      const s = spec.attention(bk, sg)!;
-      return `  "${bk}${sg ? "s" : ""}": { wgsl: ${JSON.stringify(s.wgsl)}, bytes: ${s.bytes} },`;
-    }),
+    [false, true].flatMap((sg) =>
+      [false, true].map((h) => {
+        const s = spec.attention(bk, sg, h)!;
+        return `  ${variantKey(bk, sg, h)}: { wgsl: ${JSON.stringify(s.wgsl)}, bytes: ${s.bytes} },`;
+      }),
+    ),
   );
   const params = Object.entries(ir.params).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join(", ");
   return [
@@ -84,7 +91,7 @@ export function emitWgslHost(ir: PatternIR, o: WgslHostOptions): string {
     host.trimEnd(),
     "",
     "// ---------------------------------------------------------------- the pattern",
-    "// Keyed by keys per tile, then s for the subgroup variant.",
+    "// Keyed by keys per tile, then s for the subgroup variant and h for K and V in f16.",
     "const ATTENTION: Record<string, { wgsl: string; bytes: number }> = {",
     ...table,
     "};",
@@ -94,7 +101,7 @@ export function emitWgslHost(ir: PatternIR, o: WgslHostOptions): string {
     `  name: ${JSON.stringify(ir.name)},`,
     `  d: ${o.d},`,
     `  dv: ${dv},`,
-    '  attention: (bk: number, subgroups: boolean) => ATTENTION[`${bk}${subgroups ? "s" : ""}`],',
+    '  attention: (bk: number, subgroups: boolean, f16: boolean) => ATTENTION[`k${bk}${subgroups ? "s" : ""}${f16 ? "h" : ""}`],',
     `  mask: ${JSON.stringify(spec.mask)},`,
     `  attentionParams: ${JSON.stringify(spec.attentionParams)},`,
     `  maskParams: ${JSON.stringify(spec.maskParams)},`,

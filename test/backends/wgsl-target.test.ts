@@ -57,21 +57,21 @@ describe("wgsl target", () => {
       gpu = dawn.create(["backend=null", "enable-dawn-features=allow_unsafe_apis"]);
       const adapter = await gpu.requestAdapter();
       if (!adapter) throw new Error("Dawn's null backend gave no adapter");
-      // The null backend offers every feature: the subgroup variant is compiled too.
-      if (!adapter.features.has("subgroups")) throw new Error("Dawn's null backend lacks subgroups");
-      device = await adapter.requestDevice({ requiredFeatures: ["subgroups"], requiredLimits: { maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize } });
+      // The null backend offers every feature: the subgroup and f16 variants are compiled too.
+      for (const f of ["subgroups", "shader-f16"]) if (!adapter.features.has(f)) throw new Error(`Dawn's null backend lacks ${f}`);
+      device = await adapter.requestDevice({ requiredFeatures: ["subgroups", "shader-f16"], requiredLimits: { maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize } });
     });
     afterAll(() => {
       device?.destroy();
       gpu = undefined;
     });
 
-    it("compiles every example's shaders: attention for D 64, 128 and 96 with V 32, every keys-per-tile, with and without subgroups, and the mask generators", async () => {
+    it("compiles every example's shaders: attention for D 64, 128 and 96 with V 32, every keys-per-tile, with and without subgroups, K and V in f32 and f16, and the mask generators", async () => {
       const problems: string[] = [];
       for (const file of examples) {
         const ir = mainPattern(file);
         const codes = [emitWgslMask(ir)];
-        for (const [d, dv] of [[64, 64], [128, 128], [96, 32]]) for (const bk of WGSL_KEY_TILES) for (const subgroups of [false, true]) codes.push(emitWgslAttention(ir, { d, dv, bk, subgroups }));
+        for (const [d, dv] of [[64, 64], [128, 128], [96, 32]]) for (const bk of WGSL_KEY_TILES) for (const subgroups of [false, true]) for (const f16 of [false, true]) codes.push(emitWgslAttention(ir, { d, dv, bk, subgroups, f16 }));
         for (const code of codes) {
           const info = await device.createShaderModule({ code }).getCompilationInfo();
           for (const m of info.messages.filter((x) => x.type === "error")) problems.push(`${file}: line ${m.lineNum}: ${m.message}: ${code.split("\n")[m.lineNum - 1]}`);

@@ -177,6 +177,27 @@ describe("webgpu runtime", () => {
     expect(Buffer.from(plain.out.buffer).equals(Buffer.from(got.out.buffer))).toBe(true);
   }, 60_000);
 
+  it("stages K and V in f16 only where the device has shader-f16 (then within f16's error)", async () => {
+    const ir = compile("pattern p(w = 50) { mask causal and q - k < w }");
+    const spec = patternSpec(ir, 32);
+    const [q, k, v] = [1, 2, 3].map((s) => randomTensor(2, 120, 32, s).data as Float32Array);
+    const shape = { heads: 2, kvHeads: 2, n: 120 };
+    if (!info.device.features.has("shader-f16")) {
+      // SwiftShader: no f16. The variant is compiled by Dawn's null backend (wgsl-target tests).
+      await expect(runAttention(info.device, spec, q, k, v, shape, { f16: true })).rejects.toThrow(/shader-f16/);
+      return;
+    }
+    const exact = await runAttention(info.device, spec, q, k, v, shape);
+    const half = await runAttention(info.device, spec, q, k, v, shape, { f16: true });
+    let num = 0;
+    let den = 0;
+    for (let i = 0; i < exact.out.length; i++) {
+      num += (half.out[i] - exact.out[i]) ** 2;
+      den += exact.out[i] ** 2;
+    }
+    expect(Math.sqrt(num / den)).toBeLessThan(5e-3);
+  }, 60_000);
+
   it("a shader Dawn rejects fails with the generated source line shown", async () => {
     const bad = "@compute @workgroup_size(1)\nfn main() {\n  let x: i32 = 1.5;\n}\n";
     const none = bufferLayout(info.device, []);

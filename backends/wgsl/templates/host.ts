@@ -20,8 +20,9 @@ export interface PatternSpec {
   d: number;
   dv: number;
   /** The attention shader staging `bk` keys per tile (16, 8 or 4), summing dot products with
-   *  subgroup shuffles or through workgroup memory, and its workgroup storage in bytes. */
-  attention(bk: number, subgroups: boolean): { wgsl: string; bytes: number } | undefined;
+   *  subgroup shuffles or through workgroup memory, staging K and V in f16 or f32, and its
+   *  workgroup storage in bytes. */
+  attention(bk: number, subgroups: boolean, f16: boolean): { wgsl: string; bytes: number } | undefined;
   /** The mask generators: entry points mask_dense, mask_classes and mask_lists. */
   mask: string;
   attentionParams: string[];
@@ -281,9 +282,9 @@ export function canUseSubgroups(device: GPUDevice): boolean {
 }
 
 /** Keys per attention tile: the largest of 16, 8, 4 whose workgroup storage the device allows. */
-export function keysPerTile(device: GPUDevice, spec: PatternSpec, subgroups = canUseSubgroups(device)): number {
+export function keysPerTile(device: GPUDevice, spec: PatternSpec, subgroups = canUseSubgroups(device), f16 = false): number {
   for (const bk of [16, 8, 4]) {
-    const s = spec.attention(bk, subgroups);
+    const s = spec.attention(bk, subgroups, f16);
     if (s && s.bytes <= device.limits.maxComputeWorkgroupStorageSize) return bk;
   }
   throw new SpattnWebGpuError(`no attention shader of pattern ${spec.name} fits the device's ${device.limits.maxComputeWorkgroupStorageSize} bytes of workgroup storage (head dimensions ${spec.d} and ${spec.dv})`);
@@ -307,6 +308,9 @@ export interface AttentionOptions {
   subgroups?: boolean;
   /** Also time the attention pass on the GPU (needs the device's `timestamp-query` feature). */
   timed?: boolean;
+  /** Stage K and V in f16 (needs `shader-f16`): half the workgroup storage, K and V rounded to
+   *  f16 (about 1e-3 relative error); products, softmax and sums stay f32. Off by default. */
+  f16?: boolean;
 }
 
 /** Attention under the pattern, float32: q [heads][n][d], k [kvHeads][n][d], v [kvHeads][n][dv]
@@ -333,8 +337,10 @@ export async function runAttention(
   if (n === 0) return { out, lse };
   const subgroups = opts.subgroups ?? canUseSubgroups(device);
   if (subgroups && !canUseSubgroups(device)) throw new SpattnWebGpuError("the subgroup variant needs the device's `subgroups` feature with subgroups of at least 4 invocations");
-  const bk = opts.bk ?? keysPerTile(device, spec, subgroups);
-  const shader = spec.attention(bk, subgroups);
+  const f16 = opts.f16 ?? false;
+  if (f16 && !device.features.has("shader-f16")) throw new SpattnWebGpuError("K and V in f16 need the device's `shader-f16` feature");
+  const bk = opts.bk ?? keysPerTile(device, spec, subgroups, f16);
+  const shader = spec.attention(bk, subgroups, f16);
   if (!shader) throw new SpattnWebGpuError(`pattern ${spec.name} has no attention shader with ${bk} keys per tile`);
   const tiles = opts.tiles ?? (await runMaskGenerators(device, spec, { n, heads: spec.headDependent ? heads : 1, blockQ: spec.queryTile, blockK: bk, dyn: opts.dyn })).tiles;
   if (tiles.numQTiles !== Math.ceil(n / spec.queryTile)) throw new SpattnWebGpuError(`the lists have ${tiles.numQTiles} query tiles; N = ${n} in tiles of ${spec.queryTile} needs ${Math.ceil(n / spec.queryTile)}`);

@@ -31,8 +31,9 @@ const DT = 16i;
 const DTV = 16i;
 const NEG_BIG = -3.0e38; // a masked score: exp2 of it, less any finite maximum, is 0
 
-var<workgroup> ks: array<f32, 1024>;
-var<workgroup> vs: array<f32, 1024>;
+alias kv_t = f32; // the staged K and V
+var<workgroup> ks: array<kv_t, 1024>;
+var<workgroup> vs: array<kv_t, 1024>;
 var<workgroup> part: array<f32, 1024>;
 var<workgroup> np_wg: i32;
 var<workgroup> total_wg: i32;
@@ -95,18 +96,18 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx
     workgroupBarrier(); // the previous tile's readers are done
     for (var i = lid; i < BK * D; i += 64i) {
       let key = k0 + i / D;
-      ks[i] = select(0.0, Kb[select(0i, (kvh * n + key) * D + i % D, key < n)], key < n);
+      ks[i] = kv_t(select(0.0, Kb[select(0i, (kvh * n + key) * D + i % D, key < n)], key < n));
     }
     for (var i = lid; i < BK * DV; i += 64i) {
       let key = k0 + i / DV;
-      vs[i] = select(0.0, Vb[select(0i, (kvh * n + key) * DV + i % DV, key < n)], key < n);
+      vs[i] = kv_t(select(0.0, Vb[select(0i, (kvh * n + key) * DV + i % DV, key < n)], key < n));
     }
     workgroupBarrier();
     for (var j = 0i; j < BK; j++) {
       var s = 0.0;
       for (var x = 0i; x < DT; x++) {
         let col = slice * DT + x;
-        if (col < D) { s += qv[x] * ks[j * D + col]; }
+        if (col < D) { s += qv[x] * f32(ks[j * D + col]); }
       }
       part[(r * T + slice) * BK + j] = s;
     }
@@ -130,7 +131,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx
         lsum += p;
         for (var x = 0i; x < DTV; x++) {
           let col = slice * DTV + x;
-          if (col < DV) { acc[x] += p * vs[j * DV + col]; }
+          if (col < DV) { acc[x] += p * f32(vs[j * DV + col]); }
         }
       }
       l_i = l_i * alpha + lsum;
