@@ -1,6 +1,6 @@
 // How the WGSL backend spells the IR: the pattern predicate as one WGSL function over i32.
 // WGSL has no 64-bit integers, so the host refuses sizes whose arithmetic could leave i32 (the
-// spec's maxN, from `wgslMaxSeqLen`, and the runtime's checkIntegerRange). Dynamic leaves read the `dyn` storage buffer of i32 words at offsets
+// spec's maxN, from `wgslMaxSeqLen`, in the host's checkSize). Dynamic leaves read the `dyn` storage buffer of i32 words at offsets
 // the host passes in the parameters (one word per byte of the CPU's kept/cols/diags arrays).
 // Expressions only ever contain numbers and fixed identifiers: no name from the pattern file
 // reaches them.

@@ -3,12 +3,11 @@
 // compiler's exact interval classification on the CPU (`lists: "cpu"`, the default) or from
 // the pattern's mask generators on the device (`lists: "gpu"`), and the data-dependent arrays
 // from the CPU (backends/inputs.ts).
-import { largestMagnitude } from "../../compiler/blockmask/evaluate.js";
 import type { Tensor4 } from "../../compiler/blockmask/build.js";
 import type { PatternIR } from "../../compiler/ir.js";
 import { dynArrays, kernelInputs } from "../../backends/inputs.js";
 import { patternSpec } from "../../backends/wgsl/spec.js";
-import { canUseSubgroups, keysPerTile, runAttention, SpattnWebGpuError, type DynArrays } from "../../backends/wgsl/templates/host.js";
+import { canUseSubgroups, checkSize, keysPerTile, runAttention, SpattnWebGpuError, type DynArrays } from "../../backends/wgsl/templates/host.js";
 
 export interface WebGpuRunResult {
   /** [1, H, N, DV] */
@@ -22,14 +21,6 @@ export interface WebGpuRunOptions {
   lists?: "cpu" | "gpu";
   /** The shader's subgroup variant (default: where the device allows it). */
   subgroups?: boolean;
-}
-
-/** WGSL has 32-bit integers only: the predicate's arithmetic and the buffer indices must fit. */
-export function checkIntegerRange(ir: PatternIR, heads: number, n: number, width: number): void {
-  const worst = largestMagnitude(ir.mask, { head: heads - 1, n, selections: [], routes: [], vslash: [] });
-  if (worst >= 2 ** 31 || heads * n * Math.max(width, 32) >= 2 ** 31) {
-    throw new SpattnWebGpuError(`N = ${n} with ${heads} heads of width ${width} leaves the 32-bit integers WGSL has (the pattern's arithmetic reaches ${worst})`);
-  }
 }
 
 /** The data-dependent arrays of the pattern for these inputs, by field name. */
@@ -49,8 +40,8 @@ export async function runWebGpu(device: GPUDevice, ir: PatternIR, q: Tensor4, k:
   const dv = v.shape[3];
   if (k.shape[3] !== d) throw new SpattnWebGpuError(`Q and K need one head dimension, got ${d} and ${k.shape[3]}`);
   if (v.shape[1] !== kvHeads) throw new SpattnWebGpuError(`K and V need the same number of heads, got ${kvHeads} and ${v.shape[1]}`);
-  checkIntegerRange(ir, heads, n, Math.max(d, dv));
   const spec = patternSpec(ir, d, dv);
+  checkSize(spec, heads, n, Math.max(d, dv)); // before the CPU's lists: WGSL's i32 must hold the sizes
   const dyn = n > 0 ? dynByName(ir, heads, n, q, k) : {};
   const subgroups = opts.subgroups ?? canUseSubgroups(device);
   const bk = keysPerTile(device, spec, subgroups);

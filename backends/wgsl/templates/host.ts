@@ -41,7 +41,7 @@ export interface PatternSpec {
 }
 
 /** Refuses sizes whose arithmetic would leave the 32-bit integers WGSL has. */
-function checkSize(spec: PatternSpec, heads: number, n: number, width: number): void {
+export function checkSize(spec: PatternSpec, heads: number, n: number, width: number): void {
   if (n > spec.maxN || heads > spec.maxHeads || heads * n * Math.max(width, 32) >= 2 ** 31) {
     throw new SpattnWebGpuError(`N = ${n} with ${heads} heads of width ${width} leaves the 32-bit integers of WGSL (pattern ${spec.name}: N up to ${spec.maxN}, up to ${spec.maxHeads} heads, H x N x width below 2^31)`);
   }
