@@ -9,6 +9,7 @@ import { dynFieldNames } from "../inputs.js";
 import { commentText } from "../names.js";
 import { emitWgslAttention, WGSL_BQ, wgslParamFields, wgslWorkgroupBytes } from "./attention.js";
 import { emitWgslMask, WGSL_MASK_WORKGROUP, wgslMaskParamFields } from "./mask.js";
+import { emitWgslBuilders, wgslBuilderParamFields, wgslBuildersMissing } from "./select.js";
 import type { PatternSpec } from "./templates/host.js";
 
 /** Keys per attention tile the host may pick from, largest first. */
@@ -60,6 +61,12 @@ export function patternSpec(ir: PatternIR, d: number, dv = d): PatternSpec {
     maskWorkgroup: WGSL_MASK_WORKGROUP,
     maxN: wgslMaxSeqLen(ir),
     maxHeads: WGSL_MAX_HEADS,
+    builders: {
+      wgsl: emitWgslBuilders(ir),
+      params: wgslBuilderParamFields(ir),
+      selections: ir.selections.map((s) => ({ id: s.id, qblock: s.qblock, kblock: s.kblock, seeded: s.seed !== undefined })),
+      missing: wgslBuildersMissing(ir),
+    },
   };
 }
 
@@ -111,6 +118,12 @@ export function emitWgslHost(ir: PatternIR, o: WgslHostOptions): string {
     `  maskWorkgroup: ${spec.maskWorkgroup},`,
     `  maxN: ${spec.maxN},`,
     `  maxHeads: ${spec.maxHeads},`,
+    `  builders: {`,
+    `    wgsl: ${JSON.stringify(spec.builders.wgsl)},`,
+    `    params: ${JSON.stringify(spec.builders.params)},`,
+    `    selections: ${JSON.stringify(spec.builders.selections)},`,
+    `    missing: ${JSON.stringify(spec.builders.missing)},`,
+    `  },`,
     "};",
     "",
     "/** Attention under this pattern on `device` (see runAttention). */",

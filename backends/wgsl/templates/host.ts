@@ -38,6 +38,10 @@ export interface PatternSpec {
    *  fewer than maxHeads heads (worked out by the compiler), the indices checked here. */
   maxN: number;
   maxHeads: number;
+  /** The index builders: entry points sel<i>_pool, sel<i>_scores and sel<i>_choose per
+   *  selection, in dependency order; `missing` names the data-dependent steps that have no
+   *  shader yet ("" when the builders make every array the predicate reads). */
+  builders: { wgsl: string; params: string[]; selections: { id: number; qblock: number; kblock: number; seeded: boolean }[]; missing: string };
 }
 
 /** Refuses sizes whose arithmetic would leave the 32-bit integers WGSL has. */
@@ -281,6 +285,56 @@ export function canUseSubgroups(device: GPUDevice): boolean {
   return device.features.has("subgroups") && (device.adapterInfo?.subgroupMinSize ?? 0) >= 4;
 }
 
+/** The data-dependent arrays, made on the device by the index builders: q and k are
+ *  [heads][n][d] (one K head per query head, as the CPU's steps read them). */
+export async function runIndexBuilders(device: GPUDevice, spec: PatternSpec, q: Float32Array, k: Float32Array, shape: { heads: number; n: number; d: number }): Promise<DynArrays> {
+  const { heads, n, d } = shape;
+  const b = spec.builders;
+  if (b.missing) throw new SpattnWebGpuError(`pattern ${spec.name} reads data-dependent arrays that no shader builds yet (${b.missing}): pass them (spattn's CPU index builders compute them)`);
+  if (q.length !== heads * n * d || k.length !== heads * n * d) throw new SpattnWebGpuError(`the index builders read Q and K of ${heads} heads of ${n} x ${d}`);
+  checkSize(spec, heads, n, d);
+  const dyn: DynArrays = Object.fromEntries(spec.dynFields.map((f) => [f, new Uint8Array(0)]));
+  if (n === 0) return dyn;
+  const r: GPUBufferBindingType = "read-only-storage";
+  const layout = bufferLayout(device, ["uniform", r, r, "storage", "storage", "storage", r]);
+  const qb = upload(device, q, GPUBufferUsage.STORAGE);
+  const kb = upload(device, k, GPUBufferUsage.STORAGE);
+  try {
+    for (const sel of b.selections) {
+      const nqb = Math.ceil(n / sel.qblock);
+      const nkb = Math.ceil(n / sel.kblock);
+      const groups = (threads: number): [number, number, number] => {
+        const g = Math.ceil(threads / spec.maskWorkgroup);
+        if (g > device.limits.maxComputeWorkgroupsPerDimension) throw new SpattnWebGpuError(`the index builders need ${g} workgroups along x; the device allows ${device.limits.maxComputeWorkgroupsPerDimension}`);
+        return [g, 1, 1];
+      };
+      const names = sel.seeded ? ["choose"] : ["pool", "scores", "choose"];
+      const pipelines = await Promise.all(names.map((e) => pipelineFor(device, b.wgsl, layout, `sel${sel.id}_${e}`)));
+      const packed = packDyn(spec, dyn);
+      const bufs = [
+        upload(device, paramBlock(b.params, { n, d, heads, ...packed.offsets }), GPUBufferUsage.UNIFORM),
+        qb,
+        kb,
+        device.createBuffer({ size: Math.max(16, heads * (nqb + nkb) * d * 8), usage: GPUBufferUsage.STORAGE }),
+        device.createBuffer({ size: Math.max(16, heads * nqb * nkb * 8), usage: GPUBufferUsage.STORAGE }),
+        device.createBuffer({ size: Math.max(16, heads * nqb * nkb * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }),
+        upload(device, packed.data, GPUBufferUsage.STORAGE),
+      ];
+      try {
+        const threads = sel.seeded ? [heads * nqb] : [heads * (nqb + nkb) * d, heads * nqb * nkb, heads * nqb];
+        const got = await launch(device, `the index builder of selection ${sel.id}`, layout, bufs, pipelines.map((pipeline, i) => ({ pipeline, workgroups: groups(threads[i]) })), [bufs[5]]);
+        dyn[`sel${sel.id}_kept`] = Uint8Array.from(new Uint32Array(got.data[0], 0, heads * nqb * nkb));
+      } finally {
+        for (const x of [bufs[0], bufs[3], bufs[4], bufs[5], bufs[6]]) x.destroy();
+      }
+    }
+  } finally {
+    qb.destroy();
+    kb.destroy();
+  }
+  return dyn;
+}
+
 /** Keys per attention tile: the largest of 16, 8, 4 whose workgroup storage the device allows. */
 export function keysPerTile(device: GPUDevice, spec: PatternSpec, subgroups = canUseSubgroups(device), f16 = false): number {
   for (const bk of [16, 8, 4]) {
@@ -342,7 +396,13 @@ export async function runAttention(
   const bk = opts.bk ?? keysPerTile(device, spec, subgroups, f16);
   const shader = spec.attention(bk, subgroups, f16);
   if (!shader) throw new SpattnWebGpuError(`pattern ${spec.name} has no attention shader with ${bk} keys per tile`);
-  const tiles = opts.tiles ?? (await runMaskGenerators(device, spec, { n, heads: spec.headDependent ? heads : 1, blockQ: spec.queryTile, blockK: bk, dyn: opts.dyn })).tiles;
+  // Data-dependent arrays not passed in: made on the device, where shaders build them all.
+  let given = opts.dyn;
+  if (!given && spec.dynFields.length && !spec.builders.missing) {
+    if (kvHeads !== heads) throw new SpattnWebGpuError(`the index builders read one K head per query head (${heads}), got ${kvHeads}: pass the data-dependent arrays`);
+    given = await runIndexBuilders(device, spec, q, k, { heads, n, d });
+  }
+  const tiles = opts.tiles ?? (await runMaskGenerators(device, spec, { n, heads: spec.headDependent ? heads : 1, blockQ: spec.queryTile, blockK: bk, dyn: given })).tiles;
   if (tiles.numQTiles !== Math.ceil(n / spec.queryTile)) throw new SpattnWebGpuError(`the lists have ${tiles.numQTiles} query tiles; N = ${n} in tiles of ${spec.queryTile} needs ${Math.ceil(n / spec.queryTile)}`);
   if (tiles.numQTiles > device.limits.maxComputeWorkgroupsPerDimension) throw new SpattnWebGpuError(`N = ${n} needs ${tiles.numQTiles} workgroups along x; the device allows ${device.limits.maxComputeWorkgroupsPerDimension}`);
   const parts = [["kv_num_off", tiles.kvNum], ["kv_idx_off", tiles.kvIdx], ["full_num_off", tiles.fullNum], ["full_idx_off", tiles.fullIdx]] as const;
@@ -354,7 +414,7 @@ export async function runAttention(
     lists.set(arr, at);
     at += arr.length;
   }
-  const dyn = packDyn(spec, opts.dyn);
+  const dyn = packDyn(spec, given);
   const values = { n, heads, kv_heads: kvHeads, num_q_tiles: tiles.numQTiles, stride: tiles.stride, tile_heads: tiles.tileHeads, scale_log2: Math.LOG2E / Math.sqrt(d), ...offsets, ...dyn.offsets };
   const r: GPUBufferBindingType = "read-only-storage";
   const layout = bufferLayout(device, ["uniform", r, r, r, "storage", "storage", r, r]);
