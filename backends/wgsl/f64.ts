@@ -10,8 +10,21 @@
 // 64-bit word (vec2<u32>) and rounded once at the end, the textbook scheme. Products and
 // quotients use 16-bit limbs: WGSL's u32 multiply keeps only the low 32 bits.
 
-/** The WGSL functions: f64_from_f32, f64_add, f64_sub, f64_mul, f64_div_u32, f64_lt. */
+import { EXP64 } from "../../compiler/blockmask/lib.js";
+
+/** A double's bit pattern as a WGSL vec2u literal. */
+export function f64Literal(x: number): string {
+  const v = new DataView(new ArrayBuffer(8));
+  v.setFloat64(0, x, true);
+  return `vec2u(0x${v.getUint32(0, true).toString(16)}u, 0x${v.getUint32(4, true).toString(16)}u)`;
+}
+
+/** The WGSL functions: f64_from_f32, f64_from_i32, f64_floor_i32, f64_add, f64_sub, f64_mul,
+ *  f64_div_u32, f64_lt, and f64_exp64, the CPU's exp64 (compiler/blockmask/lib.ts) step for
+ *  step. exp64 results below the normal range (arguments under about -708) are outside this
+ *  arithmetic: it sets `f64_out_of_range`, which callers report. */
 export function wgslF64(): string[] {
+  const t = EXP64.taylor;
   return [
     "// ---- 64-bit unsigned words as vec2<u32>(low, high)",
     "fn u64_add(a: vec2u, b: vec2u) -> vec2u {",
@@ -172,6 +185,52 @@ export function wgslF64(): string[] {
     "  var mm = vec2u((w0 >> s) | (w1 << (32u - s)), (w1 >> s) | (w2 << (32u - s)));",
     "  mm.x |= select(0u, 1u, (w0 << (32u - s)) != 0u || rem != 0u);",
     "  return f64_pack(a.y >> 31u, f64_exp(a) + s - 17u, mm);",
+    "}",
+    "fn f64_from_i32(v: i32) -> vec2u { // |v| < 2^31: exact",
+    "  if (v == 0i) { return vec2u(0u, 0u); }",
+    "  let sign = select(0u, 1u, v < 0i);",
+    "  let a = u32(abs(v));",
+    "  let lead = firstLeadingBit(a);",
+    "  let m = u64_shl(vec2u(a, 0u), 52u - lead); // implicit bit at 52",
+    "  return vec2u(m.x, (sign << 31u) | ((1023u + lead) << 20u) | (m.y & 0xfffffu));",
+    "}",
+    "fn f64_from_u32(v: u32) -> vec2u { // exact",
+    "  if (v == 0u) { return vec2u(0u, 0u); }",
+    "  let lead = firstLeadingBit(v);",
+    "  let m = u64_shl(vec2u(v, 0u), 52u - lead);",
+    "  return vec2u(m.x, ((1023u + lead) << 20u) | (m.y & 0xfffffu));",
+    "}",
+    "fn f64_floor_i32(a: vec2u) -> i32 { // |a| < 2^30",
+    "  if (f64_is_zero(a)) { return 0i; }",
+    "  let neg = (a.y >> 31u) == 1u;",
+    "  let e = i32(f64_exp(a)) - 1023i;",
+    "  if (e < 0i) { return select(0i, -1i, neg); }",
+    "  let m = vec2u(a.x, (a.y & 0xfffffu) | 0x100000u); // the value is m * 2^(e - 52)",
+    "  let s = u32(52i - e); // 22 .. 52",
+    "  var whole: u32;",
+    "  var frac: bool;",
+    "  if (s >= 32u) {",
+    "    whole = m.y >> (s - 32u);",
+    "    frac = m.x != 0u || (m.y & ((1u << (s - 32u)) - 1u)) != 0u;",
+    "  } else {",
+    "    whole = (m.x >> s) | (m.y << (32u - s));",
+    "    frac = (m.x & ((1u << s) - 1u)) != 0u;",
+    "  }",
+    "  return select(i32(whole), -i32(whole) - select(0i, 1i, frac), neg);",
+    "}",
+    "var<private> f64_out_of_range: bool = false;",
+    "fn f64_pow2(e: i32) -> vec2u { return vec2u(0u, u32(e + 1023i) << 20u); }",
+    "fn f64_exp64(x: vec2u) -> vec2u {",
+    `  if (f64_lt(${f64Literal(EXP64.overflow)}, x)) { f64_out_of_range = true; return vec2u(0u, 0x7ff00000u); }`,
+    `  if (f64_lt(x, ${f64Literal(EXP64.underflow)})) { return vec2u(0u, 0u); }`,
+    `  let k = f64_floor_i32(f64_add(f64_mul(x, ${f64Literal(EXP64.invLn2)}), ${f64Literal(0.5)}));`,
+    "  let kf = f64_from_i32(k);",
+    `  let r = f64_sub(f64_sub(x, f64_mul(kf, ${f64Literal(EXP64.ln2Hi)})), f64_mul(kf, ${f64Literal(EXP64.ln2Lo)}));`,
+    `  var p = ${f64Literal(t[0])};`,
+    ...t.slice(1).map((c) => `  p = f64_add(f64_mul(p, r), ${f64Literal(c)});`),
+    "  let k1 = select(k / 2i, (k - 1i) / 2i, k < 0i); // floor(k / 2)",
+    "  if (k < -1021i) { f64_out_of_range = true; } // the result may be subnormal",
+    "  return f64_mul(f64_mul(p, f64_pow2(k1)), f64_pow2(k - k1));",
     "}",
     "// a < b (finite; -0 equals +0).",
     "fn f64_lt(a: vec2u, b: vec2u) -> bool {",

@@ -4,13 +4,14 @@
 // and scores run in IEEE binary64 (backends/wgsl/f64.ts) in the CPU's order of operations, and
 // the choice breaks ties toward the lower key block, as the CPU's sort does.
 //
-// Built here: top-k selections, seeded or from pooled scores. Top-p selections (which need the
-// CPU's exp64 in binary64), routing and vertical-slash steps are not: `wgslBuildersMissing`
-// names what a pattern lacks, and the host then asks for the arrays instead.
+// Built here: top-k selections, seeded or from pooled scores, and top-p selections (their mass
+// with the CPU's exp64, in binary64; an exponential below the normal range, which needs score
+// gaps of hundreds, marks the row and the host refuses the result). Routing and vertical-slash
+// steps are not: `wgslBuildersMissing` names them, and the host then asks for the arrays.
 import type { PatternIR } from "../../compiler/ir.js";
 import { dynFieldNames } from "../inputs.js";
 import { commentText } from "../names.js";
-import { wgslF64 } from "./f64.js";
+import { f64Literal, wgslF64 } from "./f64.js";
 import { WGSL_MASK_WORKGROUP } from "./mask.js";
 import { WgslConstants, wgslHelpers, wgslMask, wgslParamStruct } from "./spell.js";
 
@@ -19,9 +20,7 @@ export const WGSL_BUILDER_WORKGROUP = WGSL_MASK_WORKGROUP;
 
 /** Why the pattern's data-dependent arrays cannot all be built by shaders yet ("" if they can). */
 export function wgslBuildersMissing(ir: PatternIR): string {
-  const topp = ir.selections.filter((s) => s.rule.kind !== "topk").map((s) => s.name);
   const missing = [
-    ...(topp.length ? [`top-p selections (${topp.join(", ")})`] : []),
     ...(ir.routes.length ? ["routing"] : []),
     ...(ir.verticalSlashes.length ? ["vertical-slash steps"] : []),
   ];
@@ -30,7 +29,110 @@ export function wgslBuildersMissing(ir: PatternIR): string {
 
 /** Field names of the builders' parameter block (all i32). */
 export function wgslBuilderParamFields(ir: PatternIR): string[] {
-  return ["n", "d", "heads", ...dynFieldNames(ir).map((f) => `dyn_${f}`)];
+  // scale: 1 / sqrt(max(d, 1)) as the CPU computes it, a double's two words (top-p's softmax).
+  return ["n", "d", "heads", "scale_lo", "scale_hi", ...dynFieldNames(ir).map((f) => `dyn_${f}`)];
+}
+
+/** The line that makes `best` the better of best and kb: the higher score, ties to the lower
+ *  key block (kb runs upward, so only a strictly higher score replaces best). */
+function betterLine(i: number, seed: number | undefined): string {
+  return seed === undefined
+    ? "      if (best < 0i || f64_lt(scores[row + best], scores[row + kb])) { best = kb; }"
+    : "      if (best < 0i || spattn_mix32(base ^ u32(best)) < spattn_mix32(base ^ u32(kb))) { best = kb; }";
+}
+
+function chooseHead(i: number, seed: number | undefined, what: string, QB: number, KB: number): string[] {
+  return [
+    `// The choice, one thread per (head, query block): ${what}`,
+    `@compute @workgroup_size(${WGSL_BUILDER_WORKGROUP})`,
+    `fn sel${i}_choose(@builtin(global_invocation_id) g: vec3u) {`,
+    `  let nqb = (P.n + ${QB - 1}i) / ${QB}i;`,
+    `  let nkb = (P.n + ${KB - 1}i) / ${KB}i;`,
+    "  let id = i32(g.x);",
+    "  if (id >= P.heads * nqb) { return; }",
+    "  let h = id / nqb;",
+    "  let qb = id % nqb;",
+    "  let row = id * nkb;",
+    ...(seed === undefined ? [] : [`  let base = spattn_mix32(spattn_mix32(spattn_mix32(${seed >>> 0}u) ^ u32(h)) ^ u32(qb));`]),
+  ];
+}
+
+function topkChoose(i: number, count: number, seed: number | undefined, QB: number, KB: number): string[] {
+  return [
+    ...chooseHead(i, seed, `always-kept blocks, then the best candidates up to ${count} kept in all, ties to the lower key block.`, QB, KB),
+    "  var have = 0i;",
+    "  for (var kb = 0i; kb < nkb; kb++) {",
+    `    let a = sel${i}_always(qb, kb, h, P.n);`,
+    "    kept[row + kb] = select(0u, 1u, a);",
+    "    have += select(0i, 1i, a);",
+    "  }",
+    `  for (; have < ${count}i; have++) {`,
+    "    var best = -1i;",
+    "    for (var kb = 0i; kb < nkb; kb++) {",
+    `      if (kept[row + kb] == 1u || sel${i}_always(qb, kb, h, P.n) || !sel${i}_among(qb, kb, h, P.n)) { continue; }`,
+    betterLine(i, seed),
+    "    }",
+    "    if (best < 0i) { break; }",
+    "    kept[row + best] = 1u;",
+    "  }",
+    "}",
+  ];
+}
+
+/** Top-p, as selectBlocks does it: the softmax of the kept and candidate blocks' scores (scale
+ *  1 / sqrt(d)) over the always-kept blocks in key order, then over the candidates best first;
+ *  candidates are taken best first while the kept mass is below `mass` of the total. The order
+ *  is found by repeated selection, twice (candidates visited in the first pass are marked 2). */
+function toppChoose(i: number, mass: number, seed: number | undefined, QB: number, KB: number): string[] {
+  const weight = (kb: string) =>
+    seed === undefined
+      ? `f64_exp64(f64_mul(f64_sub(scores[row + ${kb}], mx), scale))`
+      : `f64_exp64(f64_mul(f64_sub(f64_from_u32(spattn_mix32(base ^ u32(${kb}))), mx), scale))`;
+  const scoreOf = (kb: string) => (seed === undefined ? `scores[row + ${kb}]` : `f64_from_u32(spattn_mix32(base ^ u32(${kb})))`);
+  return [
+    ...chooseHead(i, seed, `top-p ${mass} of the softmax of the scores.`, QB, KB),
+    "  let scale = vec2u(u32(P.scale_lo), u32(P.scale_hi));",
+    "  var mx = vec2u(0u, 0u);",
+    "  var any = false;",
+    "  for (var kb = 0i; kb < nkb; kb++) {",
+    `    let a = sel${i}_always(qb, kb, h, P.n);`,
+    "    kept[row + kb] = select(0u, 1u, a);",
+    `    if (!a && !sel${i}_among(qb, kb, h, P.n)) { continue; }`,
+    `    if (!any || f64_lt(mx, ${scoreOf("kb")})) { mx = ${scoreOf("kb")}; }`,
+    "    any = true;",
+    "  }",
+    "  if (!any) { return; }",
+    "  var have = vec2u(0u, 0u);",
+    "  for (var kb = 0i; kb < nkb; kb++) {",
+    `    if (kept[row + kb] == 1u) { have = f64_add(have, ${weight("kb")}); }`,
+    "  }",
+    "  var total = have;",
+    "  loop {",
+    "    var best = -1i;",
+    "    for (var kb = 0i; kb < nkb; kb++) {",
+    `      if (kept[row + kb] != 0u || sel${i}_always(qb, kb, h, P.n) || !sel${i}_among(qb, kb, h, P.n)) { continue; }`,
+    betterLine(i, seed),
+    "    }",
+    "    if (best < 0i) { break; }",
+    "    kept[row + best] = 2u;",
+    `    total = f64_add(total, ${weight("best")});`,
+    "  }",
+    "  for (var kb = 0i; kb < nkb; kb++) { if (kept[row + kb] == 2u) { kept[row + kb] = 0u; } }",
+    `  let wanted = ${f64Literal(mass)};`,
+    "  loop {",
+    "    if (!f64_lt(have, f64_mul(wanted, total))) { break; }",
+    "    var best = -1i;",
+    "    for (var kb = 0i; kb < nkb; kb++) {",
+    `      if (kept[row + kb] != 0u || sel${i}_always(qb, kb, h, P.n) || !sel${i}_among(qb, kb, h, P.n)) { continue; }`,
+    betterLine(i, seed),
+    "    }",
+    "    if (best < 0i) { break; }",
+    "    kept[row + best] = 1u;",
+    `    have = f64_add(have, ${weight("best")});`,
+    "  }",
+    "  if (f64_out_of_range) { kept[row] = 0xffffffffu; } // the host refuses the row",
+    "}",
+  ];
 }
 
 /** The builders' module: entry points sel<i>_pool, sel<i>_scores and sel<i>_choose. */
@@ -40,10 +142,10 @@ export function emitWgslBuilders(ir: PatternIR): string {
   const clauses: string[] = [];
   const entries: string[] = [];
   for (const sel of ir.selections) {
-    if (sel.rule.kind !== "topk") continue;
     const i = sel.id;
     const { qblock: QB, kblock: KB } = sel;
-    const count = sel.rule.count;
+    const rule = sel.rule;
+    const mass = rule.kind === "topp";
     for (const clause of ["among", "always"] as const) {
       clauses.push(
         `fn sel${i}_${clause}(qb: i32, kb: i32, head: i32, n: i32) -> bool {`,
@@ -55,7 +157,7 @@ export function emitWgslBuilders(ir: PatternIR): string {
     }
     const blocks = `let nqb = (P.n + ${QB - 1}i) / ${QB}i;\n  let nkb = (P.n + ${KB - 1}i) / ${KB}i;`;
     entries.push(
-      `// ---- selection ${i} (${commentText(sel.name)}): top-${count} of ${QB} x ${KB} blocks${sel.seed === undefined ? " by pooled scores" : `, seeded ${sel.seed}`}`,
+      `// ---- selection ${i} (${commentText(sel.name)}): ${mass ? `top-p ${rule.mass}` : `top-${rule.count}`} of ${QB} x ${KB} blocks${sel.seed === undefined ? " by pooled scores" : `, seeded ${sel.seed}`}`,
       ...(sel.seed === undefined
         ? [
             "// Means of Q's and K's blocks, one thread per (head, block, column): rows summed in order.",
@@ -80,7 +182,7 @@ export function emitWgslBuilders(ir: PatternIR): string {
             "  }",
             "  pool[id] = f64_div_u32(s, u32(r1 - r0));",
             "}",
-            "// Scores of the candidates (among, not always), one thread per (head, query block, key block).",
+            `// Scores of the ${mass ? "kept and candidate blocks (always or among)" : "candidates (among, not always)"}, one thread per (head, query block, key block).`,
             `@compute @workgroup_size(${W})`,
             `fn sel${i}_scores(@builtin(global_invocation_id) g: vec3u) {`,
             `  ${blocks}`,
@@ -89,7 +191,9 @@ export function emitWgslBuilders(ir: PatternIR): string {
             "  let h = id / (nqb * nkb);",
             "  let qb = (id / nkb) % nqb;",
             "  let kb = id % nkb;",
-            `  if (sel${i}_always(qb, kb, h, P.n) || !sel${i}_among(qb, kb, h, P.n)) { return; }`,
+            mass
+              ? `  if (!sel${i}_always(qb, kb, h, P.n) && !sel${i}_among(qb, kb, h, P.n)) { return; }`
+              : `  if (sel${i}_always(qb, kb, h, P.n) || !sel${i}_among(qb, kb, h, P.n)) { return; }`,
             "  let per_head = (nqb + nkb) * P.d;",
             "  let qp = h * per_head + qb * P.d;",
             "  let kp = h * per_head + nqb * P.d + kb * P.d;",
@@ -99,35 +203,7 @@ export function emitWgslBuilders(ir: PatternIR): string {
             "}",
           ]
         : []),
-      `// The choice, one thread per (head, query block): always-kept blocks, then the best`,
-      `// candidates up to ${count} kept in all, ties to the lower key block.`,
-      `@compute @workgroup_size(${W})`,
-      `fn sel${i}_choose(@builtin(global_invocation_id) g: vec3u) {`,
-      `  ${blocks}`,
-      "  let id = i32(g.x);",
-      "  if (id >= P.heads * nqb) { return; }",
-      "  let h = id / nqb;",
-      "  let qb = id % nqb;",
-      "  let row = id * nkb;",
-      "  var have = 0i;",
-      "  for (var kb = 0i; kb < nkb; kb++) {",
-      `    let a = sel${i}_always(qb, kb, h, P.n);`,
-      "    kept[row + kb] = select(0u, 1u, a);",
-      "    have += select(0i, 1i, a);",
-      "  }",
-      ...(sel.seed === undefined ? [] : [`  let base = spattn_mix32(spattn_mix32(spattn_mix32(${sel.seed >>> 0}u) ^ u32(h)) ^ u32(qb));`]),
-      `  for (; have < ${count}i; have++) {`,
-      "    var best = -1i;",
-      "    for (var kb = 0i; kb < nkb; kb++) {",
-      `      if (kept[row + kb] == 1u || sel${i}_always(qb, kb, h, P.n) || !sel${i}_among(qb, kb, h, P.n)) { continue; }`,
-      sel.seed === undefined
-        ? "      if (best < 0i || f64_lt(scores[row + best], scores[row + kb])) { best = kb; }"
-        : "      if (best < 0i || spattn_mix32(base ^ u32(best)) < spattn_mix32(base ^ u32(kb))) { best = kb; }",
-      "    }",
-      "    if (best < 0i) { break; }",
-      "    kept[row + best] = 1u;",
-      "  }",
-      "}",
+      ...(rule.kind === "topp" ? toppChoose(i, rule.mass, sel.seed, QB, KB) : topkChoose(i, rule.count, sel.seed, QB, KB)),
     );
   }
   return [

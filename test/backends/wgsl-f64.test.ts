@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { wgslF64 } from "../../backends/wgsl/f64.js";
 import { bufferLayout, pipelineFor } from "../../backends/wgsl/templates/host.js";
 import { releaseDevice, requestDevice, type DeviceInfo } from "../../runtime/webgpu/device.js";
+import { exp64 } from "../../compiler/blockmask/lib.js";
 import { rng } from "../random.js";
 
 const N = 20000;
@@ -92,5 +93,58 @@ describe("f64 in WGSL", () => {
     for (const x of bufs) x.destroy();
     read.destroy();
     expect(Object.fromEntries(Object.entries(wrong).map(([op, w]) => [op, w.slice(0, 3)]))).toEqual({});
+  }, 60_000);
+
+  it("computes the CPU's exp64, floors and widens integers, and flags results outside its range", async () => {
+    const device = info.device;
+    const M = 20000;
+    const code = [
+      ...wgslF64(),
+      "@group(0) @binding(0) var<storage, read> A: array<vec2u>;",
+      "@group(0) @binding(1) var<storage, read_write> O: array<vec2u>;",
+      "@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) {",
+      `  let i = g.x; if (i >= ${M}u) { return; }`,
+      "  O[3u * i] = f64_exp64(A[i]);",
+      "  O[3u * i + 1u] = vec2u(bitcast<u32>(f64_floor_i32(A[i])), select(0u, 1u, f64_out_of_range));",
+      "  O[3u * i + 2u] = f64_from_i32(i32(i) - 10000i);",
+      "}",
+    ].join("\n");
+    const r = rng(3);
+    // Arguments where pooled-score softmaxes live, near 0 and down to the underflow, and beyond both ends.
+    const a = Float64Array.from({ length: M }, (_, i) => [-(r() * 700), (r() - 0.5) * 4, -700 - r() * 50, (r() - 0.5) * 2000][i % 4]);
+    const layout = bufferLayout(device, ["read-only-storage", "storage"]);
+    const pipeline = await pipelineFor(device, code, layout);
+    const input = device.createBuffer({ size: a.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    device.queue.writeBuffer(input, 0, a);
+    const out = device.createBuffer({ size: M * 24, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+    const read = device.createBuffer({ size: out.size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, device.createBindGroup({ layout, entries: [input, out].map((buffer, binding) => ({ binding, resource: { buffer } })) }));
+    pass.dispatchWorkgroups(Math.ceil(M / 64));
+    pass.end();
+    enc.copyBufferToBuffer(out, 0, read, 0, out.size);
+    device.queue.submit([enc.finish()]);
+    await read.mapAsync(GPUMapMode.READ);
+    const bytes = read.getMappedRange().slice(0);
+    const f = new Float64Array(bytes);
+    const w = new Int32Array(bytes);
+    const wrong: string[] = [];
+    let flagged = 0;
+    for (let i = 0; i < M; i++) {
+      const want = exp64(a[i]);
+      const flag = w[(3 * i + 1) * 2 + 1] === 1;
+      flagged += flag ? 1 : 0;
+      // Results a double holds only as a subnormal or an infinity must be flagged; the rest exact.
+      if (((want > 0 && want < 2 ** -1022) || want === Infinity) && !flag) wrong.push(`exp64(${a[i]}) not flagged`);
+      if (!flag && !Object.is(f[3 * i], want)) wrong.push(`exp64(${a[i]}) = ${f[3 * i]}, want ${want}`);
+      if (w[(3 * i + 1) * 2] !== Math.floor(a[i])) wrong.push(`floor(${a[i]}) = ${w[(3 * i + 1) * 2]}`);
+      if (f[3 * i + 2] !== i - 10000) wrong.push(`from_i32(${i - 10000}) = ${f[3 * i + 2]}`);
+    }
+    for (const x of [input, out, read]) x.destroy();
+    expect(wrong.slice(0, 5)).toEqual([]);
+    expect(flagged).toBeGreaterThan(0);
+    expect(flagged).toBeLessThan(M / 2);
   }, 60_000);
 });

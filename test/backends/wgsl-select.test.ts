@@ -1,7 +1,7 @@
 // The WGSL index builders (backends/wgsl/select.ts) on SwiftShader: the kept blocks of every
-// example's top-k selections, seeded or pooled, bit-identical to the CPU's, at N a multiple of
-// the block or not, with heavy ties; top-p selections are refused by name; and attention with
-// the arrays built on the device equals attention with the CPU's.
+// example's selections (top-k and top-p, seeded or pooled) bit-identical to the CPU's, at N a
+// multiple of the block or not, with every score tied; routing is refused by name; and
+// attention with the arrays built on the device equals attention with the CPU's.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Tensor4 } from "../../compiler/blockmask/build.js";
 import { compile } from "../../compiler/compile.js";
@@ -28,7 +28,7 @@ describe("WGSL index builders", () => {
   }, 60_000);
   afterAll(() => info && releaseDevice(info));
 
-  for (const file of ["block_topk.spattn", "hierarchical_topk.spattn", "moba.spattn", "nsa.spattn", "bigbird.spattn"]) {
+  for (const file of ["block_topk.spattn", "hierarchical_topk.spattn", "moba.spattn", "nsa.spattn", "bigbird.spattn", "cumulative_mass.spattn"]) {
     it(`${file}: kept blocks identical to the CPU's`, async () => {
       const ir = examplePattern(file);
       for (const [n, d, ties] of [[300, 16, false], [1000, 64, false], [640, 32, true]] as const) {
@@ -43,12 +43,12 @@ describe("WGSL index builders", () => {
     }, 120_000);
   }
 
-  it("refuses top-p selections by name, and attention then asks for the arrays", async () => {
-    const ir = examplePattern("cumulative_mass.spattn");
+  it("refuses routing by name, and attention then asks for the arrays", async () => {
+    const ir = examplePattern("routing.spattn");
     const spec = patternSpec(ir, 16);
     const x = randomTensor(2, 100, 16, 1).data as Float32Array;
-    await expect(runIndexBuilders(info.device, spec, x, x, { heads: 2, n: 100, d: 16 })).rejects.toThrow(/no shader builds yet \(top-p selections \(kept\)\)/);
-    await expect(runAttention(info.device, spec, x, x, x, { heads: 2, kvHeads: 2, n: 100 })).rejects.toThrow(/reads data-dependent arrays \(sel0_kept\)/);
+    await expect(runIndexBuilders(info.device, spec, x, x, { heads: 2, n: 100, d: 16 })).rejects.toThrow(/no shader builds yet \(routing\)/);
+    await expect(runAttention(info.device, spec, x, x, x, { heads: 2, kvHeads: 2, n: 100 })).rejects.toThrow(/reads data-dependent arrays \(route0_q, route0_k\)/);
   });
 
   it("attention builds the arrays on the device when none are passed, equal to the CPU's", async () => {

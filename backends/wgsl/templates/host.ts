@@ -299,6 +299,8 @@ export async function runIndexBuilders(device: GPUDevice, spec: PatternSpec, q: 
   const layout = bufferLayout(device, ["uniform", r, r, "storage", "storage", "storage", r]);
   const qb = upload(device, q, GPUBufferUsage.STORAGE);
   const kb = upload(device, k, GPUBufferUsage.STORAGE);
+  // Top-p's softmax scale, 1 / sqrt(max(d, 1)) in the CPU's double arithmetic, as two words.
+  const scaleWords = new Int32Array(new Float64Array([1 / Math.sqrt(Math.max(d, 1))]).buffer);
   try {
     for (const sel of b.selections) {
       const nqb = Math.ceil(n / sel.qblock);
@@ -312,7 +314,7 @@ export async function runIndexBuilders(device: GPUDevice, spec: PatternSpec, q: 
       const pipelines = await Promise.all(names.map((e) => pipelineFor(device, b.wgsl, layout, `sel${sel.id}_${e}`)));
       const packed = packDyn(spec, dyn);
       const bufs = [
-        upload(device, paramBlock(b.params, { n, d, heads, ...packed.offsets }), GPUBufferUsage.UNIFORM),
+        upload(device, paramBlock(b.params, { n, d, heads, scale_lo: scaleWords[0], scale_hi: scaleWords[1], ...packed.offsets }), GPUBufferUsage.UNIFORM),
         qb,
         kb,
         device.createBuffer({ size: Math.max(16, heads * (nqb + nkb) * d * 8), usage: GPUBufferUsage.STORAGE }),
@@ -323,7 +325,9 @@ export async function runIndexBuilders(device: GPUDevice, spec: PatternSpec, q: 
       try {
         const threads = sel.seeded ? [heads * nqb] : [heads * (nqb + nkb) * d, heads * nqb * nkb, heads * nqb];
         const got = await launch(device, `the index builder of selection ${sel.id}`, layout, bufs, pipelines.map((pipeline, i) => ({ pipeline, workgroups: groups(threads[i]) })), [bufs[5]]);
-        dyn[`sel${sel.id}_kept`] = Uint8Array.from(new Uint32Array(got.data[0], 0, heads * nqb * nkb));
+        const words = new Uint32Array(got.data[0], 0, heads * nqb * nkb);
+        if (words.some((w) => w > 1)) throw new SpattnWebGpuError(`selection ${sel.id}: a softmax weight fell below the normal doubles the index builders compute in (score gaps of hundreds): pass the data-dependent arrays (spattn's CPU index builders compute them)`);
+        dyn[`sel${sel.id}_kept`] = Uint8Array.from(words);
       } finally {
         for (const x of [bufs[0], bufs[3], bufs[4], bufs[5], bufs[6]]) x.destroy();
       }
