@@ -35,10 +35,23 @@ export function wgslBuilderParamFields(ir: PatternIR): string[] {
 
 /** The line that makes `best` the better of best and kb: the higher score, ties to the lower
  *  key block (kb runs upward, so only a strictly higher score replaces best). */
-function betterLine(i: number, seed: number | undefined): string {
+function betterLine(seed: number | undefined): string {
   return seed === undefined
     ? "      if (best < 0i || f64_lt(scores[row + best], scores[row + kb])) { best = kb; }"
     : "      if (best < 0i || spattn_mix32(base ^ u32(best)) < spattn_mix32(base ^ u32(kb))) { best = kb; }";
+}
+
+/** Inside a loop: `best`, the best candidate not yet kept or visited (kept[row + kb] != 0), or
+ *  a break when none is left. */
+function bestCandidate(i: number, seed: number | undefined): string[] {
+  return [
+    "    var best = -1i;",
+    "    for (var kb = 0i; kb < nkb; kb++) {",
+    `      if (kept[row + kb] != 0u || sel${i}_always(qb, kb, h, P.n) || !sel${i}_among(qb, kb, h, P.n)) { continue; }`,
+    betterLine(seed),
+    "    }",
+    "    if (best < 0i) { break; }",
+  ];
 }
 
 function chooseHead(i: number, seed: number | undefined, what: string, QB: number, KB: number): string[] {
@@ -67,12 +80,7 @@ function topkChoose(i: number, count: number, seed: number | undefined, QB: numb
     "    have += select(0i, 1i, a);",
     "  }",
     `  for (; have < ${count}i; have++) {`,
-    "    var best = -1i;",
-    "    for (var kb = 0i; kb < nkb; kb++) {",
-    `      if (kept[row + kb] == 1u || sel${i}_always(qb, kb, h, P.n) || !sel${i}_among(qb, kb, h, P.n)) { continue; }`,
-    betterLine(i, seed),
-    "    }",
-    "    if (best < 0i) { break; }",
+    ...bestCandidate(i, seed),
     "    kept[row + best] = 1u;",
     "  }",
     "}",
@@ -108,12 +116,7 @@ function toppChoose(i: number, mass: number, seed: number | undefined, QB: numbe
     "  }",
     "  var total = have;",
     "  loop {",
-    "    var best = -1i;",
-    "    for (var kb = 0i; kb < nkb; kb++) {",
-    `      if (kept[row + kb] != 0u || sel${i}_always(qb, kb, h, P.n) || !sel${i}_among(qb, kb, h, P.n)) { continue; }`,
-    betterLine(i, seed),
-    "    }",
-    "    if (best < 0i) { break; }",
+    ...bestCandidate(i, seed),
     "    kept[row + best] = 2u;",
     `    total = f64_add(total, ${weight("best")});`,
     "  }",
@@ -121,12 +124,7 @@ function toppChoose(i: number, mass: number, seed: number | undefined, QB: numbe
     `  let wanted = ${f64Literal(mass)};`,
     "  loop {",
     "    if (!f64_lt(have, f64_mul(wanted, total))) { break; }",
-    "    var best = -1i;",
-    "    for (var kb = 0i; kb < nkb; kb++) {",
-    `      if (kept[row + kb] != 0u || sel${i}_always(qb, kb, h, P.n) || !sel${i}_among(qb, kb, h, P.n)) { continue; }`,
-    betterLine(i, seed),
-    "    }",
-    "    if (best < 0i) { break; }",
+    ...bestCandidate(i, seed),
     "    kept[row + best] = 1u;",
     `    have = f64_add(have, ${weight("best")});`,
     "  }",
