@@ -1,6 +1,7 @@
 // IEEE binary64 in WGSL (backends/wgsl/f64.ts), run on SwiftShader: every result bit-identical to
 // JavaScript's doubles (round to nearest even) on random operands: f32 values widened, generic
-// doubles, near-cancelling pairs, exponents far apart, zeros of both signs, f32 subnormals.
+// doubles, near-cancelling pairs, exponents far apart, zeros of both signs, f32 subnormals; add,
+// subtract, multiply, divide (by an integer and in general), square root, widen and compare.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { wgslF64 } from "../../backends/wgsl/f64.js";
 import { bufferLayout, pipelineFor } from "../../backends/wgsl/templates/host.js";
@@ -9,7 +10,7 @@ import { exp64 } from "../../compiler/blockmask/lib.js";
 import { rng } from "../random.js";
 
 const N = 20000;
-const OPS = ["add", "sub", "mul", "div_u32", "from_f32", "lt"] as const;
+const OPS = ["add", "sub", "mul", "div_u32", "from_f32", "lt", "div", "sqrt"] as const;
 
 const shader = [
   ...wgslF64(),
@@ -21,12 +22,14 @@ const shader = [
   "@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) {",
   "  let i = g.x;",
   `  if (i >= ${N}u) { return; }`,
-  "  O[6u * i] = f64_add(A[i], B[i]);",
-  "  O[6u * i + 1u] = f64_sub(A[i], B[i]);",
-  "  O[6u * i + 2u] = f64_mul(A[i], B[i]);",
-  "  O[6u * i + 3u] = f64_div_u32(A[i], C[i]);",
-  "  O[6u * i + 4u] = f64_from_f32(F[i]);",
-  "  O[6u * i + 5u] = vec2u(select(0u, 1u, f64_lt(A[i], B[i])), 0u);",
+  "  O[8u * i] = f64_add(A[i], B[i]);",
+  "  O[8u * i + 1u] = f64_sub(A[i], B[i]);",
+  "  O[8u * i + 2u] = f64_mul(A[i], B[i]);",
+  "  O[8u * i + 3u] = f64_div_u32(A[i], C[i]);",
+  "  O[8u * i + 4u] = f64_from_f32(F[i]);",
+  "  O[8u * i + 5u] = vec2u(select(0u, 1u, f64_lt(A[i], B[i])), 0u);",
+  "  if (!f64_is_zero(B[i])) { O[8u * i + 6u] = f64_div(A[i], B[i]); }",
+  "  O[8u * i + 7u] = f64_sqrt(vec2u(A[i].x, A[i].y & 0x7fffffffu));",
   "}",
 ].join("\n");
 
@@ -58,7 +61,7 @@ describe("f64 in WGSL", () => {
   }, 60_000);
   afterAll(() => info && releaseDevice(info));
 
-  it("adds, subtracts, multiplies, divides by an integer, widens f32 and compares as JavaScript does", async () => {
+  it("adds, subtracts, multiplies, divides, takes square roots, widens f32 and compares as JavaScript does", async () => {
     const device = info.device;
     const { a, b, f, c } = operands();
     const layout = bufferLayout(device, ["read-only-storage", "read-only-storage", "read-only-storage", "read-only-storage", "storage"]);
@@ -68,7 +71,7 @@ describe("f64 in WGSL", () => {
       device.queue.writeBuffer(x, 0, d.buffer, d.byteOffset, d.byteLength);
       return x;
     };
-    const out = device.createBuffer({ size: N * 6 * 8, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+    const out = device.createBuffer({ size: N * 8 * 8, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
     const read = device.createBuffer({ size: out.size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     const bufs = [upload(a), upload(b), upload(f), upload(c), out];
     const enc = device.createCommandEncoder();
@@ -84,10 +87,10 @@ describe("f64 in WGSL", () => {
     const words = new Uint32Array(got.buffer);
     const wrong: Record<string, string[]> = {};
     for (let i = 0; i < N; i++) {
-      const want = [a[i] + b[i], a[i] - b[i], a[i] * b[i], a[i] / c[i], f[i]];
+      const want = [a[i] + b[i], a[i] - b[i], a[i] * b[i], a[i] / c[i], f[i], a[i] < b[i] ? 1 : 0, b[i] === 0 ? 0 : a[i] / b[i], Math.sqrt(Math.abs(a[i]))];
       OPS.forEach((op, k) => {
-        const ok = k === 5 ? words[(6 * i + 5) * 2] === (a[i] < b[i] ? 1 : 0) : Object.is(got[6 * i + k], want[k]);
-        if (!ok) (wrong[op] ??= []).push(`#${i}: a=${a[i]} b=${b[i]} c=${c[i]} f=${f[i]} got ${k === 5 ? words[(6 * i + 5) * 2] : got[6 * i + k]}`);
+        const value = k === 5 ? words[(8 * i + 5) * 2] : got[8 * i + k];
+        if (!Object.is(value, want[k])) (wrong[op] ??= []).push(`#${i}: a=${a[i]} b=${b[i]} c=${c[i]} f=${f[i]} got ${value}`);
       });
     }
     for (const x of bufs) x.destroy();
