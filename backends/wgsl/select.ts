@@ -6,8 +6,9 @@
 //
 // Built here: top-k selections, seeded or from pooled scores, and top-p selections (their mass
 // with the CPU's exp64, in binary64; an exponential below the normal range, which needs score
-// gaps of hundreds, marks the row and the host refuses the result). Routing and vertical-slash
-// steps are not: `wgslBuildersMissing` names them, and the host then asks for the arrays.
+// gaps of hundreds, marks the row and the host refuses the result). Routing is built by
+// route.ts; vertical-slash steps are not built: `wgslBuildersMissing` names them, and the host
+// then asks for the arrays.
 import type { PatternIR } from "../../compiler/ir.js";
 import { dynFieldNames } from "../inputs.js";
 import { commentText } from "../names.js";
@@ -20,10 +21,7 @@ export const WGSL_BUILDER_WORKGROUP = WGSL_MASK_WORKGROUP;
 
 /** Why the pattern's data-dependent arrays cannot all be built by shaders yet ("" if they can). */
 export function wgslBuildersMissing(ir: PatternIR): string {
-  const missing = [
-    ...(ir.routes.length ? ["routing"] : []),
-    ...(ir.verticalSlashes.length ? ["vertical-slash steps"] : []),
-  ];
+  const missing = [...(ir.verticalSlashes.length ? ["vertical-slash steps"] : [])];
   return missing.join(", ");
 }
 

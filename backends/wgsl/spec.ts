@@ -9,6 +9,7 @@ import { dynFieldNames } from "../inputs.js";
 import { commentText } from "../names.js";
 import { emitWgslAttention, WGSL_BQ, wgslParamFields, wgslWorkgroupBytes } from "./attention.js";
 import { emitWgslMask, WGSL_MASK_WORKGROUP, wgslMaskParamFields } from "./mask.js";
+import { emitWgslRoutes } from "./route.js";
 import { emitWgslBuilders, wgslBuilderParamFields, wgslBuildersMissing } from "./select.js";
 import type { PatternSpec } from "./templates/host.js";
 
@@ -65,6 +66,8 @@ export function patternSpec(ir: PatternIR, d: number, dv = d): PatternSpec {
       wgsl: emitWgslBuilders(ir),
       params: wgslBuilderParamFields(ir),
       selections: ir.selections.map((s) => ({ id: s.id, qblock: s.qblock, kblock: s.kblock, seeded: s.seed !== undefined })),
+      routes: ir.routes.map((r) => ({ id: r.id, clusters: r.clusters, iterations: r.iterations })),
+      routeWgsl: ir.routes.length ? emitWgslRoutes(ir) : "",
       missing: wgslBuildersMissing(ir),
     },
   };
@@ -122,6 +125,8 @@ export function emitWgslHost(ir: PatternIR, o: WgslHostOptions): string {
     `    wgsl: ${JSON.stringify(spec.builders.wgsl)},`,
     `    params: ${JSON.stringify(spec.builders.params)},`,
     `    selections: ${JSON.stringify(spec.builders.selections)},`,
+    `    routes: ${JSON.stringify(spec.builders.routes)},`,
+    `    routeWgsl: ${JSON.stringify(spec.builders.routeWgsl)},`,
     `    missing: ${JSON.stringify(spec.builders.missing)},`,
     `  },`,
     "};",

@@ -1,7 +1,8 @@
-// The WGSL index builders (backends/wgsl/select.ts) on SwiftShader: the kept blocks of every
-// example's selections (top-k and top-p, seeded or pooled) bit-identical to the CPU's, at N a
-// multiple of the block or not, with every score tied; routing is refused by name; and
-// attention with the arrays built on the device equals attention with the CPU's.
+// The WGSL index builders (backends/wgsl/select.ts, route.ts) on SwiftShader: the kept blocks of
+// every example's selections (top-k and top-p, seeded or pooled) and the clusters of its routing
+// bit-identical to the CPU's, at N a multiple of the block or not, with every score tied;
+// vertical-slash steps are refused by name; and attention with the arrays built on the device
+// equals attention with the CPU's.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Tensor4 } from "../../compiler/blockmask/build.js";
 import { compile } from "../../compiler/compile.js";
@@ -28,14 +29,14 @@ describe("WGSL index builders", () => {
   }, 60_000);
   afterAll(() => info && releaseDevice(info));
 
-  for (const file of ["block_topk.spattn", "hierarchical_topk.spattn", "moba.spattn", "nsa.spattn", "bigbird.spattn", "cumulative_mass.spattn"]) {
-    it(`${file}: kept blocks identical to the CPU's`, async () => {
+  for (const file of ["block_topk.spattn", "hierarchical_topk.spattn", "moba.spattn", "nsa.spattn", "bigbird.spattn", "cumulative_mass.spattn", "routing.spattn"]) {
+    it(`${file}: kept blocks (or clusters) identical to the CPU's`, async () => {
       const ir = examplePattern(file);
       for (const [n, d, ties] of [[300, 16, false], [1000, 64, false], [640, 32, true]] as const) {
         const heads = 2;
         const q = randomTensor(heads, n, d, 1);
         const k0 = randomTensor(heads, n, d, 2);
-        const k = ties ? repeatedBlocks(k0, ir.selections[0].kblock) : k0;
+        const k = ties ? repeatedBlocks(k0, ir.selections[0]?.kblock ?? 16) : k0;
         const cpu = dynByName(ir, heads, n, q, k);
         const gpu = await runIndexBuilders(info.device, patternSpec(ir, d), q.data as Float32Array, k.data as Float32Array, { heads, n, d });
         for (const f of Object.keys(cpu)) expect(same(gpu[f], cpu[f]), `${file} N=${n} D=${d}${ties ? " ties" : ""} ${f}`).toBe(true);
@@ -43,12 +44,12 @@ describe("WGSL index builders", () => {
     }, 120_000);
   }
 
-  it("refuses routing by name, and attention then asks for the arrays", async () => {
-    const ir = examplePattern("routing.spattn");
+  it("refuses vertical-slash steps by name, and attention then asks for the arrays", async () => {
+    const ir = examplePattern("minference.spattn");
     const spec = patternSpec(ir, 16);
     const x = randomTensor(2, 100, 16, 1).data as Float32Array;
-    await expect(runIndexBuilders(info.device, spec, x, x, { heads: 2, n: 100, d: 16 })).rejects.toThrow(/no shader builds yet \(routing\)/);
-    await expect(runAttention(info.device, spec, x, x, x, { heads: 2, kvHeads: 2, n: 100 })).rejects.toThrow(/reads data-dependent arrays \(route0_q, route0_k\)/);
+    await expect(runIndexBuilders(info.device, spec, x, x, { heads: 2, n: 100, d: 16 })).rejects.toThrow(/no shader builds yet \(vertical-slash steps\)/);
+    await expect(runAttention(info.device, spec, x, x, x, { heads: 2, kvHeads: 2, n: 100 })).rejects.toThrow(/reads data-dependent arrays \(vs0_cols, vs0_diags\)/);
   });
 
   it("attention builds the arrays on the device when none are passed, equal to the CPU's", async () => {

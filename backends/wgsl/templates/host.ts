@@ -41,7 +41,15 @@ export interface PatternSpec {
   /** The index builders: entry points sel<i>_pool, sel<i>_scores and sel<i>_choose per
    *  selection, in dependency order; `missing` names the data-dependent steps that have no
    *  shader yet ("" when the builders make every array the predicate reads). */
-  builders: { wgsl: string; params: string[]; selections: { id: number; qblock: number; kblock: number; seeded: boolean }[]; missing: string };
+  builders: {
+    wgsl: string;
+    params: string[];
+    selections: { id: number; qblock: number; kblock: number; seeded: boolean }[];
+    /** Routing steps (spherical k-means), run by `routeWgsl` after the selections. */
+    routes: { id: number; clusters: number; iterations: number }[];
+    routeWgsl: string;
+    missing: string;
+  };
 }
 
 /** Refuses sizes whose arithmetic would leave the 32-bit integers WGSL has. */
@@ -330,6 +338,49 @@ export async function runIndexBuilders(device: GPUDevice, spec: PatternSpec, q: 
         dyn[`sel${sel.id}_kept`] = Uint8Array.from(words);
       } finally {
         for (const x of [bufs[0], bufs[3], bufs[4], bufs[5], bufs[6]]) x.destroy();
+      }
+    }
+    for (const route of b.routes) {
+      const rl = bufferLayout(device, ["uniform", r, r, "storage", "storage", "storage", "storage", "storage"]);
+      const [pNorm, pInit, pAssign, pSum, pCenter] = await Promise.all(
+        ["route_normalize", "route_init", "route_assign", "route_sum", "route_center"].map((e) => pipelineFor(device, b.routeWgsl, rl, e)),
+      );
+      const m = route.clusters;
+      const bufs = [
+        upload(device, paramBlock(["n", "d", "heads", "clusters"], { n, d, heads, clusters: m }), GPUBufferUsage.UNIFORM),
+        qb,
+        kb,
+        device.createBuffer({ size: heads * 2 * n * d * 8, usage: GPUBufferUsage.STORAGE }),
+        device.createBuffer({ size: Math.max(16, heads * m * d * 8), usage: GPUBufferUsage.STORAGE }),
+        device.createBuffer({ size: Math.max(16, heads * m * d * 8), usage: GPUBufferUsage.STORAGE }),
+        device.createBuffer({ size: Math.max(16, heads * m * 4), usage: GPUBufferUsage.STORAGE }),
+        device.createBuffer({ size: heads * 2 * n * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }),
+      ];
+      const groups = (threads: number): [number, number, number] => {
+        const g = Math.ceil(threads / spec.maskWorkgroup);
+        if (g > device.limits.maxComputeWorkgroupsPerDimension) throw new SpattnWebGpuError(`the routing builder needs ${g} workgroups along x; the device allows ${device.limits.maxComputeWorkgroupsPerDimension}`);
+        return [g, 1, 1];
+      };
+      const rows = groups(heads * 2 * n);
+      const cells = groups(heads * m * d);
+      const passes = [{ pipeline: pNorm, workgroups: rows }, { pipeline: pInit, workgroups: cells }];
+      for (let it = 0; it < route.iterations; it++) {
+        passes.push({ pipeline: pAssign, workgroups: rows }, { pipeline: pSum, workgroups: cells }, { pipeline: pCenter, workgroups: groups(heads * m) });
+      }
+      passes.push({ pipeline: pAssign, workgroups: rows });
+      try {
+        const got = await launch(device, `the routing builder of route ${route.id}`, rl, bufs, passes, [bufs[7]]);
+        const assign = new Int32Array(got.data[0], 0, heads * 2 * n);
+        const qs = new Int32Array(heads * n);
+        const ks = new Int32Array(heads * n);
+        for (let h = 0; h < heads; h++) {
+          qs.set(assign.subarray(h * 2 * n, h * 2 * n + n), h * n);
+          ks.set(assign.subarray(h * 2 * n + n, (h + 1) * 2 * n), h * n);
+        }
+        dyn[`route${route.id}_q`] = qs;
+        dyn[`route${route.id}_k`] = ks;
+      } finally {
+        for (const x of [bufs[0], ...bufs.slice(3)]) x.destroy();
       }
     }
   } finally {
