@@ -6,9 +6,8 @@
 //
 // Built here: top-k selections, seeded or from pooled scores, and top-p selections (their mass
 // with the CPU's exp64, in binary64; an exponential below the normal range, which needs score
-// gaps of hundreds, marks the row and the host refuses the result). Routing is built by
-// route.ts; vertical-slash steps are not built: `wgslBuildersMissing` names them, and the host
-// then asks for the arrays.
+// gaps of hundreds, marks the row and the host refuses the result). Routing steps are built by
+// route.ts, vertical-slash steps by vslash.ts.
 import type { PatternIR } from "../../compiler/ir.js";
 import { dynFieldNames } from "../inputs.js";
 import { commentText } from "../names.js";
@@ -18,12 +17,6 @@ import { WgslConstants, wgslHelpers, wgslMask, wgslParamStruct } from "./spell.j
 
 /** Threads per workgroup: the mask generators' count, which the host launches both with. */
 export const WGSL_BUILDER_WORKGROUP = WGSL_MASK_WORKGROUP;
-
-/** Why the pattern's data-dependent arrays cannot all be built by shaders yet ("" if they can). */
-export function wgslBuildersMissing(ir: PatternIR): string {
-  const missing = [...(ir.verticalSlashes.length ? ["vertical-slash steps"] : [])];
-  return missing.join(", ");
-}
 
 /** Field names of the builders' parameter block (all i32). */
 export function wgslBuilderParamFields(ir: PatternIR): string[] {

@@ -10,7 +10,8 @@ import { commentText } from "../names.js";
 import { emitWgslAttention, WGSL_BQ, wgslParamFields, wgslWorkgroupBytes } from "./attention.js";
 import { emitWgslMask, WGSL_MASK_WORKGROUP, wgslMaskParamFields } from "./mask.js";
 import { emitWgslRoutes } from "./route.js";
-import { emitWgslBuilders, wgslBuilderParamFields, wgslBuildersMissing } from "./select.js";
+import { emitWgslVerticalSlash } from "./vslash.js";
+import { emitWgslBuilders, wgslBuilderParamFields } from "./select.js";
 import type { PatternSpec } from "./templates/host.js";
 
 /** Keys per attention tile the host may pick from, largest first. */
@@ -68,7 +69,8 @@ export function patternSpec(ir: PatternIR, d: number, dv = d): PatternSpec {
       selections: ir.selections.map((s) => ({ id: s.id, qblock: s.qblock, kblock: s.kblock, seeded: s.seed !== undefined })),
       routes: ir.routes.map((r) => ({ id: r.id, clusters: r.clusters, iterations: r.iterations })),
       routeWgsl: ir.routes.length ? emitWgslRoutes(ir) : "",
-      missing: wgslBuildersMissing(ir),
+      vslash: ir.verticalSlashes.map((v) => ({ id: v.id, last: v.last, first: v.first, recent: v.recent, verticals: v.verticals, slashes: v.slashes })),
+      vslashWgsl: ir.verticalSlashes.length ? emitWgslVerticalSlash(ir) : "",
     },
   };
 }
@@ -127,7 +129,8 @@ export function emitWgslHost(ir: PatternIR, o: WgslHostOptions): string {
     `    selections: ${JSON.stringify(spec.builders.selections)},`,
     `    routes: ${JSON.stringify(spec.builders.routes)},`,
     `    routeWgsl: ${JSON.stringify(spec.builders.routeWgsl)},`,
-    `    missing: ${JSON.stringify(spec.builders.missing)},`,
+    `    vslash: ${JSON.stringify(spec.builders.vslash)},`,
+    `    vslashWgsl: ${JSON.stringify(spec.builders.vslashWgsl)},`,
     `  },`,
     "};",
     "",

@@ -39,8 +39,7 @@ export interface PatternSpec {
   maxN: number;
   maxHeads: number;
   /** The index builders: entry points sel<i>_pool, sel<i>_scores and sel<i>_choose per
-   *  selection, in dependency order; `missing` names the data-dependent steps that have no
-   *  shader yet ("" when the builders make every array the predicate reads). */
+   *  selection, in dependency order; then the routing and vertical-slash steps. */
   builders: {
     wgsl: string;
     params: string[];
@@ -48,7 +47,9 @@ export interface PatternSpec {
     /** Routing steps (spherical k-means), run by `routeWgsl` after the selections. */
     routes: { id: number; clusters: number; iterations: number }[];
     routeWgsl: string;
-    missing: string;
+    /** Vertical-slash steps, run by `vslashWgsl` last. */
+    vslash: { id: number; last: number; first: number; recent: number; verticals: number; slashes: number }[];
+    vslashWgsl: string;
   };
 }
 
@@ -142,7 +143,7 @@ function paramBlock(fields: string[], values: Record<string, number>, floats: st
 /** Each data-dependent array as i32 words, one after the other, with each one's offset. */
 function packDyn(spec: PatternSpec, dyn: DynArrays | undefined): { data: Int32Array; offsets: Record<string, number> } {
   const missing = spec.dynFields.filter((f) => !dyn || !dyn[f]);
-  if (missing.length) throw new SpattnWebGpuError(`pattern ${spec.name} reads data-dependent arrays (${missing.join(", ")}): pass them (spattn's CPU index builders compute them)`);
+  if (missing.length) throw new SpattnWebGpuError(`pattern ${spec.name} reads data-dependent arrays (${missing.join(", ")}): pass them, from runIndexBuilders or spattn's CPU index builders`);
   const arrays = spec.dynFields.map((f) => dyn![f]);
   const data = new Int32Array(Math.max(1, arrays.reduce((s, a) => s + a.length, 0)));
   const offsets: Record<string, number> = {};
@@ -298,7 +299,6 @@ export function canUseSubgroups(device: GPUDevice): boolean {
 export async function runIndexBuilders(device: GPUDevice, spec: PatternSpec, q: Float32Array, k: Float32Array, shape: { heads: number; n: number; d: number }): Promise<DynArrays> {
   const { heads, n, d } = shape;
   const b = spec.builders;
-  if (b.missing) throw new SpattnWebGpuError(`pattern ${spec.name} reads data-dependent arrays that no shader builds yet (${b.missing}): pass them (spattn's CPU index builders compute them)`);
   if (q.length !== heads * n * d || k.length !== heads * n * d) throw new SpattnWebGpuError(`the index builders read Q and K of ${heads} heads of ${n} x ${d}`);
   checkSize(spec, heads, n, d);
   const dyn: DynArrays = Object.fromEntries(spec.dynFields.map((f) => [f, new Uint8Array(0)]));
@@ -383,6 +383,38 @@ export async function runIndexBuilders(device: GPUDevice, spec: PatternSpec, q: 
         for (const x of [bufs[0], ...bufs.slice(3)]) x.destroy();
       }
     }
+    for (const vs of b.vslash) {
+      const vl = bufferLayout(device, ["uniform", r, r, "storage", "storage", "storage", "storage", "storage"]);
+      const pipelines = await Promise.all(["vs_scores", "vs_softmax", "vs_columns", "vs_diagonals", "vs_keep"].map((e) => pipelineFor(device, b.vslashWgsl, vl, e)));
+      const rowsLast = Math.min(vs.last, n);
+      const unscaled = new Int32Array(new Float64Array([1 / Math.sqrt(d)]).buffer); // the CPU's scale here: 1 / sqrt(d)
+      const values = { n, d, heads, last: vs.last, first: vs.first, recent: vs.recent, verticals: vs.verticals, slashes: vs.slashes, scale_lo: unscaled[0], scale_hi: unscaled[1] };
+      const bufs = [
+        upload(device, paramBlock(["n", "d", "heads", "last", "first", "recent", "verticals", "slashes", "scale_lo", "scale_hi"], values), GPUBufferUsage.UNIFORM),
+        qb,
+        kb,
+        device.createBuffer({ size: Math.max(16, heads * rowsLast * n * 8), usage: GPUBufferUsage.STORAGE }),
+        device.createBuffer({ size: heads * n * 8, usage: GPUBufferUsage.STORAGE }),
+        device.createBuffer({ size: heads * n * 8, usage: GPUBufferUsage.STORAGE }),
+        device.createBuffer({ size: heads * n * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }),
+        device.createBuffer({ size: heads * n * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }),
+      ];
+      const groups = (threads: number): [number, number, number] => {
+        const g = Math.ceil(threads / spec.maskWorkgroup);
+        if (g > device.limits.maxComputeWorkgroupsPerDimension) throw new SpattnWebGpuError(`the vertical-slash builder needs ${g} workgroups along x; the device allows ${device.limits.maxComputeWorkgroupsPerDimension}`);
+        return [g, 1, 1];
+      };
+      const threads = [heads * rowsLast * n, heads * rowsLast, heads * n, heads * n, heads * n];
+      try {
+        const got = await launch(device, `the vertical-slash builder of step ${vs.id}`, vl, bufs, pipelines.map((pipeline, i) => ({ pipeline, workgroups: groups(threads[i]) })), [bufs[6], bufs[7]]);
+        const cols = new Uint32Array(got.data[0], 0, heads * n);
+        if (cols.some((w) => w > 1)) throw new SpattnWebGpuError(`vertical-slash step ${vs.id}: a softmax weight fell below the normal doubles the index builders compute in (score gaps of hundreds): pass the data-dependent arrays (spattn's CPU index builders compute them)`);
+        dyn[`vs${vs.id}_cols`] = Uint8Array.from(cols);
+        dyn[`vs${vs.id}_diags`] = Uint8Array.from(new Uint32Array(got.data[1], 0, heads * n));
+      } finally {
+        for (const x of [bufs[0], ...bufs.slice(3)]) x.destroy();
+      }
+    }
   } finally {
     qb.destroy();
     kb.destroy();
@@ -451,9 +483,9 @@ export async function runAttention(
   const bk = opts.bk ?? keysPerTile(device, spec, subgroups, f16);
   const shader = spec.attention(bk, subgroups, f16);
   if (!shader) throw new SpattnWebGpuError(`pattern ${spec.name} has no attention shader with ${bk} keys per tile`);
-  // Data-dependent arrays not passed in: made on the device, where shaders build them all.
+  // Data-dependent arrays not passed in: made on the device by the index builders.
   let given = opts.dyn;
-  if (!given && spec.dynFields.length && !spec.builders.missing) {
+  if (!given && spec.dynFields.length) {
     if (kvHeads !== heads) throw new SpattnWebGpuError(`the index builders read one K head per query head (${heads}), got ${kvHeads}: pass the data-dependent arrays`);
     given = await runIndexBuilders(device, spec, q, k, { heads, n, d });
   }
