@@ -9,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compile } from "../../compiler/compile.js";
 import { emitWgslAttention } from "../../backends/wgsl/attention.js";
 import { emitWgslMask } from "../../backends/wgsl/mask.js";
+import { emitWgslRoutes } from "../../backends/wgsl/route.js";
 import { emitWgslBuilders } from "../../backends/wgsl/select.js";
+import { emitWgslVerticalSlash } from "../../backends/wgsl/vslash.js";
 import { emitWgslHost, patternSpec, WGSL_KEY_TILES } from "../../backends/wgsl/spec.js";
 import { runAttention } from "../../backends/wgsl/templates/host.js";
 import { releaseDevice, requestDevice, type DeviceInfo } from "../../runtime/webgpu/device.js";
@@ -71,7 +73,7 @@ describe("wgsl target", () => {
       const problems: string[] = [];
       for (const file of examples) {
         const ir = mainPattern(file);
-        const codes = [emitWgslMask(ir), emitWgslBuilders(ir)];
+        const codes = [emitWgslMask(ir), emitWgslBuilders(ir), ...(ir.routes.length ? [emitWgslRoutes(ir)] : []), ...(ir.verticalSlashes.length ? [emitWgslVerticalSlash(ir)] : [])];
         for (const [d, dv] of [[64, 64], [128, 128], [96, 32]]) for (const bk of WGSL_KEY_TILES) for (const subgroups of [false, true]) for (const f16 of [false, true]) codes.push(emitWgslAttention(ir, { d, dv, bk, subgroups, f16 }));
         for (const code of codes) {
           const info = await device.createShaderModule({ code }).getCompilationInfo();
