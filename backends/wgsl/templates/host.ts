@@ -307,17 +307,18 @@ export async function runIndexBuilders(device: GPUDevice, spec: PatternSpec, q: 
   const layout = bufferLayout(device, ["uniform", r, r, "storage", "storage", "storage", r]);
   const qb = upload(device, q, GPUBufferUsage.STORAGE);
   const kb = upload(device, k, GPUBufferUsage.STORAGE);
+  // Workgroups of the builders' one-thread-per-item passes, along x.
+  const groups = (threads: number): [number, number, number] => {
+    const g = Math.ceil(threads / spec.maskWorkgroup);
+    if (g > device.limits.maxComputeWorkgroupsPerDimension) throw new SpattnWebGpuError(`the index builders need ${g} workgroups along x; the device allows ${device.limits.maxComputeWorkgroupsPerDimension}`);
+    return [g, 1, 1];
+  };
   // Top-p's softmax scale, 1 / sqrt(max(d, 1)) in the CPU's double arithmetic, as two words.
   const scaleWords = new Int32Array(new Float64Array([1 / Math.sqrt(Math.max(d, 1))]).buffer);
   try {
     for (const sel of b.selections) {
       const nqb = Math.ceil(n / sel.qblock);
       const nkb = Math.ceil(n / sel.kblock);
-      const groups = (threads: number): [number, number, number] => {
-        const g = Math.ceil(threads / spec.maskWorkgroup);
-        if (g > device.limits.maxComputeWorkgroupsPerDimension) throw new SpattnWebGpuError(`the index builders need ${g} workgroups along x; the device allows ${device.limits.maxComputeWorkgroupsPerDimension}`);
-        return [g, 1, 1];
-      };
       const names = sel.seeded ? ["choose"] : ["pool", "scores", "choose"];
       const pipelines = await Promise.all(names.map((e) => pipelineFor(device, b.wgsl, layout, `sel${sel.id}_${e}`)));
       const packed = packDyn(spec, dyn);
@@ -356,11 +357,6 @@ export async function runIndexBuilders(device: GPUDevice, spec: PatternSpec, q: 
         device.createBuffer({ size: Math.max(16, heads * m * 4), usage: GPUBufferUsage.STORAGE }),
         device.createBuffer({ size: heads * 2 * n * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }),
       ];
-      const groups = (threads: number): [number, number, number] => {
-        const g = Math.ceil(threads / spec.maskWorkgroup);
-        if (g > device.limits.maxComputeWorkgroupsPerDimension) throw new SpattnWebGpuError(`the routing builder needs ${g} workgroups along x; the device allows ${device.limits.maxComputeWorkgroupsPerDimension}`);
-        return [g, 1, 1];
-      };
       const rows = groups(heads * 2 * n);
       const cells = groups(heads * m * d);
       const passes = [{ pipeline: pNorm, workgroups: rows }, { pipeline: pInit, workgroups: cells }];
@@ -399,11 +395,6 @@ export async function runIndexBuilders(device: GPUDevice, spec: PatternSpec, q: 
         device.createBuffer({ size: heads * n * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }),
         device.createBuffer({ size: heads * n * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC }),
       ];
-      const groups = (threads: number): [number, number, number] => {
-        const g = Math.ceil(threads / spec.maskWorkgroup);
-        if (g > device.limits.maxComputeWorkgroupsPerDimension) throw new SpattnWebGpuError(`the vertical-slash builder needs ${g} workgroups along x; the device allows ${device.limits.maxComputeWorkgroupsPerDimension}`);
-        return [g, 1, 1];
-      };
       const threads = [heads * rowsLast * n, heads * rowsLast, heads * n, heads * n, heads * n];
       try {
         const got = await launch(device, `the vertical-slash builder of step ${vs.id}`, vl, bufs, pipelines.map((pipeline, i) => ({ pipeline, workgroups: groups(threads[i]) })), [bufs[6], bufs[7]]);
