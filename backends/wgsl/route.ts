@@ -6,13 +6,17 @@
 import type { PatternIR } from "../../compiler/ir.js";
 import { commentText } from "../names.js";
 import { wgslF64 } from "./f64.js";
+import { wgslParamStruct } from "./spell.js";
+
+/** Field names of the routing builders' parameter block (all i32). */
+export const WGSL_ROUTE_PARAMS = ["n", "d", "heads", "clusters"];
 
 /** The routing module: entry points route_normalize, route_init, route_assign, route_sum and
  *  route_center, shared by every routing step (the cluster count is a parameter). */
 export function emitWgslRoutes(ir: PatternIR): string {
   return [
     `// spattn: routing builders of the pattern ${commentText(ir.name)}.`,
-    "struct Params { n: i32, d: i32, heads: i32, clusters: i32 }",
+    ...wgslParamStruct(WGSL_ROUTE_PARAMS),
     "@group(0) @binding(0) var<uniform> P: Params;",
     "@group(0) @binding(1) var<storage, read> Qd: array<f32>;",
     "@group(0) @binding(2) var<storage, read> Kd: array<f32>;",

@@ -9,8 +9,8 @@ import { dynFieldNames } from "../inputs.js";
 import { commentText } from "../names.js";
 import { emitWgslAttention, WGSL_BQ, wgslParamFields, wgslWorkgroupBytes } from "./attention.js";
 import { emitWgslMask, WGSL_MASK_WORKGROUP, wgslMaskParamFields } from "./mask.js";
-import { emitWgslRoutes } from "./route.js";
-import { emitWgslVerticalSlash } from "./vslash.js";
+import { emitWgslRoutes, WGSL_ROUTE_PARAMS } from "./route.js";
+import { emitWgslVerticalSlash, WGSL_VSLASH_PARAMS } from "./vslash.js";
 import { emitWgslBuilders, wgslBuilderParamFields } from "./select.js";
 import type { PatternSpec } from "./templates/host.js";
 
@@ -69,8 +69,10 @@ export function patternSpec(ir: PatternIR, d: number, dv = d): PatternSpec {
       selections: ir.selections.map((s) => ({ id: s.id, qblock: s.qblock, kblock: s.kblock, seeded: s.seed !== undefined })),
       routes: ir.routes.map((r) => ({ id: r.id, clusters: r.clusters, iterations: r.iterations })),
       routeWgsl: ir.routes.length ? emitWgslRoutes(ir) : "",
+      routeParams: WGSL_ROUTE_PARAMS,
       vslash: ir.verticalSlashes.map((v) => ({ id: v.id, last: v.last, first: v.first, recent: v.recent, verticals: v.verticals, slashes: v.slashes })),
       vslashWgsl: ir.verticalSlashes.length ? emitWgslVerticalSlash(ir) : "",
+      vslashParams: WGSL_VSLASH_PARAMS,
     },
   };
 }
@@ -129,8 +131,10 @@ export function emitWgslHost(ir: PatternIR, o: WgslHostOptions): string {
     `    selections: ${JSON.stringify(spec.builders.selections)},`,
     `    routes: ${JSON.stringify(spec.builders.routes)},`,
     `    routeWgsl: ${JSON.stringify(spec.builders.routeWgsl)},`,
+    `    routeParams: ${JSON.stringify(spec.builders.routeParams)},`,
     `    vslash: ${JSON.stringify(spec.builders.vslash)},`,
     `    vslashWgsl: ${JSON.stringify(spec.builders.vslashWgsl)},`,
+    `    vslashParams: ${JSON.stringify(spec.builders.vslashParams)},`,
     `  },`,
     "};",
     "",

@@ -7,6 +7,7 @@
 import type { PatternIR } from "../../compiler/ir.js";
 import { commentText } from "../names.js";
 import { wgslF64 } from "./f64.js";
+import { wgslParamStruct } from "./spell.js";
 
 /** Field names of the vertical-slash builder's parameter block (all i32; the scale's words). */
 export const WGSL_VSLASH_PARAMS = ["n", "d", "heads", "last", "first", "recent", "verticals", "slashes", "scale_lo", "scale_hi"];
@@ -15,7 +16,7 @@ export const WGSL_VSLASH_PARAMS = ["n", "d", "heads", "last", "first", "recent",
 export function emitWgslVerticalSlash(ir: PatternIR): string {
   return [
     `// spattn: vertical-slash builder of the pattern ${commentText(ir.name)}.`,
-    "struct Params { n: i32, d: i32, heads: i32, last: i32, first: i32, recent: i32, verticals: i32, slashes: i32, scale_lo: i32, scale_hi: i32, pad0: i32, pad1: i32 }",
+    ...wgslParamStruct(WGSL_VSLASH_PARAMS),
     "@group(0) @binding(0) var<uniform> P: Params;",
     "@group(0) @binding(1) var<storage, read> Qd: array<f32>;",
     "@group(0) @binding(2) var<storage, read> Kd: array<f32>;",

@@ -47,9 +47,11 @@ export interface PatternSpec {
     /** Routing steps (spherical k-means), run by `routeWgsl` after the selections. */
     routes: { id: number; clusters: number; iterations: number }[];
     routeWgsl: string;
+    routeParams: string[];
     /** Vertical-slash steps, run by `vslashWgsl` last. */
     vslash: { id: number; last: number; first: number; recent: number; verticals: number; slashes: number }[];
     vslashWgsl: string;
+    vslashParams: string[];
   };
 }
 
@@ -348,7 +350,7 @@ export async function runIndexBuilders(device: GPUDevice, spec: PatternSpec, q: 
       );
       const m = route.clusters;
       const bufs = [
-        upload(device, paramBlock(["n", "d", "heads", "clusters"], { n, d, heads, clusters: m }), GPUBufferUsage.UNIFORM),
+        upload(device, paramBlock(b.routeParams, { n, d, heads, clusters: m }), GPUBufferUsage.UNIFORM),
         qb,
         kb,
         device.createBuffer({ size: heads * 2 * n * d * 8, usage: GPUBufferUsage.STORAGE }),
@@ -386,7 +388,7 @@ export async function runIndexBuilders(device: GPUDevice, spec: PatternSpec, q: 
       const unscaled = new Int32Array(new Float64Array([1 / Math.sqrt(d)]).buffer); // the CPU's scale here: 1 / sqrt(d)
       const values = { n, d, heads, last: vs.last, first: vs.first, recent: vs.recent, verticals: vs.verticals, slashes: vs.slashes, scale_lo: unscaled[0], scale_hi: unscaled[1] };
       const bufs = [
-        upload(device, paramBlock(["n", "d", "heads", "last", "first", "recent", "verticals", "slashes", "scale_lo", "scale_hi"], values), GPUBufferUsage.UNIFORM),
+        upload(device, paramBlock(b.vslashParams, values), GPUBufferUsage.UNIFORM),
         qb,
         kb,
         device.createBuffer({ size: Math.max(16, heads * rowsLast * n * 8), usage: GPUBufferUsage.STORAGE }),
