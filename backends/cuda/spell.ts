@@ -1,23 +1,22 @@
 // How the CUDA backend spells the IR: the pattern predicate as one device function over
 // 64-bit integers. Dynamic leaves read device arrays of the pattern's Dyn struct.
 import type { IntExpr, MaskExpr, PatternIR } from "../../compiler/ir.js";
+import { ConstantDecls } from "../constants.js";
 
 /** Constant arrays (document ends) become __constant__ tables. */
-export class CudaConstants {
-  readonly decls: string[] = [];
-  private readonly seen = new Map<string, string>();
+export class CudaConstants extends ConstantDecls {
   table(values: number[]): string {
-    const key = values.join(",");
-    const found = this.seen.get(key);
-    if (found) return found;
-    const name = `spattn_ends${this.seen.size}`;
-    this.seen.set(key, `SPATTN_TABLE(${name})`);
-    // A table is never empty in C: a zero-document list still needs one (unused) entry.
-    // Device code reads the __constant__ copy, host code (the exported predicate) the other.
-    const init = `{${values.length ? values.map((v) => `${v}LL`).join(", ") : "0LL"}}`;
-    const size = Math.max(1, values.length);
-    this.decls.push(`__constant__ long long ${name}_d[${size}] = ${init};`, `__attribute__((unused)) static const long long ${name}_h[${size}] = ${init};`);
-    return `SPATTN_TABLE(${name})`;
+    return this.intern(values.join(","), (i) => {
+      const name = `spattn_ends${i}`;
+      // A table is never empty in C: a zero-document list still needs one (unused) entry.
+      // Device code reads the __constant__ copy, host code (the exported predicate) the other.
+      const init = `{${values.length ? values.map((v) => `${v}LL`).join(", ") : "0LL"}}`;
+      const size = Math.max(1, values.length);
+      return {
+        decls: [`__constant__ long long ${name}_d[${size}] = ${init};`, `__attribute__((unused)) static const long long ${name}_h[${size}] = ${init};`],
+        ref: `SPATTN_TABLE(${name})`,
+      };
+    });
   }
 }
 

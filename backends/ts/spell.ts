@@ -2,18 +2,12 @@
 // evaluator (calls into the embedded block-mask runtime). Expressions only ever contain
 // numbers and fixed identifiers: no name from the pattern file reaches them.
 import type { IntExpr, MaskExpr } from "../../compiler/ir.js";
+import { ConstantDecls } from "../constants.js";
 
 /** Constant arrays (document ends) are hoisted to module constants. */
-export class Hoist {
-  readonly decls: string[] = [];
-  private readonly seen = new Map<string, string>();
+export class Hoist extends ConstantDecls {
   constant(init: string, prefix: string): string {
-    const found = this.seen.get(init);
-    if (found) return found;
-    const name = `${prefix}${this.decls.length}`;
-    this.seen.set(init, name);
-    this.decls.push(`const ${name} = ${init};`);
-    return name;
+    return this.intern(init, (i) => ({ decls: [`const ${prefix}${i} = ${init};`], ref: `${prefix}${i}` }));
   }
 }
 

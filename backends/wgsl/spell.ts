@@ -5,21 +5,21 @@
 // Expressions only ever contain numbers and fixed identifiers: no name from the pattern file
 // reaches them.
 import type { IntExpr, MaskExpr, PatternIR } from "../../compiler/ir.js";
+import { ConstantDecls } from "../constants.js";
 
-/** Constant arrays (document ends) become module-scope private arrays (indexable at run time). */
-export class WgslConstants {
-  readonly decls: string[] = [];
-  private readonly seen = new Map<string, string>();
+/** Constant arrays (document ends) become module-scope private arrays (indexable at run time),
+ *  each with a binary search (wgslHelpers). */
+export class WgslConstants extends ConstantDecls {
+  /** The tables declared, with their true lengths (a declared array is never empty). */
+  readonly tables: { name: string; length: number }[] = [];
   table(values: number[]): string {
-    const key = values.join(",");
-    const found = this.seen.get(key);
-    if (found) return found;
-    const name = `SPATTN_ENDS${this.seen.size}`;
-    this.seen.set(key, name);
-    // An array of no elements is not WGSL: a zero-document list keeps one unused entry.
-    const items = values.length ? values : [0];
-    this.decls.push(`var<private> ${name}: array<i32, ${items.length}> = array<i32, ${items.length}>(${items.map((v) => `${v}i`).join(", ")}); // ${values.length} ends`);
-    return name;
+    return this.intern(values.join(","), (i) => {
+      const name = `SPATTN_ENDS${i}`;
+      this.tables.push({ name, length: values.length });
+      // An array of no elements is not WGSL: a zero-document list keeps one unused entry.
+      const items = values.length ? values : [0];
+      return { decls: [`var<private> ${name}: array<i32, ${items.length}> = array<i32, ${items.length}>(${items.map((v) => `${v}i`).join(", ")}); // ${values.length} ends`], ref: name };
+    });
   }
 }
 
@@ -106,11 +106,9 @@ export function wgslHelpers(c: WgslConstants): string[] {
     "  return r + start * dilation;",
     "}",
   ];
-  for (const decl of c.decls) {
-    const m = /^var<private> (\w+): .* \/\/ (\d+) ends$/.exec(decl)!;
-    const [name, len] = [m[1], Number(m[2])];
+  c.tables.forEach(({ name, length: len }, i) => {
     out.push(
-      decl,
+      c.decls[i],
       `// The document holding position x: the number of ends <= x (ends ascending).`,
       `fn spattn_segment_${name}(x: i32) -> i32 {`,
       `  var lo = 0i;`,
@@ -123,7 +121,7 @@ export function wgslHelpers(c: WgslConstants): string[] {
       `  return lo;`,
       `}`,
     );
-  }
+  });
   return out;
 }
 
