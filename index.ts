@@ -47,3 +47,9 @@ export { SpattnError, formatDiagnostics, type Diagnostic } from "./compiler/diag
 export type { PatternIR, MaskExpr, IntExpr, Selection, Route, KeepRule, LayoutAxis } from "./compiler/ir.js";
 export type { BsrJson, Tensor4, CompileOptions, ParseResult };
 export type { BlockMask } from "./compiler/blockmask/build.js";
+export { simulate, type SimulateSettings, type PatternInput } from "./backends/simulator/simulate.js";
+export { loadDevice, parseDevice, deviceNames, type DeviceModel, type KernelModel } from "./backends/simulator/device.js";
+export { renderHtml } from "./backends/simulator/report/html.js";
+export { renderMarkdown } from "./backends/simulator/report/markdown.js";
+export { renderTerminal } from "./backends/simulator/report/terminal.js";
+export type { SimulationReport, PatternReport, LengthReport, HeadReport } from "./backends/simulator/schema.js";

@@ -1,9 +1,10 @@
-// The spattn command line: check, mask, run, compile.
+// The spattn command line: check, mask, run, compile, simulate.
 import { Command, CommanderError } from "commander";
 import { runCheck } from "./commands/check.js";
 import { runCompile } from "./commands/compile.js";
 import { runMask } from "./commands/mask.js";
 import { runRun } from "./commands/run.js";
+import { runSimulate } from "./commands/simulate.js";
 import { collectSet, guarded, positiveInt } from "./io.js";
 
 /** The command tree; each action stores its exit code through `done`. */
@@ -58,6 +59,24 @@ export function program(done: (code: number) => void = () => {}): Command {
     .option("--set <name=value>", "override a parameter (repeatable)", collectSet)
     .requiredOption("--out <dir>", "output folder")
     .action((file: string, o) => guarded(() => runCompile(file, o)).then(done));
+
+  p.command("simulate")
+    .description("estimate a pattern's speedup over dense attention on a device model, before any kernel runs; write HTML, JSON or Markdown reports")
+    .argument("[file]", "a .spattn file (FILE:PATTERN picks one of several)")
+    .option("--pattern <name>", "pattern to use when a file has several")
+    .option("--compare <files...>", "patterns side by side (FILE or FILE:PATTERN each)")
+    .option("--seq <list>", "sequence lengths, comma-separated (4096,16K,1M); default: the pattern's layout size")
+    .option("--heads <h>", "number of heads (default: the pattern's, else 16)", positiveInt("--heads"))
+    .option("--kv-heads <h>", "heads of K and V (GQA; default: --heads)", positiveInt("--kv-heads"))
+    .option("--dim <d>", "head dimension (default 128)", positiveInt("--dim"))
+    .option("--device <name|file.json>", "device model: a bundled name (h100, h200, a100, rtx4090) or a JSON file", "h100")
+    .option("--block <BQxBK>", "tile size (default 128x64, the CUDA kernel's)")
+    .option("--set <name=value>", "override a parameter (repeatable)", collectSet)
+    .option("--q <q.npy>", "real queries [1, H, N, D] for a data-dependent pattern (else synthetic)")
+    .option("--k <k.npy>", "real keys [1, H, N, D]")
+    .option("--report <path>", "write a report: .html, .json or .md (repeatable)", (v: string, prev: string[] = []) => [...prev, v])
+    .option("--no-progress", "no progress bar on the terminal")
+    .action((file: string | undefined, o) => guarded(() => runSimulate(file, o)).then(done));
   return p;
 }
 

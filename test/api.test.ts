@@ -1,6 +1,6 @@
 // The programmatic API as a user imports it.
 import { describe, expect, it } from "vitest";
-import { check, compile, mask, parse, SpattnError } from "../index.js";
+import { check, compile, deviceNames, loadDevice, mask, parse, renderHtml, renderMarkdown, renderTerminal, simulate, SpattnError } from "../index.js";
 
 describe("api", () => {
   const src = "pattern sw(window: int = 4) { mask causal and q - k < window }";
@@ -25,5 +25,16 @@ describe("api", () => {
       expect(e).toBeInstanceOf(SpattnError);
       expect((e as SpattnError).diagnostics[0]).toMatchObject({ fileName: "x.spattn", loc: { line: 2, col: 12 } });
     }
+  });
+
+  it("simulates a pattern and renders its reports", () => {
+    expect(deviceNames()).toContain("h100");
+    const r = simulate([{ ir: compile(src), file: "sw.spattn", seqLens: [1024, 4096] }], { device: loadDevice("h100"), heads: 2 });
+    const [short, long] = r.patterns[0].lengths;
+    expect(long.tokenDensity).toBeLessThan(short.tokenDensity);
+    expect(long.speedupEstimate).toBeGreaterThan(short.speedupEstimate);
+    expect(renderHtml(r)).toContain("<svg");
+    expect(renderMarkdown(r)).toContain("| sw | 4K |");
+    expect(renderTerminal(r)).toMatch(/^pattern/);
   });
 });

@@ -5,12 +5,11 @@ import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } fr
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { main } from "../cli/main.js";
 import { compile } from "../compiler/compile.js";
 import { encodeNpy, readNpy } from "../runtime/npy.js";
 import { referenceAttention } from "../runtime/reference.js";
 import type { BsrJson } from "../backends/mask/bsr.js";
-import { rng as uniform, tempDirs } from "./helpers.js";
+import { cli, expectNoStackTrace, rng as uniform, tempDirs } from "./helpers.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 /** examples/NAME, or test/fixtures/NAME for names starting with "fixtures/". */
@@ -21,44 +20,6 @@ const freshDir = tempDirs("spattn-cli-");
 afterEach(() => {
   vi.restoreAllMocks();
 });
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function text(chunk: unknown): string {
-  return typeof chunk === "string" ? chunk : Buffer.from(chunk as Uint8Array).toString("utf8");
-}
-
-/** Runs the CLI in process, capturing what it writes. */
-async function cli(...argv: string[]): Promise<CliResult> {
-  let stdout = "";
-  let stderr = "";
-  const out = vi.spyOn(process.stdout, "write").mockImplementation((chunk: unknown) => {
-    stdout += text(chunk);
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, "write").mockImplementation((chunk: unknown) => {
-    stderr += text(chunk);
-    return true;
-  });
-  let code: number;
-  try {
-    code = await main(argv);
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-  return { code, stdout, stderr };
-}
-
-function expectNoStackTrace(r: CliResult): void {
-  expect(r.stderr).not.toMatch(/^\s+at /m);
-  expect(r.stdout).not.toMatch(/^\s+at /m);
-  expect(r.stderr).not.toMatch(/internal error/);
-}
 
 /** Deterministic uniform numbers in [-1, 1). */
 function rng(seed: number): () => number {

@@ -4,7 +4,8 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll } from "vitest";
+import { afterAll, expect, vi } from "vitest";
+import { main } from "../cli/main.js";
 import type { Tensor4 } from "../compiler/blockmask/build.js";
 import { compile } from "../compiler/compile.js";
 import type { PatternIR, Value } from "../compiler/ir.js";
@@ -90,4 +91,44 @@ export function blocksTable(h: HeadBlocks, nqb: number, nkb: number): number[][]
     out.push(row);
   }
   return out;
+}
+
+// ---------------------------------------------------------------- the CLI in process
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function text(chunk: unknown): string {
+  return typeof chunk === "string" ? chunk : Buffer.from(chunk as Uint8Array).toString("utf8");
+}
+
+/** Runs the CLI in process, capturing what it writes. */
+export async function cli(...argv: string[]): Promise<CliResult> {
+  let stdout = "";
+  let stderr = "";
+  const out = vi.spyOn(process.stdout, "write").mockImplementation((chunk: unknown) => {
+    stdout += text(chunk);
+    return true;
+  });
+  const err = vi.spyOn(process.stderr, "write").mockImplementation((chunk: unknown) => {
+    stderr += text(chunk);
+    return true;
+  });
+  let code: number;
+  try {
+    code = await main(argv);
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+  return { code, stdout, stderr };
+}
+
+export function expectNoStackTrace(r: CliResult): void {
+  expect(r.stderr).not.toMatch(/^\s+at /m);
+  expect(r.stdout).not.toMatch(/^\s+at /m);
+  expect(r.stderr).not.toMatch(/internal error/);
 }

@@ -1,12 +1,3 @@
-// A small deterministic generator (mulberry32), shared by tests and benchmark inputs, with no
-// test-runner imports so that scripts can use it.
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The project's deterministic generator, re-exported for tests and scripts (no test-runner
+// imports here, so that scripts can use it).
+export { rng, randn } from "../runtime/random.js";

@@ -14,7 +14,7 @@ import { emitCuda, CUDA_TILE } from "../../backends/cuda/emit.js";
 import { dynFieldNames } from "../../backends/inputs.js";
 import { encodeNpy } from "../../runtime/npy.js";
 import { cudaInputs, type CudaTiles } from "../../backends/cuda/inputs.js";
-import { rng } from "../../test/random.js";
+import { randn, rng } from "../../runtime/random.js";
 import { gpuSelections } from "../../backends/cuda/index-builders.js";
 import { headContexts } from "../../compiler/blockmask/build.js";
 import { exp64 } from "../../compiler/blockmask/lib.js";
@@ -22,13 +22,6 @@ import { exp64 } from "../../compiler/blockmask/lib.js";
 const OUT = "bench/cuda/cases";
 rmSync(OUT, { recursive: true, force: true });
 mkdirSync(OUT, { recursive: true });
-
-function randn(count: number, seed: number): Float32Array {
-  const r = rng(seed);
-  const out = new Float32Array(count);
-  for (let i = 0; i < count; i++) out[i] = Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
-  return out;
-}
 
 /** float32 values rounded to bf16 (nearest, ties to even), as the GPU sees them. */
 function bf16(x: Float32Array): Float32Array {

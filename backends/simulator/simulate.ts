@@ -1,0 +1,284 @@
+// `spattn simulate`: how fast could this pattern be, before anyone writes a kernel. For each
+// sequence length the compiler's exact block classification (no N^2 work for positional
+// patterns) gives tile counts per head, in sequence order and in the token order spattn's
+// kernel would use; the cost model (cost.ts) turns them into roofline and scheduled times.
+// Data-dependent patterns run their selection and routing steps on synthetic Q and K unless
+// real tensors are given, and the report says which.
+import { headContexts, type Tensor4 } from "../../compiler/blockmask/build.js";
+import { maskEval } from "../../compiler/blockmask/evaluate.js";
+import type { HeadBlocks } from "../../compiler/blockmask/lib.js";
+import { dependsOnHead, isDynamic, type PatternIR } from "../../compiler/ir.js";
+import { choosePermutation, permutedIR, permutedLength, type Permutation } from "../../compiler/passes/permute.js";
+import { randn } from "../../runtime/random.js";
+import { builderWork } from "./builders.js";
+import { attentionBytes, builderMs, rooflineMs, scheduleDense, scheduleKernel, tileFlops, type KernelPath, type Problem } from "./cost.js";
+import { blockMap, classifyPlanned, countPairs, DEFAULT_PAIR_OPTIONS, DEFAULT_PLAN_OPTIONS, numKBlocks, numQBlocks, plannedTileCounts, rowWork, visitedArea, type Grid, type PairCount, type PairOptions, type PlanOptions, type RowPlan, type RowWork, type TileCounts, type BlockMap } from "./counts.js";
+import type { DeviceModel } from "./device.js";
+import { SCHEMA_ID, type HeadReport, type LengthReport, type PatternReport, type SimulationReport, type Tiles } from "./schema.js";
+
+/** The tiles of spattn's CUDA kernel (backends/cuda/emit.ts, CUDA_TILE): the default. */
+export const DEFAULT_BLOCK = { q: 128, k: 64 } as const;
+/** Head dimension of synthetic Q and K (their scores only rank blocks; 16 keeps routing cheap). */
+export const SYNTHETIC_DIM = 16;
+export const SYNTHETIC_SEED = 1;
+
+export interface SimulateSettings {
+  device: DeviceModel;
+  /** Heads; default: the given Q's, else the pattern's `heads` statement, else 16. */
+  heads?: number;
+  kvHeads?: number;
+  dim?: number;
+  dimV?: number;
+  blockQ?: number;
+  blockK?: number;
+  /** Largest side of the block-mask pictures (cells). */
+  mapSide?: number;
+  pairs?: PairOptions;
+  /** When a head's exact classification would be too costly, rows are sampled (plan). */
+  plan?: PlanOptions;
+  /** Called after each head of each length: for progress bars. */
+  onProgress?: (done: number, total: number, label: string) => void;
+}
+
+export interface PatternInput {
+  ir: PatternIR;
+  file: string;
+  seqLens: number[];
+  /** Real Q and K for a data-dependent pattern (one sequence length). */
+  q?: Tensor4;
+  k?: Tensor4;
+}
+
+interface Resolved {
+  problem: (n: number) => Problem;
+  heads: number;
+  kvHeads: number;
+}
+
+function resolve(input: Pick<PatternInput, "ir" | "q">, s: SimulateSettings): Resolved {
+  const heads = s.heads ?? input.q?.shape[1] ?? input.ir.heads ?? 16;
+  const kvHeads = s.kvHeads ?? heads;
+  const dim = s.dim ?? 128;
+  return {
+    heads,
+    kvHeads,
+    problem: (n) => ({ seqLen: n, heads, kvHeads, dim, dimV: s.dimV ?? dim, blockQ: s.blockQ ?? DEFAULT_BLOCK.q, blockK: s.blockK ?? DEFAULT_BLOCK.k, bytesPerElement: 2 }),
+  };
+}
+
+/** One head's classification, in sequence order and in the kernel's order. */
+interface HeadResult {
+  tiles: TileCounts;
+  /** False when the rows were sampled (see RowPlan). */
+  tilesExact: boolean;
+  pairs: PairCount;
+  kernel: { tiles: TileCounts; work: RowWork; area: number; keyBlocksTouched: number };
+  blocks: HeadBlocks;
+  plan: RowPlan;
+}
+
+function describePermutation(p: Permutation | undefined): string | null {
+  if (!p) return null;
+  if (p.kind === "residue") return `residue classes of dilation ${p.dilation} (each class a dense sub-problem, padded to ${p.classTile} tokens)`;
+  return `${p.ph} x ${p.pw} patches of the ${p.sizes.join(" x ")} layout`;
+}
+
+function syntheticInputs(ir: PatternIR, heads: number, n: number): { q?: Tensor4; k?: Tensor4 } {
+  if (!isDynamic(ir)) return {};
+  const shape = [1, heads, n, SYNTHETIC_DIM];
+  return { q: { shape, data: randn(heads * n * SYNTHETIC_DIM, SYNTHETIC_SEED) }, k: { shape, data: randn(heads * n * SYNTHETIC_DIM, SYNTHETIC_SEED + 1) } };
+}
+
+/** IR nodes of a mask: what one evaluation of it walks. */
+function maskSize(e: unknown): number {
+  if (!e || typeof e !== "object") return 0;
+  let c = "op" in e ? 1 : 0;
+  for (const v of Object.values(e)) c += Array.isArray(v) ? v.reduce((a: number, x: unknown) => a + maskSize(x), 0) : maskSize(v);
+  return c;
+}
+
+/** Does the mask read indices built from data (seeded selections are baked into the lists)? */
+function readsData(ir: PatternIR): boolean {
+  return ir.selections.length > 0 || ir.routes.length > 0 || ir.verticalSlashes.length > 0;
+}
+
+function keyBlocksTouched(h: HeadBlocks, nkb: number): number {
+  const seen = new Uint8Array(nkb);
+  for (const list of [h.full.idx, h.partial.idx]) for (let e = 0; e < list.length; e++) seen[list[e]] = 1;
+  let c = 0;
+  for (let j = 0; j < nkb; j++) c += seen[j];
+  return c;
+}
+
+function tilesOf(counts: TileCounts[]): Tiles {
+  const sum = { empty: 0, partial: 0, full: 0 };
+  for (const c of counts) {
+    sum.empty += c.empty;
+    sum.partial += c.partial;
+    sum.full += c.full;
+  }
+  const total = sum.empty + sum.partial + sum.full;
+  return { ...sum, total, density: total > 0 ? (sum.partial + sum.full) / total : 0 };
+}
+
+/** Simulates one pattern at each of its sequence lengths. */
+export function simulatePattern(input: PatternInput, s: SimulateSettings, progress: { done: number; total: number }): PatternReport {
+  const { ir } = input;
+  const r = resolve(input, s);
+  const pairOptions = s.pairs ?? DEFAULT_PAIR_OPTIONS;
+  const shared = !dependsOnHead(ir);
+  const mapLength = Math.min(...input.seqLens);
+  let transform: string | null = null;
+  const lengths: LengthReport[] = [];
+  for (const n of input.seqLens) {
+    const p = r.problem(n);
+    const grid: Grid = { n, blockQ: p.blockQ, blockK: p.blockK };
+    const data = input.q && input.k ? { q: input.q, k: input.k } : syntheticInputs(ir, r.heads, n);
+    const opts = { seqLen: n, heads: r.heads, fileName: input.file, ...data };
+    const ctxs = headContexts(ir, opts);
+    const perm = choosePermutation(ir, p.blockQ, p.blockK);
+    transform = describePermutation(perm);
+    const nK = perm ? permutedLength(perm, n) : n;
+    const kIR = perm ? permutedIR(ir, perm, n) : ir;
+    const kCtxs = perm ? headContexts(kIR, { ...opts, seqLen: nK }) : ctxs;
+    const kGrid: Grid = { n: nK, blockQ: p.blockQ, blockK: p.blockK };
+    const results: HeadResult[] = [];
+    for (let h = 0; h < r.heads; h++) {
+      if (shared && h > 0) {
+        results.push(results[0]);
+      } else {
+        const m = maskEval(ir.mask, ctxs[h]);
+        const planOptions = s.plan ?? DEFAULT_PLAN_OPTIONS;
+        const { blocks, plan } = classifyPlanned(m, grid, maskSize(ir.mask), planOptions);
+        const k = perm ? classifyPlanned(maskEval(kIR.mask, kCtxs[h]), kGrid, maskSize(kIR.mask), planOptions) : { blocks, plan };
+        results.push({
+          tiles: plannedTileCounts(blocks, grid, plan),
+          tilesExact: !plan.sampled && !k.plan.sampled,
+          pairs: countPairs(m, blocks, grid, { ...pairOptions, seed: pairOptions.seed + h }, plan),
+          kernel: { tiles: plannedTileCounts(k.blocks, kGrid, k.plan), work: rowWork(k.blocks, k.plan), area: visitedArea(k.blocks, kGrid, k.plan), keyBlocksTouched: keyBlocksTouched(k.blocks, numKBlocks(kGrid)) },
+          blocks,
+          plan,
+        });
+      }
+      progress.done++;
+      s.onProgress?.(progress.done, progress.total, `${ir.name} N=${n} head ${h}`);
+    }
+    lengths.push(lengthReport(s.device, p, ir, results, n === mapLength ? (s.mapSide ?? 48) : 0, grid, kGrid, { mapped: perm !== undefined, dataPredicate: readsData(ir) }));
+  }
+  return {
+    file: input.file,
+    pattern: ir.name,
+    params: ir.params,
+    heads: r.heads,
+    kvHeads: r.kvHeads,
+    data: !isDynamic(ir) ? "positional" : input.q ? "tensors" : "synthetic",
+    layoutTransform: transform,
+    lengths,
+  };
+}
+
+function lengthReport(d: DeviceModel, p: Problem, ir: PatternIR, results: HeadResult[], mapSide: number, grid: Grid, kGrid: Grid, path: KernelPath): LengthReport {
+  const n = p.seqLen;
+  const H = results.length;
+  const denseTiles = numQBlocks(grid) * numKBlocks(grid);
+  const kernelTiles = tilesOf(results.map((x) => x.kernel.tiles));
+  const allowed = results.reduce((a, x) => a + x.pairs.allowed, 0);
+  const stdErr = Math.sqrt(results.reduce((a, x) => a + x.pairs.stdErr ** 2, 0));
+  const area = results.reduce((a, x) => a + x.kernel.area, 0);
+  const entries = kernelTiles.partial + kernelTiles.full;
+  const keyFraction = results.reduce((a, x) => a + x.kernel.keyBlocksTouched, 0) / (H * Math.max(1, numKBlocks(kGrid)));
+  const flops = { sparse: entries * tileFlops(p), dense: H * denseTiles * tileFlops(p), allowed: 2 * allowed * (p.dim + p.dimV) };
+  const bytes = { sparse: attentionBytes(p, keyFraction, entries + H * numQBlocks(kGrid)), dense: attentionBytes(p) };
+  const builders = builderWork(ir, p);
+  const schedule = scheduleKernel(d, p, results.map((x) => x.kernel.work), path);
+  const denseSchedule = scheduleDense(d, p);
+  const timeMs = {
+    denseRoofline: rooflineMs(d, flops.dense, bytes.dense),
+    sparseRoofline: rooflineMs(d, flops.sparse, bytes.sparse),
+    dense: denseSchedule.ms,
+    sparse: schedule.ms,
+    indexBuild: builderMs(d, builders),
+  };
+  // Heads that share a mask share one result object: their pictures are drawn once.
+  const maps = new Map<HeadResult, BlockMap>();
+  const headReports: HeadReport[] = results.map((x, h) => {
+    const kEntries = x.kernel.tiles.partial + x.kernel.tiles.full;
+    const alone = results.map(() => x.kernel.work);
+    const headTime = results.every((y) => y === x) ? schedule.ms : scheduleKernel(d, p, alone, path).ms;
+    const report: HeadReport = {
+      head: h,
+      tokenDensity: n > 0 ? x.pairs.allowed / (n * n) : 0,
+      tokenDensityExact: x.pairs.exact,
+      tokenDensityStdErr: n > 0 ? x.pairs.stdErr / (n * n) : 0,
+      tileDensity: denseTiles > 0 ? (x.tiles.partial + x.tiles.full) / denseTiles : 0,
+      tiles: x.tiles,
+      tilesExact: x.tilesExact,
+      speedupBound: ratio(timeMs.denseRoofline, rooflineMs(d, H * kEntries * tileFlops(p), attentionBytes(p, x.kernel.keyBlocksTouched / Math.max(1, numKBlocks(kGrid)), H * (kEntries + numQBlocks(kGrid))))),
+      speedupEstimate: ratio(timeMs.dense, headTime + timeMs.indexBuild),
+    };
+    if (mapSide > 0) {
+      if (!maps.has(x)) maps.set(x, blockMap(x.blocks, grid, mapSide, x.plan));
+      report.map = maps.get(x);
+    }
+    return report;
+  });
+  return {
+    seqLen: n,
+    tokenDensity: n > 0 ? allowed / (H * n * n) : 0,
+    tokenDensityExact: results.every((x) => x.pairs.exact),
+    tokenDensityStdErr: n > 0 ? stdErr / (H * n * n) : 0,
+    tileDensity: tilesOf(results.map((x) => x.tiles)).density,
+    tiles: tilesOf(results.map((x) => x.tiles)),
+    tilesExact: results.every((x) => x.tilesExact),
+    kernelTiles,
+    paddingWaste: area > 0 ? 1 - allowed / area : 0,
+    flops,
+    bytes,
+    timeMs,
+    schedule,
+    denseSchedule,
+    indexBuilders: builders,
+    speedupBound: ratio(timeMs.denseRoofline, timeMs.sparseRoofline),
+    speedupEstimate: ratio(timeMs.dense, timeMs.sparse + timeMs.indexBuild),
+    heads: headReports,
+  };
+}
+
+/** a / b, with a pattern that computes nothing reported as 0 speedup rather than Infinity. */
+function ratio(a: number, b: number): number {
+  return b > 0 ? a / b : 0;
+}
+
+/** The sentences a report rests on, from the device model and the settings. */
+export function assumptions(d: DeviceModel, patterns: PatternReport[], p: Problem, pairs: PairOptions, plan: PlanOptions): string[] {
+  const k = d.kernel;
+  const out = [
+    `Times model spattn's FlashAttention-style kernel on ${d.name} (${d.description}): one CTA per ${p.blockQ}-row query tile and head, one CTA per SM, CTAs handed in launch order to the first SM that frees; a CTA costs ${k.ctaOverheadUs} us plus ${k.mainloopEfficiency} of ${d.matmulTflops} TFLOP/s over ${d.sms} SMs per full ${p.blockQ} x ${p.blockK} tile, ${k.partialTileCost}x that per partial tile (${k.dataPartialTileCost}x where the predicate reads data-dependent indices), ${k.mappedTileCost}x per tile in a permuted token order; list entries narrower than ${k.stepKeys} keys are paired into steps; each kernel launch adds ${k.launchUs} us.`,
+    "The dense reference is the same kernel with every tile full (FlashAttention with no mask, not causal); speedups are dense time over sparse time.",
+    "The bound is the roofline of the FLOPs in the non-empty tiles of the kernel's token order (partial tiles counted as full, no fixed costs, perfect balance) against the dense roofline; the estimate adds fixed costs, partial tiles, wave quantization, load imbalance and index building.",
+    "DRAM bytes assume ideal reuse: Q, K and V read once (K and V only for key tiles some query tile visits), O and the log-sum-exp written once, plus the block lists.",
+    `Inputs are ${p.bytesPerElement}-byte (bf16 or fp16) with D = ${p.dim}, Dv = ${p.dimV}.`,
+  ];
+  if (patterns.some((x) => x.layoutTransform)) out.push("Where a layout transform is named, the kernel's tiles (and the estimate) are in that token order; token and tile densities stay in sequence order, on FlexAttention's grid.");
+  if (patterns.some((x) => x.data === "synthetic")) out.push(`Data-dependent steps ran on synthetic Gaussian Q and K (head dim ${SYNTHETIC_DIM}, seed ${SYNTHETIC_SEED}): a real model's selections differ; top-k keeps the same number of blocks whatever the data, top-p, routing and vertical-slash estimates do not. Index building is modelled from its FP64 operations and DRAM bytes.`);
+  if (patterns.some((x) => x.lengths.some((l) => !l.tilesExact))) out.push(`Where tile counts are marked as sampled, classifying every query-block row of a head would have taken more than ${plan.maxWork} node evaluations (box evaluations times the mask's size; partial tiles all over the grid): evenly spaced rows within that budget were classified, each counted for the rows up to the next.`);
+  if (patterns.some((x) => x.lengths.some((l) => !l.tokenDensityExact))) out.push(`Token densities marked as sampled count ${pairs.samples} random rows of partial tiles (full tiles exactly), with their standard error; below ${pairs.exactRows} partial-tile rows a head is counted exactly.`);
+  return out;
+}
+
+/** Simulates every pattern; the report the renderers take. */
+export function simulate(inputs: PatternInput[], s: SimulateSettings, generator = "spattn"): SimulationReport {
+  const total = inputs.reduce((a, x) => a + x.seqLens.length * resolve(x, s).heads, 0);
+  const progress = { done: 0, total };
+  const patterns = inputs.map((x) => simulatePattern(x, s, progress));
+  const p = resolve(inputs[0] ?? { ir: { heads: 1 } as PatternIR }, s).problem(0);
+  const d = s.device;
+  return {
+    schema: SCHEMA_ID,
+    generator,
+    device: { name: d.name, description: d.description, sms: d.sms, matmulTflops: d.matmulTflops, bandwidthTBs: d.bandwidthTBs, fp64Tflops: d.fp64Tflops, kernel: d.kernel, sources: d.sources },
+    settings: { dim: p.dim, dimV: p.dimV, blockQ: p.blockQ, blockK: p.blockK, bytesPerElement: p.bytesPerElement },
+    assumptions: assumptions(d, patterns, p, s.pairs ?? DEFAULT_PAIR_OPTIONS, s.plan ?? DEFAULT_PLAN_OPTIONS),
+    patterns,
+  };
+}
