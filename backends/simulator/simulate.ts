@@ -9,6 +9,7 @@ import { maskEval } from "../../compiler/blockmask/evaluate.js";
 import type { HeadBlocks } from "../../compiler/blockmask/lib.js";
 import { dependsOnHead, isDynamic, type PatternIR } from "../../compiler/ir.js";
 import { choosePermutation, permutedIR, permutedLength, type Permutation } from "../../compiler/passes/permute.js";
+import { specializeHead } from "../../compiler/passes/specialize.js";
 import { randn } from "../../runtime/random.js";
 import { builderWork } from "./builders.js";
 import { attentionBytes, builderMs, rooflineMs, scheduleDense, scheduleKernel, tileFlops, type KernelPath, type Problem } from "./cost.js";
@@ -89,6 +90,19 @@ function syntheticInputs(ir: PatternIR, heads: number, n: number): { q?: Tensor4
   return { q: { shape, data: randn(heads * n * SYNTHETIC_DIM, SYNTHETIC_SEED) }, k: { shape, data: randn(heads * n * SYNTHETIC_DIM, SYNTHETIC_SEED + 1) } };
 }
 
+/** For each head, the first head with the same mask (itself when none before it). */
+function headClasses(ir: PatternIR, heads: number): number[] {
+  if (!dependsOnHead(ir)) return new Array<number>(heads).fill(0);
+  // Those arrays differ per head, through the data or the seed's per-head hash.
+  if (readsData(ir)) return Array.from({ length: heads }, (_, h) => h);
+  const first = new Map<string, number>();
+  return Array.from({ length: heads }, (_, h) => {
+    const key = JSON.stringify(specializeHead(ir.mask, h));
+    if (!first.has(key)) first.set(key, h);
+    return first.get(key)!;
+  });
+}
+
 /** IR nodes of a mask: what one evaluation of it walks. */
 function maskSize(e: unknown): number {
   if (!e || typeof e !== "object") return 0;
@@ -97,7 +111,7 @@ function maskSize(e: unknown): number {
   return c;
 }
 
-/** Does the mask read indices built from data (seeded selections are baked into the lists)? */
+/** Does the mask read per-head index arrays (selections, seeded or not, routes, vertical-slash)? */
 function readsData(ir: PatternIR): boolean {
   return ir.selections.length > 0 || ir.routes.length > 0 || ir.verticalSlashes.length > 0;
 }
@@ -126,7 +140,8 @@ export function simulatePattern(input: PatternInput, s: SimulateSettings, progre
   const { ir } = input;
   const r = resolve(input, s);
   const pairOptions = s.pairs ?? DEFAULT_PAIR_OPTIONS;
-  const shared = !dependsOnHead(ir);
+  // Heads whose masks are the same once specialised share one classification.
+  const sameAs = headClasses(ir, r.heads);
   const mapLength = Math.min(...input.seqLens);
   let transform: string | null = null;
   const lengths: LengthReport[] = [];
@@ -144,8 +159,8 @@ export function simulatePattern(input: PatternInput, s: SimulateSettings, progre
     const kGrid: Grid = { n: nK, blockQ: p.blockQ, blockK: p.blockK };
     const results: HeadResult[] = [];
     for (let h = 0; h < r.heads; h++) {
-      if (shared && h > 0) {
-        results.push(results[0]);
+      if (sameAs[h] < h) {
+        results.push(results[sameAs[h]]);
       } else {
         const m = maskEval(ir.mask, ctxs[h]);
         const planOptions = s.plan ?? DEFAULT_PLAN_OPTIONS;
@@ -183,7 +198,10 @@ function lengthReport(d: DeviceModel, p: Problem, ir: PatternIR, results: HeadRe
   const denseTiles = numQBlocks(grid) * numKBlocks(grid);
   const kernelTiles = tilesOf(results.map((x) => x.kernel.tiles));
   const allowed = results.reduce((a, x) => a + x.pairs.allowed, 0);
-  const stdErr = Math.sqrt(results.reduce((a, x) => a + x.pairs.stdErr ** 2, 0));
+  // Heads sharing one result share its sampling error: independent across distinct results only.
+  const copies = new Map<HeadResult, number>();
+  for (const x of results) copies.set(x, (copies.get(x) ?? 0) + 1);
+  const stdErr = Math.sqrt([...copies].reduce((a, [x, c]) => a + (c * x.pairs.stdErr) ** 2, 0));
   const area = results.reduce((a, x) => a + x.kernel.area, 0);
   const entries = kernelTiles.partial + kernelTiles.full;
   const keyFraction = results.reduce((a, x) => a + x.kernel.keyBlocksTouched, 0) / (H * Math.max(1, numKBlocks(kGrid)));
@@ -201,10 +219,11 @@ function lengthReport(d: DeviceModel, p: Problem, ir: PatternIR, results: HeadRe
   };
   // Heads that share a mask share one result object: their pictures are drawn once.
   const maps = new Map<HeadResult, BlockMap>();
+  const alone = new Map<HeadResult, number>();
   const headReports: HeadReport[] = results.map((x, h) => {
     const kEntries = x.kernel.tiles.partial + x.kernel.tiles.full;
-    const alone = results.map(() => x.kernel.work);
-    const headTime = results.every((y) => y === x) ? schedule.ms : scheduleKernel(d, p, alone, path).ms;
+    if (!alone.has(x)) alone.set(x, results.every((y) => y === x) ? schedule.ms : scheduleKernel(d, p, results.map(() => x.kernel.work), path).ms);
+    const headTime = alone.get(x)!;
     const report: HeadReport = {
       head: h,
       tokenDensity: n > 0 ? x.pairs.allowed / (n * n) : 0,
@@ -258,10 +277,14 @@ export function assumptions(d: DeviceModel, patterns: PatternReport[], p: Proble
     "The bound is the roofline of the FLOPs in the non-empty tiles of the kernel's token order (partial tiles counted as full, no fixed costs, perfect balance) against the dense roofline; the estimate adds fixed costs, partial tiles, wave quantization, load imbalance and index building.",
     "DRAM bytes assume ideal reuse: Q, K and V read once (K and V only for key tiles some query tile visits), O and the log-sum-exp written once, plus the block lists.",
     `Inputs are ${p.bytesPerElement}-byte (bf16 or fp16) with D = ${p.dim}, Dv = ${p.dimV}.`,
+    "Every predicate is given the same cost. On the lent H100, patterns whose predicates are costly to evaluate (document lookups, per-head cases, a modulo) ran up to 34% slower than their tile counts predict (bench/results/simulator/heldout.md).",
   ];
+  // A Q tile and two stages of K and V: the least a pipelined kernel keeps in shared memory.
+  const smem = (p.blockQ * p.dim + 2 * p.blockK * (p.dim + p.dimV)) * p.bytesPerElement;
+  if (smem > d.sharedMemoryKiB * 1024) out.push(`Warning: a ${p.blockQ} x ${p.blockK} tile at D = ${p.dim} needs ${Math.ceil(smem / 1024)} KiB of shared memory for Q and two stages of K and V, more than ${d.name}'s ${d.sharedMemoryKiB} KiB per SM; no such kernel exists there, so its estimate is hypothetical.`);
   if (patterns.some((x) => x.layoutTransform)) out.push("Where a layout transform is named, the kernel's tiles (and the estimate) are in that token order; token and tile densities stay in sequence order, on FlexAttention's grid.");
   if (patterns.some((x) => x.data === "synthetic")) out.push(`Data-dependent steps ran on synthetic Gaussian Q and K (head dim ${SYNTHETIC_DIM}, seed ${SYNTHETIC_SEED}): a real model's selections differ; top-k keeps the same number of blocks whatever the data, top-p, routing and vertical-slash estimates do not. Index building is modelled from its FP64 operations and DRAM bytes.`);
-  if (patterns.some((x) => x.lengths.some((l) => !l.tilesExact))) out.push(`Where tile counts are marked as sampled, classifying every query-block row of a head would have taken more than ${plan.maxWork} node evaluations (box evaluations times the mask's size; partial tiles all over the grid): evenly spaced rows within that budget were classified, each counted for the rows up to the next.`);
+  if (patterns.some((x) => x.lengths.some((l) => !l.tilesExact))) out.push(`Where tile counts are marked as sampled, classifying every query-block row of a head would have taken more than ${plan.maxWork} node evaluations (box evaluations times the mask's size; partial tiles all over the grid): evenly spaced rows within that budget were classified, each standing for its run of rows.`);
   if (patterns.some((x) => x.lengths.some((l) => !l.tokenDensityExact))) out.push(`Token densities marked as sampled count ${pairs.samples} random rows of partial tiles (full tiles exactly), with their standard error; below ${pairs.exactRows} partial-tile rows a head is counted exactly.`);
   return out;
 }

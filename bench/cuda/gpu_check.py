@@ -39,6 +39,7 @@ ap.add_argument("--only", default="", help="substrings of the case tags to run, 
 ap.add_argument("--no-timing", action="store_true")
 ap.add_argument("--no-build", action="store_true")
 ap.add_argument("--ours-only", action="store_true", help="time spattn's kernels alone (A/B runs of variants)")
+ap.add_argument("--sdpa", action="store_true", help="with --ours-only: time SDPA (dense and causal) at each case's length and heads too")
 ap.add_argument("--all-full", action="store_true",
                 help="with --ours-only: run every partial tile as full (wrong results: what the predicate costs)")
 ap.add_argument("--arch", default="-gencode=arch=compute_90a,code=sm_90a")
@@ -468,6 +469,8 @@ if timings:
             return float((qv // 4 + 1).sum())
         if f == "natten2d_k13":
             return float(n * 169)
+        if t.get("pairs", -1) >= 0:  # counted when the case was prepared
+            return float(t["pairs"])
         # block lists of full 128 x 64 tiles (random blocks): every pair of a listed tile
         return float(tiles_arr[1, :, :, 0].sum()) * 128 * 64 / tiles_arr.shape[1]
 
@@ -658,12 +661,13 @@ if timings:
             ms = bench(lambda: gpu_block_lists(t, t["heads"], t["n"], dyn_struct([], "")[0]))
             rows.append({"case": f"gpu_block_mask_{t['tag']}", "n": t["n"], "heads": t["heads"], "ms": ms, "block_mask_ms_cpu_one_head": t["blockMaskMs"]})
             print(f"GPU mask generator {t['tag']:26s} {ms:8.3f} ms ({t['heads']} heads; CPU, one head: {t['blockMaskMs']} ms)", flush=True)
-    for n in sorted({t["n"] for t in timings}) if not args.ours_only else []:
-        q, k, v = (torch.randn(1, 16, n, 128, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+    for n, heads in sorted({(t["n"], t["heads"]) for t in timings}) if not args.ours_only or args.sdpa else []:
+        q, k, v = (torch.randn(1, heads, n, 128, device="cuda", dtype=torch.bfloat16) for _ in range(3))
         for name, causal in (("sdpa_dense", False), ("sdpa_causal", True)):
             ms = bench(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal))
-            rows.append({"case": f"{name}_n{n}", "n": n, "ms": ms})
-            print(f"{name}_n{n:<16d} {ms:8.3f} ms", flush=True)
+            tag = f"{name}_n{n}" + ("" if heads == 16 else f"_h{heads}")
+            rows.append({"case": tag, "n": n, "heads": heads, "ms": ms})
+            print(f"{tag:26s} {ms:8.3f} ms", flush=True)
     json.dump({"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__, "kernel": args.kernel, "rows": rows},
               open(f"{OUT}/cuda_bench{'' if args.kernel == 'auto' else '_' + args.kernel}.json", "w"), indent=1)
 

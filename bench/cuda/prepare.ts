@@ -3,6 +3,7 @@
 // arrays of dynamic patterns, all under bench/cuda/cases/ (carried with the run).
 //
 //   npx tsx bench/cuda/prepare.ts && (device) bash bench/cuda/gpu_run.sh
+//   npx tsx bench/cuda/prepare.ts --heldout   (the simulator's held-out cases: bench/simulate/)
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { createHash } from "node:crypto";
@@ -15,11 +16,16 @@ import { dynFieldNames } from "../../backends/inputs.js";
 import { encodeNpy } from "../../runtime/npy.js";
 import { cudaInputs, type CudaTiles } from "../../backends/cuda/inputs.js";
 import { randn, rng } from "../../runtime/random.js";
+import { HELDOUT_CASES } from "../simulate/heldout-cases.js";
+import { loadDevice } from "../../backends/simulator/device.js";
+import { simulate } from "../../backends/simulator/simulate.js";
 import { gpuSelections } from "../../backends/cuda/index-builders.js";
 import { headContexts } from "../../compiler/blockmask/build.js";
 import { exp64 } from "../../compiler/blockmask/lib.js";
 
-const OUT = "bench/cuda/cases";
+// --heldout: only the simulator's held-out timing cases, into their own folder.
+const HELDOUT = process.argv.includes("--heldout");
+const OUT = HELDOUT ? "bench/cuda/cases_heldout" : "bench/cuda/cases";
 rmSync(OUT, { recursive: true, force: true });
 mkdirSync(OUT, { recursive: true });
 
@@ -149,71 +155,92 @@ function timing(id: string, example: string, set: Record<string, string>, n: num
   manifest.timings.push({ tag, stem, prefix: prefixOf(ir), n, heads, d: 128, flex, pairs, map, blockMaskMs: Number(ms.toFixed(1)) });
 }
 
-// ---- numerics: every example, n not a multiple of the tile, both head dims
-const checks: [string, string, Record<string, string>, number, number][] = [
-  ["causal", "causal", {}, 1000, 2],
-  ["sliding_window", "sliding_window", { window: "200" }, 1000, 2],
-  ["streaming", "streaming", { window: "150" }, 1000, 2],
-  ["dilated", "dilated", { window: "300", dilation: "3" }, 1000, 2],
-  ["strided", "strided", { stride: "64" }, 1000, 2],
-  ["document", "document", {}, 1000, 2],
-  ["longformer", "longformer", {}, 1000, 2],
-  ["prefix_lm", "prefix_lm", {}, 1000, 2],
-  ["neighborhood2d", "neighborhood2d", {}, 1024, 2],
-  ["video3d", "video3d", {}, 2048, 2],
-  ["mixed_heads", "mixed_heads", {}, 1000, 4],
-  ["s2_attention", "s2_attention", {}, 1000, 8],
-  ["bigbird", "bigbird", {}, 1000, 2],
-  ["block_topk", "block_topk", {}, 1000, 2],
-  ["hierarchical_topk", "hierarchical_topk", {}, 1000, 2],
-  ["moba", "moba", {}, 1000, 2],
-  ["nsa", "nsa", { window: "128", selected: "4" }, 1000, 2],
-  // The GPU choice's two ways: per-lane lists several deep (256 key blocks, top 24), and rounds
-  // (a count above CHOOSE_IN_REGISTERS).
-  ["block_topk_deep", "block_topk", { block: "8", topk: "24" }, 2048, 1],
-  ["cumulative_mass", "cumulative_mass", { block: "32", mass: "0.7" }, 1000, 2],
-  ["block_topk_rounds", "block_topk", { block: "16", topk: "40" }, 1000, 2],
-  ["routing", "routing", {}, 1000, 2],
-  ["minference", "minference", { verticals: "100", slashes: "200" }, 1000, 2],
-];
-for (const [id, ex, set, n, h] of checks) {
-  for (const d of [64, 128]) if (d === 64 || !isDynamic(load(ex, set))) check(id, ex, set, n, h, d);
-  // A second size: a multiple of the tile where the first is not (layouts keep their size).
-  if (n % CUDA_TILE.blockQ !== 0) check(id, ex, set, 1536, h, 64);
-}
-// The dilated pattern in sequence order too (the residue-gathered order is the default).
-for (const d of [64, 128]) check("dilated_seq", "dilated", { window: "300", dilation: "3" }, 1000, 2, d, false);
-// n = 1 and a fully masked row (document tokens past the last document see only themselves).
-check("causal", "causal", {}, 1, 1, 64);
-check("empty_rows", "sliding_window", { window: "0" }, 300, 1, 64);
+/** The numerics checks, the CUDA issue's benchmark and exp64's bits: what gpu_run.sh runs. */
+function standardCases(): void {
+  // ---- numerics: every example, n not a multiple of the tile, both head dims
+  const checks: [string, string, Record<string, string>, number, number][] = [
+    ["causal", "causal", {}, 1000, 2],
+    ["sliding_window", "sliding_window", { window: "200" }, 1000, 2],
+    ["streaming", "streaming", { window: "150" }, 1000, 2],
+    ["dilated", "dilated", { window: "300", dilation: "3" }, 1000, 2],
+    ["strided", "strided", { stride: "64" }, 1000, 2],
+    ["document", "document", {}, 1000, 2],
+    ["longformer", "longformer", {}, 1000, 2],
+    ["prefix_lm", "prefix_lm", {}, 1000, 2],
+    ["neighborhood2d", "neighborhood2d", {}, 1024, 2],
+    ["video3d", "video3d", {}, 2048, 2],
+    ["mixed_heads", "mixed_heads", {}, 1000, 4],
+    ["s2_attention", "s2_attention", {}, 1000, 8],
+    ["bigbird", "bigbird", {}, 1000, 2],
+    ["block_topk", "block_topk", {}, 1000, 2],
+    ["hierarchical_topk", "hierarchical_topk", {}, 1000, 2],
+    ["moba", "moba", {}, 1000, 2],
+    ["nsa", "nsa", { window: "128", selected: "4" }, 1000, 2],
+    // The GPU choice's two ways: per-lane lists several deep (256 key blocks, top 24), and rounds
+    // (a count above CHOOSE_IN_REGISTERS).
+    ["block_topk_deep", "block_topk", { block: "8", topk: "24" }, 2048, 1],
+    ["cumulative_mass", "cumulative_mass", { block: "32", mass: "0.7" }, 1000, 2],
+    ["block_topk_rounds", "block_topk", { block: "16", topk: "40" }, 1000, 2],
+    ["routing", "routing", {}, 1000, 2],
+    ["minference", "minference", { verticals: "100", slashes: "200" }, 1000, 2],
+  ];
+  for (const [id, ex, set, n, h] of checks) {
+    for (const d of [64, 128]) if (d === 64 || !isDynamic(load(ex, set))) check(id, ex, set, n, h, d);
+    // A second size: a multiple of the tile where the first is not (layouts keep their size).
+    if (n % CUDA_TILE.blockQ !== 0) check(id, ex, set, 1536, h, 64);
+  }
+  // The dilated pattern in sequence order too (the residue-gathered order is the default).
+  for (const d of [64, 128]) check("dilated_seq", "dilated", { window: "300", dilation: "3" }, 1000, 2, d, false);
+  // n = 1 and a fully masked row (document tokens past the last document see only themselves).
+  check("causal", "causal", {}, 1, 1, 64);
+  check("empty_rows", "sliding_window", { window: "0" }, 300, 1, 64);
 
-// ---- timings: the benchmark of the CUDA issue (bf16, H = 16, D = 128)
-for (const n of [8192, 32768, 65536]) {
-  const nb = n / 128;
-  timing("causal", "causal", {}, n, 16, "causal", (n * (n + 1)) / 2);
-  timing("swa1024", "sliding_window", { window: "1024" }, n, 16, "swa1024_causal", 1024 * n - (1024 * 1023) / 2);
-  timing("sink64_swa1024", "streaming", { sinks: "64", window: "1024" }, n, 16, "sink64_swa1024", -1);
-  timing("dilated4", "dilated", { window: String(n), dilation: "4" }, n, 16, "dilated4_causal", -1);
-  timing("random10pct", "bigbird", { block: "128", window_blocks: "-1", globals: "0", random: String(Math.max(1, Math.floor(nb / 10))), seed: "1" }, n, 16, "topk10pct", -1);
-}
-// The dynamic block top-k example: the GPU builds the kept blocks (timed on its own), the
-// harness derives the tile lists of `kept and causal` from them.
-{
-  const ir = load("block_topk");
-  manifest.timings.push({ tag: "block_topk_dyn_n65536", stem: emit("block_topk", ir), prefix: prefixOf(ir), n: 65536, heads: 16, d: 128, flex: "dynamic_block_topk", pairs: -1, map: false, blockMaskMs: 0, dynamic: { block: 64, builders: gpuSelections(ir).map((s) => s.id), fields: dynFieldNames(ir) } });
-}
-timing("natten2d_k13", "neighborhood2d", { height: "256", width: "256", kernel: "13" }, 65536, 16, "natten2d_k13", 65536 * 169);
+  // ---- timings: the benchmark of the CUDA issue (bf16, H = 16, D = 128)
+  for (const n of [8192, 32768, 65536]) {
+    const nb = n / 128;
+    timing("causal", "causal", {}, n, 16, "causal", (n * (n + 1)) / 2);
+    timing("swa1024", "sliding_window", { window: "1024" }, n, 16, "swa1024_causal", 1024 * n - (1024 * 1023) / 2);
+    timing("sink64_swa1024", "streaming", { sinks: "64", window: "1024" }, n, 16, "sink64_swa1024", -1);
+    timing("dilated4", "dilated", { window: String(n), dilation: "4" }, n, 16, "dilated4_causal", -1);
+    timing("random10pct", "bigbird", { block: "128", window_blocks: "-1", globals: "0", random: String(Math.max(1, Math.floor(nb / 10))), seed: "1" }, n, 16, "topk10pct", -1);
+  }
+  // The dynamic block top-k example: the GPU builds the kept blocks (timed on its own), the
+  // harness derives the tile lists of `kept and causal` from them.
+  {
+    const ir = load("block_topk");
+    manifest.timings.push({ tag: "block_topk_dyn_n65536", stem: emit("block_topk", ir), prefix: prefixOf(ir), n: 65536, heads: 16, d: 128, flex: "dynamic_block_topk", pairs: -1, map: false, blockMaskMs: 0, dynamic: { block: 64, builders: gpuSelections(ir).map((s) => s.id), fields: dynFieldNames(ir) } });
+  }
+  timing("natten2d_k13", "neighborhood2d", { height: "256", width: "256", kernel: "13" }, 65536, 16, "natten2d_k13", 65536 * 169);
 
-// exp64 on the device must give the CPU's bits: random arguments over its whole range, the
-// softmax's range [-50, 0] densely, and the edges.
-{
-  const r = rng(64);
-  const xs: number[] = [0, -0, 1, -1, 709.7, 709.79, -708, -709, -720, -745, -745.2, -746, 1e-300, -1e-300, Math.LN2, -Math.LN2, 0.5 * Math.LN2];
-  for (let i = 0; i < 100000; i++) xs.push(-750 + 1460 * r());
-  for (let i = 0; i < 100000; i++) xs.push(-50 * r());
-  save("exp64_x.npy", "<f8", [xs.length], xs);
-  save("exp64_y.npy", "<f8", [xs.length], xs.map(exp64));
+  // exp64 on the device must give the CPU's bits: random arguments over its whole range, the
+  // softmax's range [-50, 0] densely, and the edges.
+  {
+    const r = rng(64);
+    const xs: number[] = [0, -0, 1, -1, 709.7, 709.79, -708, -709, -720, -745, -745.2, -746, 1e-300, -1e-300, Math.LN2, -Math.LN2, 0.5 * Math.LN2];
+    for (let i = 0; i < 100000; i++) xs.push(-750 + 1460 * r());
+    for (let i = 0; i < 100000; i++) xs.push(-50 * r());
+    save("exp64_x.npy", "<f8", [xs.length], xs);
+    save("exp64_y.npy", "<f8", [xs.length], xs.map(exp64));
+  }
 }
+
+/**
+ * Timing cases no simulator parameter was fitted to (bench/simulate/heldout-cases.ts):
+ * spattn's kernel and SDPA's dense attention are timed on them, and bench/simulate/heldout.ts
+ * compares the simulator's predictions with those times.
+ */
+function heldoutCases(): void {
+  const device = loadDevice("h100");
+  for (const c of HELDOUT_CASES) {
+    // Allowed pairs per head (for the harness's effective TFLOP/s), as the simulator counts them.
+    const ir = load(c.example, c.set);
+    const l = simulate([{ ir, file: c.example, seqLens: [c.n] }], { device, heads: c.heads }).patterns[0].lengths[0];
+    timing(c.tag.replace(/_n\d+$/, ""), c.example, c.set, c.n, c.heads, "none", Math.round(l.tokenDensity * c.n * c.n));
+  }
+}
+
+if (HELDOUT) heldoutCases();
+else standardCases();
 
 writeFileSync(join(OUT, "manifest.json"), JSON.stringify(manifest, null, 1));
 console.log(`${manifest.checks.length} checks, ${manifest.timings.length} timings, ${emitted.size} kernels in ${OUT}`);

@@ -17,7 +17,7 @@ export interface Point {
 type IntFn = (p: Point) => number;
 type IntBoxFn = (b: L.Box) => L.IV;
 
-function intPoint(e: IntExpr, ctx: EvalContext): IntFn {
+export function intPoint(e: IntExpr, ctx: EvalContext): IntFn {
   switch (e.op) {
     case "const": {
       const v = e.value;

@@ -105,6 +105,17 @@ describe("device models", () => {
   });
 });
 
+describe("shared memory", () => {
+  it("warns when the tile cannot fit the device's shared memory", () => {
+    const warns = (device: DeviceModel, blockQ: number, dim: number): boolean =>
+      simulate([{ ir: examplePattern("causal.spattn"), file: "causal.spattn", seqLens: [1024] }], { device, heads: 1, blockQ, blockK: 64, dim }).assumptions.some((a) => a.startsWith("Warning: a "));
+    const rtx = loadDevice("rtx4090");
+    expect(warns(rtx, 128, 128)).toBe(false); // 96 KiB of 100
+    expect(warns(rtx, 128, 256)).toBe(true);
+    expect(warns(h100, 128, 256)).toBe(false);
+  });
+});
+
 describe("simulated speedups", () => {
   const run = (file: string, set: Record<string, number>, seqLens: number[]) => simulate([{ ir: examplePattern(file, set), file, seqLens }], { device: h100, heads: 16 }).patterns[0].lengths;
 

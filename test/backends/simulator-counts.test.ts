@@ -8,7 +8,7 @@ import { buildKernelBlockMask } from "../../compiler/blockmask/kernel-order.js";
 import { maskEval } from "../../compiler/blockmask/evaluate.js";
 import { classifyBlocks } from "../../compiler/blockmask/lib.js";
 import { isDynamic, type Value } from "../../compiler/ir.js";
-import { blockMap, countPairs } from "../../backends/simulator/counts.js";
+import { blockMap, classifyPlanned, countPairs, plannedTileCounts, rowWork } from "../../backends/simulator/counts.js";
 import { loadDevice } from "../../backends/simulator/device.js";
 import { simulate } from "../../backends/simulator/simulate.js";
 import { bruteBlocks, EXAMPLES, examplePattern, randomTensor } from "../helpers.js";
@@ -86,6 +86,48 @@ describe("pair counts past the exact budget", () => {
     expect(l.tokenDensityExact).toBe(false);
     expect(l.tokenDensityStdErr).toBeGreaterThan(0);
     expect(r.assumptions.some((a) => a.includes("sampled"))).toBe(true);
+  });
+});
+
+describe("row sampling past the classification budget", () => {
+  const ir = examplePattern("strided.spattn", { stride: 64 });
+  const n = 4096;
+  const g = { n, blockQ: 128, blockK: 64 };
+  const m = maskEval(ir.mask, headContexts(ir, { seqLen: n })[0]);
+  const exact = classifyBlocks(m, n, 128, 64);
+  const exactCounts = { partial: exact.partial.idx.length, full: exact.full.idx.length };
+
+  it("classifies every row within the budget, exactly", () => {
+    const { blocks, plan } = classifyPlanned(m, g, 16);
+    expect(plan.sampled).toBe(false);
+    expect(plannedTileCounts(blocks, g, plan)).toMatchObject(exactCounts);
+  });
+
+  it("past it, classifies evenly spaced rows that each stand for their run, close to the exact counts", () => {
+    const { blocks, plan } = classifyPlanned(m, g, 16, { maxWork: 8_000, probes: 9 });
+    expect(plan.sampled).toBe(true);
+    const nqb = n / 128;
+    const classified = [...plan.mult].filter((x) => x > 0).length;
+    expect(classified).toBeLessThan(nqb / 2);
+    expect([...plan.mult].reduce((a, b) => a + b, 0)).toBe(nqb);
+    // Rows not classified have empty lists; each row's work is its representative's.
+    const work = rowWork(blocks, plan);
+    expect(work.partial).toHaveLength(nqb);
+    for (let i = 0; i < nqb; i++) expect(work.partial[i]).toBe(blocks.partial.ptr[plan.rep[i] + 1] - blocks.partial.ptr[plan.rep[i]]);
+    const counts = plannedTileCounts(blocks, g, plan);
+    expect(Math.abs(counts.partial - exactCounts.partial) / exactCounts.partial).toBeLessThan(0.02);
+    expect(counts.empty + counts.partial + counts.full).toBe(nqb * (n / 64));
+    const pairs = countPairs(m, blocks, g, { exactRows: 1 << 30, samples: 1, seed: 1 }, plan);
+    expect(pairs.exact).toBe(false);
+    const truth = countPairs(m, exact, g, { exactRows: 1 << 30, samples: 1, seed: 1 });
+    expect(Math.abs(pairs.allowed - truth.allowed) / truth.allowed).toBeLessThan(0.02);
+  });
+
+  it("says so in the report", () => {
+    const r = simulate([{ ir, file: "strided.spattn", seqLens: [n] }], { device, heads: 1, plan: { maxWork: 8_000, probes: 9 } });
+    expect(r.patterns[0].lengths[0].tilesExact).toBe(false);
+    expect(r.patterns[0].lengths[0].heads[0].tilesExact).toBe(false);
+    expect(r.assumptions.some((a) => a.includes("tile counts are marked as sampled"))).toBe(true);
   });
 });
 

@@ -33,7 +33,7 @@ export function summaryCells(p: PatternReport, l: LengthReport): string[] {
     p.pattern,
     tokens(l.seqLen),
     percent(l.tokenDensity, l.tokenDensityExact),
-    percent(l.tileDensity),
+    percent(l.tileDensity, l.tilesExact),
     `${t.empty}/${t.partial}/${t.full}`,
     percent(l.paddingWaste),
     speedup(l.speedupBound),
