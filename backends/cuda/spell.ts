@@ -3,17 +3,25 @@
 import type { IntExpr, MaskExpr, PatternIR } from "../../compiler/ir.js";
 import { ConstantDecls } from "../constants.js";
 
-/** Constant arrays (document ends) become __constant__ tables. */
+/**
+ * Document ends up to this many are compared inline (immediates, no memory). A warp's
+ * threads search for different positions, so a table in __constant__ memory, whose cache
+ * serialises different addresses, cost about 8 us per partial 128 x 64 tile on the H100
+ * (packed documents, bench/results/simulator/heldout/trace).
+ */
+export const INLINE_ENDS = 16;
+
+/** Longer lists of document ends become device tables, read through the L1 cache. */
 export class CudaConstants extends ConstantDecls {
   table(values: number[]): string {
     return this.intern(values.join(","), (i) => {
       const name = `spattn_ends${i}`;
       // A table is never empty in C: a zero-document list still needs one (unused) entry.
-      // Device code reads the __constant__ copy, host code (the exported predicate) the other.
+      // Device code reads the __device__ copy, host code (the exported predicate) the other.
       const init = `{${values.length ? values.map((v) => `${v}LL`).join(", ") : "0LL"}}`;
       const size = Math.max(1, values.length);
       return {
-        decls: [`__constant__ long long ${name}_d[${size}] = ${init};`, `__attribute__((unused)) static const long long ${name}_h[${size}] = ${init};`],
+        decls: [`__device__ const long long ${name}_d[${size}] = ${init};`, `__attribute__((unused)) static const long long ${name}_h[${size}] = ${init};`],
         ref: `SPATTN_TABLE(${name})`,
       };
     });
@@ -41,18 +49,21 @@ export function cudaInt(e: IntExpr, c: CudaConstants): string {
     case "mod": return `spattn::floor_mod<pint>(${cudaInt(e.a, c)}, ${lit(e.b)})`;
     case "neg": return `(-${cudaInt(e.a, c)})`;
     case "abs": return `spattn::abs_i<pint>(${cudaInt(e.a, c)})`;
-    case "segment": return `spattn::segment_of<pint>(${c.table(e.ends)}, ${e.ends.length}, ${cudaInt(e.a, c)})`;
+    case "segment":
+      // The segment of x is the number of ends <= x (the ends are increasing).
+      if (e.ends.length <= INLINE_ENDS) return `spattn::segment_count<pint>(${cudaInt(e.a, c)}${e.ends.map((v) => `, ${v}LL`).join("")})`;
+      return `spattn::segment_of<pint>(${c.table(e.ends)}, ${e.ends.length}, ${cudaInt(e.a, c)})`;
     case "natStart": return `spattn::nat_start<pint>(${cudaInt(e.a, c)}, ${e.length < 0 ? "(pint)n" : lit(e.length)}, ${lit(e.kernel)}, ${lit(e.dilation)}, ${e.causal})`;
   }
 }
 
 const CMP: Record<string, string> = { "<": "<", "<=": "<=", "==": "==", "!=": "!=" };
 
-/** Whether an integer expression is straight-line arithmetic (a document table is searched). */
+/** Whether an integer expression is straight-line arithmetic (a long document table is searched). */
 function straightInt(e: IntExpr): boolean {
   switch (e.op) {
     case "const": case "var": return true;
-    case "segment": return false;
+    case "segment": return e.ends.length <= INLINE_ENDS && straightInt(e.a);
     case "neg": case "abs": case "div": case "mod": case "natStart": return straightInt(e.a);
     default: return straightInt(e.a) && straightInt(e.b);
   }

@@ -277,7 +277,7 @@ export function assumptions(d: DeviceModel, patterns: PatternReport[], p: Proble
     "The bound is the roofline of the FLOPs in the non-empty tiles of the kernel's token order (partial tiles counted as full, no fixed costs, perfect balance) against the dense roofline; the estimate adds fixed costs, partial tiles, wave quantization, load imbalance and index building.",
     "DRAM bytes assume ideal reuse: Q, K and V read once (K and V only for key tiles some query tile visits), O and the log-sum-exp written once, plus the block lists.",
     `Inputs are ${p.bytesPerElement}-byte (bf16 or fp16) with D = ${p.dim}, Dv = ${p.dimV}.`,
-    "Every predicate is given the same cost. On the lent H100, patterns whose predicates are costly to evaluate (document lookups, per-head cases, a modulo) ran up to 34% slower than their tile counts predict (bench/results/simulator/heldout.md).",
+    "Every predicate is given the same cost, fitted where tiles are gathered (NATTEN). On the lent H100, all-partial patterns in sequence order (per-head cases, a stride) ran up to 36% slower than predicted (bench/results/simulator/heldout.md).",
   ];
   // A Q tile and two stages of K and V: the least a pipelined kernel keeps in shared memory.
   const smem = (p.blockQ * p.dim + 2 * p.blockK * (p.dim + p.dimV)) * p.bytesPerElement;

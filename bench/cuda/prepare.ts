@@ -165,6 +165,8 @@ function standardCases(): void {
     ["dilated", "dilated", { window: "300", dilation: "3" }, 1000, 2],
     ["strided", "strided", { stride: "64" }, 1000, 2],
     ["document", "document", {}, 1000, 2],
+    // More ends than the predicate compares inline: a device table, searched (backends/cuda/spell.ts).
+    ["documents20", "document", { lengths: `[${Array.from({ length: 20 }, (_, i) => 30 + ((i * 17) % 40)).join(", ")}]` }, 1000, 2],
     ["longformer", "longformer", {}, 1000, 2],
     ["prefix_lm", "prefix_lm", {}, 1000, 2],
     ["neighborhood2d", "neighborhood2d", {}, 1024, 2],

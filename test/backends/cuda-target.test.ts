@@ -117,4 +117,29 @@ describe("cuda target", () => {
     const problems = (await pool(jobs)).filter((x) => x);
     expect(problems).toEqual([]);
   }, 900_000);
+
+  it("spells document lookups inline for a few ends and as a device table for many, both equal to the compiler's mask", async () => {
+    const cc = findNvcc();
+    const dir = freshDir();
+    const n = 150;
+    const cases = [
+      { ends: 5, lengths: [20, 7, 33, 1, 40] },
+      { ends: 20, lengths: Array.from({ length: 20 }, (_, i) => 3 + ((i * 5) % 9)) },
+    ];
+    for (const { ends, lengths } of cases) {
+      const ir = compile(`pattern docs${ends}() { mask causal and document(q, [${lengths.join(", ")}]) == document(k, [${lengths.join(", ")}]) }`);
+      const out = emitCuda(ir, { sourceName: `docs${ends}.spattn` });
+      expect(out.cu.includes("segment_count<pint>"), `${ends} ends`).toBe(ends <= 16);
+      expect(out.cu.includes("__device__ const long long spattn_ends0_d"), `${ends} ends`).toBe(ends > 16);
+      writeFileSync(join(dir, `${out.stem}.cu`), out.cu);
+      writeFileSync(join(dir, `${out.stem}.h`), out.header);
+      writeFileSync(join(dir, `${out.stem}_selftest.cu`), selftest(out, ir, n, 1, new Map()));
+      await run(cc, ["-c", "-O1", "-gencode=arch=compute_90a,code=sm_90a", "-Werror", "all-warnings", `${out.stem}.cu`, "-o", `${out.stem}.o`], { cwd: dir });
+      await run(cc, ["-O1", "-gencode=arch=compute_80,code=sm_80", "-Werror", "all-warnings", `${out.stem}_selftest.cu`, "-o", `${out.stem}_selftest`], { cwd: dir });
+      const { stdout } = await run(join(dir, `${out.stem}_selftest`), [], { maxBuffer: 1 << 26 });
+      const dense = buildDenseMask(ir, { seqLen: n, heads: 1 });
+      const want = Array.from({ length: n }, (_, r) => Array.from(dense.data.subarray(r * n, (r + 1) * n)).join("")).join("\n") + "\n";
+      expect(stdout === want, `${ends} ends: the CUDA predicate differs from the compiler's mask`).toBe(true);
+    }
+  }, 300_000);
 });

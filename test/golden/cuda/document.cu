@@ -100,10 +100,21 @@ SPATTN_HD I segment_of(const long long* ends, int count, I x) {
   int lo = 0, hi = count;
   while (lo < hi) {
     int mid = (lo + hi) >> 1;
-    if (ends[mid] <= x) lo = mid + 1;
+#ifdef __CUDA_ARCH__
+    const long long end = __ldg(ends + mid);  // divergent addresses: L1, not the constant cache
+#else
+    const long long end = ends[mid];
+#endif
+    if (end <= x) lo = mid + 1;
     else hi = mid;
   }
   return lo;
+}
+
+/** The same for a few ends given inline: how many are <= x, without a branch or a load. */
+template <typename I, typename... E>
+SPATTN_HD I segment_count(I x, E... ends) {
+  return (I)(0 + ... + (I)((long long)ends <= (long long)x));
 }
 
 /** The 32-bit mixer of seeded selections (mix32 in compiler/blockmask/lib.ts). */
@@ -227,8 +238,6 @@ typedef spattn_document_dyn Dyn;
 #else
 #define SPATTN_TABLE(name) name##_h
 #endif
-__constant__ long long spattn_ends0_d[3] = {300LL, 500LL, 1024LL};
-__attribute__((unused)) static const long long spattn_ends0_h[3] = {300LL, 500LL, 1024LL};
 
 /** The predicate's integers: 32-bit (bounded for n <= 2^30 by the compiler). */
 typedef int pint;
@@ -237,7 +246,7 @@ typedef int pint;
 __host__ __device__ __forceinline__ bool allowed(int q_, int k_, int head, int n_, const Dyn& dyn) {
   const pint q = q_, k = k_, n = n_;
   (void)dyn; (void)head; (void)q; (void)k; (void)n;
-  return (((pint)k <= (pint)q) && (spattn::segment_of<pint>(SPATTN_TABLE(spattn_ends0), 3, (pint)q) == spattn::segment_of<pint>(SPATTN_TABLE(spattn_ends0), 3, (pint)k)));
+  return (((pint)k <= (pint)q) & (spattn::segment_count<pint>((pint)q, 300LL, 500LL, 1024LL) == spattn::segment_count<pint>((pint)k, 300LL, 500LL, 1024LL)));
 }
 }  // namespace pattern
 

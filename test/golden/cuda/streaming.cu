@@ -100,10 +100,21 @@ SPATTN_HD I segment_of(const long long* ends, int count, I x) {
   int lo = 0, hi = count;
   while (lo < hi) {
     int mid = (lo + hi) >> 1;
-    if (ends[mid] <= x) lo = mid + 1;
+#ifdef __CUDA_ARCH__
+    const long long end = __ldg(ends + mid);  // divergent addresses: L1, not the constant cache
+#else
+    const long long end = ends[mid];
+#endif
+    if (end <= x) lo = mid + 1;
     else hi = mid;
   }
   return lo;
+}
+
+/** The same for a few ends given inline: how many are <= x, without a branch or a load. */
+template <typename I, typename... E>
+SPATTN_HD I segment_count(I x, E... ends) {
+  return (I)(0 + ... + (I)((long long)ends <= (long long)x));
 }
 
 /** The 32-bit mixer of seeded selections (mix32 in compiler/blockmask/lib.ts). */
