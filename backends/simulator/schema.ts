@@ -3,23 +3,15 @@
 import type { Value } from "../../compiler/ir.js";
 import type { BuilderWork, Schedule } from "./cost.js";
 import type { BlockMap, TileCounts } from "./counts.js";
-import type { KernelModel } from "./device.js";
+import type { DeviceModel } from "./device.js";
 
 export const SCHEMA_ID = "spattn.simulate/1";
 
 export interface SimulationReport {
   schema: typeof SCHEMA_ID;
   generator: string;
-  device: {
-    name: string;
-    description: string;
-    sms: number;
-    matmulTflops: number;
-    bandwidthTBs: number;
-    fp64Tflops: number;
-    kernel: KernelModel;
-    sources: Record<string, string>;
-  };
+  /** The device model, less what only the kernel's feasibility reads (shared memory). */
+  device: Omit<DeviceModel, "sharedMemoryKiB">;
   settings: {
     dim: number;
     dimV: number;

@@ -8,19 +8,13 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { compile } from "../../compiler/compile.js";
 import { loadDevice } from "../../backends/simulator/device.js";
 import { simulate } from "../../backends/simulator/simulate.js";
+import { loadBench, median, round } from "./measured.js";
 
 const MEASURED = "bench/results/cuda/v9/tma/cuda_bench.json";
 const OUT = "bench/results/simulator";
 
-interface Row {
-  case: string;
-  n: number;
-  ms?: number;
-  ours_ms?: number;
-  index_build_ms?: number;
-}
-const bench = JSON.parse(readFileSync(MEASURED, "utf8")) as { gpu: string; rows: Row[] };
-const byCase = new Map(bench.rows.map((r) => [r.case, r]));
+const bench = loadBench(MEASURED);
+const byCase = bench.byCase;
 
 /** The benchmark's cases: example, parameters (as prepare.ts sets them) per sequence length. */
 function cases(): { tag: string; example: string; set: Record<string, string>; n: number }[] {
@@ -74,13 +68,6 @@ for (const c of cases()) {
     tilesExact: l.tilesExact,
     simulateMs: Math.round(simMs),
   });
-}
-function round(x: number): number {
-  return Number(x.toPrecision(4));
-}
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 const errs = rows.map((r) => Math.abs(r.relError)).sort((a, b) => a - b);
 const heldOut = rows.filter((r) => !r.fittedParameter).map((r) => Math.abs(r.relError));

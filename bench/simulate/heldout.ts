@@ -10,23 +10,13 @@ import { compile } from "../../compiler/compile.js";
 import { loadDevice } from "../../backends/simulator/device.js";
 import { simulate } from "../../backends/simulator/simulate.js";
 import { HELDOUT_CASES } from "./heldout-cases.js";
+import { loadBench, median, round } from "./measured.js";
 
 const MEASURED = "bench/results/simulator/heldout/heldout_bench.json";
 const OUT = "bench/results/simulator";
 
-interface Row {
-  case: string;
-  ms?: number;
-  ours_ms?: number;
-  ours_bits_ms?: number;
-}
-const bench = JSON.parse(readFileSync(MEASURED, "utf8")) as { gpu: string; rows: Row[] };
-const byCase = new Map(bench.rows.map((r) => [r.case, r]));
-const round = (x: number): number => Number(x.toPrecision(4));
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
+const bench = loadBench(MEASURED);
+const byCase = bench.byCase;
 
 const device = loadDevice("h100");
 const rows = HELDOUT_CASES.map((c) => {
