@@ -7,7 +7,7 @@ import { ConstantDecls } from "../constants.js";
  * Document ends up to this many are compared inline (immediates, no memory). A warp's
  * threads search for different positions, so a table in __constant__ memory, whose cache
  * serialises different addresses, cost about 8 us per partial 128 x 64 tile on the H100
- * (packed documents, bench/results/simulator/heldout/trace).
+ * (packed documents: bench/results/simulator/heldout/trace_fit.txt).
  */
 export const INLINE_ENDS = 16;
 
