@@ -210,11 +210,14 @@ function lengthReport(d: DeviceModel, p: Problem, ir: PatternIR, results: HeadRe
   const builders = builderWork(ir, p);
   const schedule = scheduleKernel(d, p, results.map((x) => x.kernel.work), path);
   const denseSchedule = scheduleDense(d, p);
+  const denseRoofline = rooflineMs(d, flops.dense, bytes.dense);
+  const sparseRoofline = rooflineMs(d, flops.sparse, bytes.sparse);
+  // A schedule cannot beat its roofline (a very sparse pattern is bound by reading Q, K, V).
   const timeMs = {
-    denseRoofline: rooflineMs(d, flops.dense, bytes.dense),
-    sparseRoofline: rooflineMs(d, flops.sparse, bytes.sparse),
-    dense: denseSchedule.ms,
-    sparse: schedule.ms,
+    denseRoofline,
+    sparseRoofline,
+    dense: Math.max(denseSchedule.ms, denseRoofline),
+    sparse: Math.max(schedule.ms, sparseRoofline),
     indexBuild: builderMs(d, builders),
   };
   // Heads that share a mask share one result object: their pictures are drawn once.
@@ -222,7 +225,7 @@ function lengthReport(d: DeviceModel, p: Problem, ir: PatternIR, results: HeadRe
   const alone = new Map<HeadResult, number>();
   const headReports: HeadReport[] = results.map((x, h) => {
     const kEntries = x.kernel.tiles.partial + x.kernel.tiles.full;
-    if (!alone.has(x)) alone.set(x, results.every((y) => y === x) ? schedule.ms : scheduleKernel(d, p, results.map(() => x.kernel.work), path).ms);
+    if (!alone.has(x)) alone.set(x, results.every((y) => y === x) ? timeMs.sparse : scheduleKernel(d, p, results.map(() => x.kernel.work), path).ms);
     const headTime = alone.get(x)!;
     const report: HeadReport = {
       head: h,

@@ -147,6 +147,14 @@ describe("simulated speedups", () => {
     expect(r.assumptions.some((a) => a.includes("synthetic Gaussian"))).toBe(true);
   });
 
+  it("never beats the roofline: on a device with little bandwidth, the times are the bytes'", () => {
+    const slow = { ...h100, bandwidthTBs: 0.001 };
+    const [l] = simulate([{ ir: examplePattern("sliding_window.spattn", { window: 64 }), file: "sliding_window.spattn", seqLens: [8192] }], { device: slow, heads: 4 }).patterns[0].lengths;
+    expect(l.timeMs.sparse).toBe(l.timeMs.sparseRoofline);
+    expect(l.timeMs.sparseRoofline).toBeCloseTo((l.bytes.sparse / 1e9) * 1e3, 6);
+    expect(l.schedule.ms).toBeLessThan(l.timeMs.sparse);
+  });
+
   it("dilation runs in residue-class order: fewer kernel tiles than sequence-order tiles", () => {
     const [l] = run("dilated.spattn", { window: 8192, dilation: 4 }, [8192]);
     expect(l.kernelTiles.partial + l.kernelTiles.full).toBeLessThan(l.tiles.partial + l.tiles.full);
