@@ -8,6 +8,7 @@ import { dynFieldNames } from "../inputs.js";
 import { commentText, sanitizeIdent } from "../names.js";
 import { CudaConstants, cudaMask } from "./spell.js";
 import { largestMagnitude } from "../../compiler/blockmask/evaluate.js";
+import { headCases } from "../../compiler/passes/specialize.js";
 import { gpuSelections, indexBuilderCode, indexBuilderPrototypes, needsExp64, routeBuilderCode } from "./index-builders.js";
 import { wgmmaWrappers } from "./wgmma.js";
 import { exp64Code } from "./exp64.js";
@@ -236,6 +237,7 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
 
   const consts = new CudaConstants();
   const predicate = cudaMask(ir.mask, ir, consts);
+  const caseFunctions = headCaseFunctions(ir, consts);
   const launchers = CUDA_DTYPES.flatMap((dt) =>
     CUDA_HEAD_DIMS.map(
       (d) =>
@@ -271,6 +273,8 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
     "  (void)dyn; (void)head; (void)q; (void)k; (void)n;",
     `  return ${predicate};`,
     "}",
+    "",
+    ...caseFunctions,
     "}  // namespace pattern",
     "",
     template("attention_kernel.cuh"),
@@ -333,4 +337,41 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
     "",
   ].join("\n");
   return { stem, cu, header };
+}
+
+/**
+ * The heads' groups (compiler/passes/specialize.ts, headCases) and the predicate of each, with
+ * no test of the head's case left: the attention kernels pick a CTA's group once. Evaluating
+ * every group's body per element, as `allowed` does, made mixed heads' kernel 18% slower on
+ * the H100 (bench v11).
+ */
+function headCaseFunctions(ir: PatternIR, consts: CudaConstants): string[] {
+  const cases = headCases(ir.mask);
+  const head = "__host__ __device__ __forceinline__";
+  if (cases.length === 1) {
+    return [
+      "/** Heads' groups of `match head` cases: this pattern has one. */",
+      "constexpr int HEAD_CASES = 1;",
+      `${head} int head_case(int) { return 0; }`,
+      "template <int HC>",
+      `${head} bool allowed_case(int q, int k, int head, int n, const Dyn& dyn) { return allowed(q, k, head, n, dyn); }`,
+    ];
+  }
+  const test = (hs: number[]): string => hs.map((h) => `(head == ${h})`).join(" | ");
+  const choose = cases.slice(0, -1).map((c, i) => `${test(c.heads)} ? ${i} : `).join("") + `${cases.length - 1}`;
+  const bodies = cases.map((c, i) => `  ${i === 0 ? "if" : "else if"} constexpr (HC == ${i}) return ${cudaMask(c.mask, ir, consts)};`);
+  bodies[bodies.length - 1] = `  else return ${cudaMask(cases[cases.length - 1].mask, ir, consts)};`;
+  return [
+    `/** Heads' groups of \`match head\` cases: ${cases.map((c) => (c.heads.length ? `heads ${c.heads.join(", ")}` : "the other heads")).join("; ")}. */`,
+    `constexpr int HEAD_CASES = ${cases.length};`,
+    `${head} int head_case(int head) { return ${choose}; }`,
+    "",
+    "/** The predicate for the heads of group HC (`allowed` with the group's cases taken). */",
+    "template <int HC>",
+    `${head} bool allowed_case(int q_, int k_, int head, int n_, const Dyn& dyn) {`,
+    "  const pint q = q_, k = k_, n = n_;",
+    "  (void)dyn; (void)head; (void)q; (void)k; (void)n;",
+    ...bodies,
+    "}",
+  ];
 }

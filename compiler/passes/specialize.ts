@@ -27,7 +27,8 @@ export function foldInt(e: IntExpr): IntExpr {
   return { op: "const", value };
 }
 
-function resolveHeads(m: MaskExpr, head: number): MaskExpr {
+/** `byHead` nodes resolved to the cases of `head` (-1: a head no case lists). */
+export function resolveHeads(m: MaskExpr, head: number): MaskExpr {
   switch (m.op) {
     case "byHead": return resolveHeads(headCase(m, head), head);
     case "and": case "or": return { ...m, args: m.args.map((x) => resolveHeads(x, head)) };
@@ -38,4 +39,39 @@ function resolveHeads(m: MaskExpr, head: number): MaskExpr {
 
 export function specializeHead(m: MaskExpr, head: number): MaskExpr {
   return mapMask(resolveHeads(m, head), (e) => foldInt(substituteInt(e, { head: { op: "const", value: head } })));
+}
+
+/** Heads that share one resolved mask: the listed heads, or (`heads` empty) every other head. */
+export interface HeadCase {
+  heads: number[];
+  mask: MaskExpr;
+}
+
+/**
+ * The groups of heads a mask's `match head` cases make: for each group the mask with every
+ * `byHead` resolved, so that a kernel can pick its group once instead of testing the head per
+ * element. The last group is every head no case lists. A mask without `byHead` has one group.
+ */
+export function headCases(m: MaskExpr): HeadCase[] {
+  const listed = new Set<number>();
+  const visit = (x: MaskExpr): void => {
+    if (x.op === "byHead") {
+      for (const c of x.cases) for (const h of c.heads) listed.add(h);
+      x.cases.forEach((c) => visit(c.body));
+      visit(x.otherwise);
+    } else if (x.op === "and" || x.op === "or") x.args.forEach(visit);
+    else if (x.op === "not") visit(x.a);
+  };
+  visit(m);
+  const others = resolveHeads(m, -1);
+  const key = (x: MaskExpr): string => JSON.stringify(x);
+  const groups = new Map<string, HeadCase>();
+  for (const h of [...listed].sort((a, b) => a - b)) {
+    const mask = resolveHeads(m, h);
+    if (key(mask) === key(others)) continue;
+    const g = groups.get(key(mask));
+    if (g) g.heads.push(h);
+    else groups.set(key(mask), { heads: [h], mask });
+  }
+  return [...groups.values(), { heads: [], mask: others }];
 }

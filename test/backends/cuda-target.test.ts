@@ -142,4 +142,40 @@ describe("cuda target", () => {
       expect(stdout === want, `${ends} ends: the CUDA predicate differs from the compiler's mask`).toBe(true);
     }
   }, 300_000);
+
+  it("gives each group of heads a predicate with no head test, equal to the whole predicate for every head", async () => {
+    const cc = findNvcc();
+    const dir = freshDir();
+    const sources = [
+      readFileSync("examples/mixed_heads.spattn", "utf8"),
+      "pattern nested() { mask causal and (k < 2 or match head { 0, 2 => q - k < 5, 1 => (q + head) % 3 == 0, _ => q - k < 9 }) }",
+    ];
+    for (const src of sources) {
+      const names = [...src.matchAll(/^pattern (\w+)/gm)].map((m) => m[1]);
+      const ir = compile(src, { pattern: names[names.length - 1] });
+      const out = emitCuda(ir, { sourceName: `${ir.name}.spattn` });
+      expect(out.cu).toMatch(/constexpr int HEAD_CASES = 3;/);
+      writeFileSync(join(dir, `${out.stem}.cu`), out.cu);
+      writeFileSync(join(dir, `${out.stem}.h`), out.header);
+      writeFileSync(join(dir, `${out.stem}_cases.cu`), [
+        `#include "${out.stem}.cu"`,
+        "#include <cstdio>",
+        "template <int C = 0> bool by_case(int hc, int q, int k, int h, int n, const pattern::Dyn& d) {",
+        "  if constexpr (C + 1 < pattern::HEAD_CASES) { if (hc != C) return by_case<C + 1>(hc, q, k, h, n, d); }",
+        "  return pattern::allowed_case<C>(q, k, h, n, d);",
+        "}",
+        "int main() {",
+        "  pattern::Dyn dyn = {};",
+        "  long checked = 0, bad = 0;",
+        "  for (int h = 0; h < 8; ++h) for (int q = 0; q < 40; ++q) for (int k = 0; k < 40; ++k, ++checked)",
+        "    bad += by_case(pattern::head_case(h), q, k, h, 40, dyn) != pattern::allowed(q, k, h, 40, dyn);",
+        '  printf("%ld %ld\\n", checked, bad);',
+        "  return 0;",
+        "}",
+      ].join("\n"));
+      await run(cc, ["-O1", "-gencode=arch=compute_80,code=sm_80", "-Werror", "all-warnings", `${out.stem}_cases.cu`, "-o", `${out.stem}_cases`], { cwd: dir });
+      const { stdout } = await run(join(dir, `${out.stem}_cases`), []);
+      expect(stdout.trim(), ir.name).toBe(`${8 * 40 * 40} 0`);
+    }
+  }, 300_000);
 });

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { compile } from "../../compiler/compile.js";
 import { headContexts } from "../../compiler/blockmask/build.js";
 import { maskEval } from "../../compiler/blockmask/evaluate.js";
-import { specializeHead } from "../../compiler/passes/specialize.js";
+import { headCases, resolveHeads, specializeHead } from "../../compiler/passes/specialize.js";
 import { examplePattern } from "../helpers.js";
 
 const key = (src: string, head: number): string => JSON.stringify(specializeHead(compile(src).mask, head));
@@ -37,5 +37,17 @@ describe("specializeHead", () => {
   it("does not fold a neighbourhood over the whole sequence, which reads n", () => {
     const m = specializeHead(compile("pattern p() { mask neighborhood(5) }").mask, 0);
     expect(JSON.stringify(m)).toContain('"natStart"');
+  });
+
+  it("headCases groups the listed heads by their resolved masks, other heads last", () => {
+    const ir = examplePattern("mixed_heads.spattn");
+    const cases = headCases(ir.mask);
+    expect(cases.map((c) => c.heads)).toEqual([[0, 1], [2, 3], []]);
+    for (const [i, h] of [[0, 0], [0, 1], [1, 2], [1, 3], [2, 7]]) expect(JSON.stringify(cases[i].mask)).toBe(JSON.stringify(resolveHeads(ir.mask, h)));
+    expect(JSON.stringify(cases.map((c) => c.mask))).not.toContain("byHead");
+    // Listed heads whose mask is the other heads' join the last group; no byHead: one group.
+    const merged = compile("pattern p() { mask causal and match head { 0 => q - k < 4, 1 => true, _ => true } }");
+    expect(headCases(merged.mask).map((c) => c.heads)).toEqual([[0], []]);
+    expect(headCases(compile("pattern p() { mask causal }").mask)).toHaveLength(1);
   });
 });

@@ -1,6 +1,7 @@
 // The forward kernel itself (see attention_fwd.cuh). It reads the generated pattern through
-// two names: pattern::Dyn (device pointers of data-dependent steps, or an empty struct) and
-// pattern::allowed(q, k, head, n, dyn), the pattern's predicate for one pair.
+// names: pattern::Dyn (device pointers of data-dependent steps, or an empty struct),
+// pattern::allowed(q, k, head, n, dyn), the pattern's predicate for one pair, and its heads'
+// groups (HEAD_CASES, head_case, allowed_case<HC>: the predicate with no test of the head).
 // Embedded verbatim into every generated .cu file, after the pattern. Its first helpers
 // (tile_allows, finish_row) serve the sm_90a kernel too.
 //
@@ -15,8 +16,13 @@ namespace spattn {
  *  partial tile by the pattern's predicate. Branch-free: the predicate runs on clamped tokens
  *  (padding reads nothing out of range) and padding is masked after; short-circuits would
  *  diverge per element. */
+template <int HC = -1>  // the head's group of `match head` cases (pattern::head_case), -1: any head
 __device__ __forceinline__ bool tile_allows(int qq, int kk, bool partial, int h, int n, const pattern::Dyn& dyn) {
-  return (kk >= 0) & (qq >= 0) & (!partial | pattern::allowed(qq < 0 ? 0 : qq, kk < 0 ? 0 : kk, h, n, dyn));
+  const int q = qq < 0 ? 0 : qq, k = kk < 0 ? 0 : kk;
+  bool ok;
+  if constexpr (HC < 0) ok = pattern::allowed(q, k, h, n, dyn);
+  else ok = pattern::allowed_case<HC>(q, k, h, n, dyn);
+  return (kk >= 0) & (qq >= 0) & (!partial | ok);
 }
 
 /** The end of one query row, for both kernels: `l` is the thread's share of the row sum, summed
@@ -46,8 +52,8 @@ __device__ __forceinline__ void store_row(const Params& p, int b, int h, int row
   }
 }
 
-template <typename T, int D, int NW, int MT, int BK, bool MAPPED>
-__global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn dyn) {
+template <typename T, int D, int NW, int MT, int BK, bool MAPPED, int HC>
+__device__ __forceinline__ void attention_body(const Params& p, const pattern::Dyn& dyn) {
   constexpr int WR = 16 * MT;  // rows per warp
   constexpr int BQ = NW * WR;
   constexpr int THREADS = NW * 32;
@@ -166,7 +172,7 @@ __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn 
             const int kc = j * 8 + 2 * tq + (e & 1);
             const int qq = MAPPED ? sQtok[qr] : (q0 + qr < n ? q0 + qr : -1);
             const int kk = MAPPED ? ktok[kc] : (k0 + kc < n ? k0 + kc : -1);
-            if (!tile_allows(qq, kk, partial, h, n, dyn)) s[mi][j][e] = -INFINITY;
+            if (!tile_allows<HC>(qq, kk, partial, h, n, dyn)) s[mi][j][e] = -INFINITY;
           }
         }
       }
@@ -251,6 +257,23 @@ __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn 
       store_row<T, D>(p, b, h, row, &acc_o[mi][0][0], r, l_i[mi][r], m_i[mi][r], tq);
     }
   }
+}
+
+/** The body for group `hc`: each group's code tests no head per element (pattern::head_case). */
+template <typename T, int D, int NW, int MT, int BK, bool MAPPED, int HC = 0>
+__device__ __forceinline__ void attention_cases(const Params& p, const pattern::Dyn& dyn, int hc) {
+  if constexpr (HC + 1 < pattern::HEAD_CASES) {
+    if (hc != HC) {
+      attention_cases<T, D, NW, MT, BK, MAPPED, HC + 1>(p, dyn, hc);
+      return;
+    }
+  }
+  attention_body<T, D, NW, MT, BK, MAPPED, HC>(p, dyn);
+}
+
+template <typename T, int D, int NW, int MT, int BK, bool MAPPED>
+__global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn dyn) {
+  attention_cases<T, D, NW, MT, BK, MAPPED>(p, dyn, pattern::head_case(blockIdx.y));
 }
 
 }  // namespace spattn

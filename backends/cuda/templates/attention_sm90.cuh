@@ -219,8 +219,9 @@ __device__ __forceinline__ void store_tile(const Params& p, unsigned char* tile,
   }
 }
 
-template <typename T, int D, bool MAPPED, bool TMA>
-__global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::Dyn dyn, const __grid_constant__ Maps maps) {
+// `maps` is the kernel's __grid_constant__ parameter itself (TMA reads the maps where they are).
+template <typename T, int D, bool MAPPED, bool TMA, int HC>
+__device__ __forceinline__ void attention_body(const Params& p, const pattern::Dyn& dyn, const Maps& maps) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   static_assert(D == 64 || D == 128, "the sm_90a kernel takes D 64 or 128");
   static_assert(!(MAPPED && TMA), "TMA copies rows in sequence order only");
@@ -410,7 +411,7 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
             const int kc = j * 8 + 2 * tq + (x & 1);
             const int qq = qtok[x >> 1];
             const int kk = MAPPED ? kt[kc] : (present && k0 + kc < n ? k0 + kc : -1);
-            if (!tile_allows(qq, kk, partial, h, n, dyn)) sc[4 * (hh * BK / 8 + j) + x] = -INFINITY;
+            if (!tile_allows<HC>(qq, kk, partial, h, n, dyn)) sc[4 * (hh * BK / 8 + j) + x] = -INFINITY;
           }
         }
       }
@@ -519,6 +520,23 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
 #elif defined(__CUDA_ARCH__)
   __trap();  // built for another target: the launcher never picks this kernel there
 #endif
+}
+
+/** The body for group `hc`: each group's code tests no head per element (pattern::head_case). */
+template <typename T, int D, bool MAPPED, bool TMA, int HC = 0>
+__device__ __forceinline__ void attention_cases(const Params& p, const pattern::Dyn& dyn, const Maps& maps, int hc) {
+  if constexpr (HC + 1 < pattern::HEAD_CASES) {
+    if (hc != HC) {
+      attention_cases<T, D, MAPPED, TMA, HC + 1>(p, dyn, maps, hc);
+      return;
+    }
+  }
+  attention_body<T, D, MAPPED, TMA, HC>(p, dyn, maps);
+}
+
+template <typename T, int D, bool MAPPED, bool TMA>
+__global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::Dyn dyn, const __grid_constant__ Maps maps) {
+  attention_cases<T, D, MAPPED, TMA>(p, dyn, maps, pattern::head_case(blockIdx.y));
 }
 
 // ---------------------------------------------------------------- host side

@@ -248,11 +248,18 @@ __host__ __device__ __forceinline__ bool allowed(int q_, int k_, int head, int n
   (void)dyn; (void)head; (void)q; (void)k; (void)n;
   return ((spattn::abs_i<pint>((spattn::floor_div<pint>((pint)q, (pint)64) - spattn::floor_div<pint>((pint)k, (pint)64))) <= (pint)1) || (spattn::floor_div<pint>((pint)q, (pint)64) < (pint)1) || (spattn::floor_div<pint>((pint)k, (pint)64) < (pint)1) || (dyn.sel0_kept[((long long)head * (((long long)n + 63) / 64) + (long long)q / 64) * (((long long)n + 63) / 64) + (long long)k / 64] != 0));
 }
+
+/** Heads' groups of `match head` cases: this pattern has one. */
+constexpr int HEAD_CASES = 1;
+__host__ __device__ __forceinline__ int head_case(int) { return 0; }
+template <int HC>
+__host__ __device__ __forceinline__ bool allowed_case(int q, int k, int head, int n, const Dyn& dyn) { return allowed(q, k, head, n, dyn); }
 }  // namespace pattern
 
 // The forward kernel itself (see attention_fwd.cuh). It reads the generated pattern through
-// two names: pattern::Dyn (device pointers of data-dependent steps, or an empty struct) and
-// pattern::allowed(q, k, head, n, dyn), the pattern's predicate for one pair.
+// names: pattern::Dyn (device pointers of data-dependent steps, or an empty struct),
+// pattern::allowed(q, k, head, n, dyn), the pattern's predicate for one pair, and its heads'
+// groups (HEAD_CASES, head_case, allowed_case<HC>: the predicate with no test of the head).
 // Embedded verbatim into every generated .cu file, after the pattern. Its first helpers
 // (tile_allows, finish_row) serve the sm_90a kernel too.
 //
@@ -267,8 +274,13 @@ namespace spattn {
  *  partial tile by the pattern's predicate. Branch-free: the predicate runs on clamped tokens
  *  (padding reads nothing out of range) and padding is masked after; short-circuits would
  *  diverge per element. */
+template <int HC = -1>  // the head's group of `match head` cases (pattern::head_case), -1: any head
 __device__ __forceinline__ bool tile_allows(int qq, int kk, bool partial, int h, int n, const pattern::Dyn& dyn) {
-  return (kk >= 0) & (qq >= 0) & (!partial | pattern::allowed(qq < 0 ? 0 : qq, kk < 0 ? 0 : kk, h, n, dyn));
+  const int q = qq < 0 ? 0 : qq, k = kk < 0 ? 0 : kk;
+  bool ok;
+  if constexpr (HC < 0) ok = pattern::allowed(q, k, h, n, dyn);
+  else ok = pattern::allowed_case<HC>(q, k, h, n, dyn);
+  return (kk >= 0) & (qq >= 0) & (!partial | ok);
 }
 
 /** The end of one query row, for both kernels: `l` is the thread's share of the row sum, summed
@@ -298,8 +310,8 @@ __device__ __forceinline__ void store_row(const Params& p, int b, int h, int row
   }
 }
 
-template <typename T, int D, int NW, int MT, int BK, bool MAPPED>
-__global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn dyn) {
+template <typename T, int D, int NW, int MT, int BK, bool MAPPED, int HC>
+__device__ __forceinline__ void attention_body(const Params& p, const pattern::Dyn& dyn) {
   constexpr int WR = 16 * MT;  // rows per warp
   constexpr int BQ = NW * WR;
   constexpr int THREADS = NW * 32;
@@ -418,7 +430,7 @@ __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn 
             const int kc = j * 8 + 2 * tq + (e & 1);
             const int qq = MAPPED ? sQtok[qr] : (q0 + qr < n ? q0 + qr : -1);
             const int kk = MAPPED ? ktok[kc] : (k0 + kc < n ? k0 + kc : -1);
-            if (!tile_allows(qq, kk, partial, h, n, dyn)) s[mi][j][e] = -INFINITY;
+            if (!tile_allows<HC>(qq, kk, partial, h, n, dyn)) s[mi][j][e] = -INFINITY;
           }
         }
       }
@@ -503,6 +515,23 @@ __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn 
       store_row<T, D>(p, b, h, row, &acc_o[mi][0][0], r, l_i[mi][r], m_i[mi][r], tq);
     }
   }
+}
+
+/** The body for group `hc`: each group's code tests no head per element (pattern::head_case). */
+template <typename T, int D, int NW, int MT, int BK, bool MAPPED, int HC = 0>
+__device__ __forceinline__ void attention_cases(const Params& p, const pattern::Dyn& dyn, int hc) {
+  if constexpr (HC + 1 < pattern::HEAD_CASES) {
+    if (hc != HC) {
+      attention_cases<T, D, NW, MT, BK, MAPPED, HC + 1>(p, dyn, hc);
+      return;
+    }
+  }
+  attention_body<T, D, NW, MT, BK, MAPPED, HC>(p, dyn);
+}
+
+template <typename T, int D, int NW, int MT, int BK, bool MAPPED>
+__global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn dyn) {
+  attention_cases<T, D, NW, MT, BK, MAPPED>(p, dyn, pattern::head_case(blockIdx.y));
 }
 
 }  // namespace spattn
@@ -882,8 +911,9 @@ __device__ __forceinline__ void store_tile(const Params& p, unsigned char* tile,
   }
 }
 
-template <typename T, int D, bool MAPPED, bool TMA>
-__global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::Dyn dyn, const __grid_constant__ Maps maps) {
+// `maps` is the kernel's __grid_constant__ parameter itself (TMA reads the maps where they are).
+template <typename T, int D, bool MAPPED, bool TMA, int HC>
+__device__ __forceinline__ void attention_body(const Params& p, const pattern::Dyn& dyn, const Maps& maps) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   static_assert(D == 64 || D == 128, "the sm_90a kernel takes D 64 or 128");
   static_assert(!(MAPPED && TMA), "TMA copies rows in sequence order only");
@@ -1073,7 +1103,7 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
             const int kc = j * 8 + 2 * tq + (x & 1);
             const int qq = qtok[x >> 1];
             const int kk = MAPPED ? kt[kc] : (present && k0 + kc < n ? k0 + kc : -1);
-            if (!tile_allows(qq, kk, partial, h, n, dyn)) sc[4 * (hh * BK / 8 + j) + x] = -INFINITY;
+            if (!tile_allows<HC>(qq, kk, partial, h, n, dyn)) sc[4 * (hh * BK / 8 + j) + x] = -INFINITY;
           }
         }
       }
@@ -1182,6 +1212,23 @@ __global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::D
 #elif defined(__CUDA_ARCH__)
   __trap();  // built for another target: the launcher never picks this kernel there
 #endif
+}
+
+/** The body for group `hc`: each group's code tests no head per element (pattern::head_case). */
+template <typename T, int D, bool MAPPED, bool TMA, int HC = 0>
+__device__ __forceinline__ void attention_cases(const Params& p, const pattern::Dyn& dyn, const Maps& maps, int hc) {
+  if constexpr (HC + 1 < pattern::HEAD_CASES) {
+    if (hc != HC) {
+      attention_cases<T, D, MAPPED, TMA, HC + 1>(p, dyn, maps, hc);
+      return;
+    }
+  }
+  attention_body<T, D, MAPPED, TMA, HC>(p, dyn, maps);
+}
+
+template <typename T, int D, bool MAPPED, bool TMA>
+__global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::Dyn dyn, const __grid_constant__ Maps maps) {
+  attention_cases<T, D, MAPPED, TMA>(p, dyn, maps, pattern::head_case(blockIdx.y));
 }
 
 // ---------------------------------------------------------------- host side
