@@ -119,9 +119,15 @@ export function isDynamic(p: PatternIR): boolean {
   return p.selections.some((s) => s.seed === undefined) || p.routes.length > 0 || p.verticalSlashes.length > 0;
 }
 
+/** Does the mask read per-head index arrays: selections (seeded or from data), routes or
+ *  vertical-slash steps? */
+export function hasIndexSteps(p: PatternIR): boolean {
+  return p.selections.length > 0 || p.routes.length > 0 || p.verticalSlashes.length > 0;
+}
+
 /** Does the mask's value depend on the head index? (If not, one head's mask serves all.) */
 export function dependsOnHead(p: PatternIR): boolean {
-  if (p.routes.length > 0 || p.selections.length > 0 || p.verticalSlashes.length > 0) return true;
+  if (hasIndexSteps(p)) return true;
   const seenInt = (e: IntExpr): boolean => {
     switch (e.op) {
       case "const": return false;

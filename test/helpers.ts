@@ -1,7 +1,7 @@
 // Shared test helpers: deterministic random numbers and tensors, temporary folders, and
 // brute-force block classification.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, vi } from "vitest";
@@ -35,6 +35,12 @@ export function typecheckStrict(files: string[], webgpu = false): string {
   } catch (e) {
     return String((e as { stdout?: string }).stdout ?? e);
   }
+}
+
+/** Debian's chromium (headless browser tests); its absence is a failure, not a skip. */
+export function chromium(): string {
+  for (const p of ["/usr/bin/chromium", "/usr/bin/chromium-browser"]) if (existsSync(p)) return p;
+  throw new Error("no chromium: install Debian's chromium package (runtime/webgpu/setup-swiftshader.sh does)");
 }
 
 /** A fresh folder per call, all removed after the test file. */

@@ -7,7 +7,7 @@
 import { headContexts, type Tensor4 } from "../../compiler/blockmask/build.js";
 import { maskEval } from "../../compiler/blockmask/evaluate.js";
 import type { HeadBlocks } from "../../compiler/blockmask/lib.js";
-import { dependsOnHead, isDynamic, type PatternIR } from "../../compiler/ir.js";
+import { dependsOnHead, hasIndexSteps, isDynamic, type PatternIR } from "../../compiler/ir.js";
 import { choosePermutation, permutedIR, permutedLength, type Permutation } from "../../compiler/passes/permute.js";
 import { specializeHead } from "../../compiler/passes/specialize.js";
 import { randn } from "../../runtime/random.js";
@@ -94,7 +94,7 @@ function syntheticInputs(ir: PatternIR, heads: number, n: number): { q?: Tensor4
 function headClasses(ir: PatternIR, heads: number): number[] {
   if (!dependsOnHead(ir)) return new Array<number>(heads).fill(0);
   // Those arrays differ per head, through the data or the seed's per-head hash.
-  if (readsData(ir)) return Array.from({ length: heads }, (_, h) => h);
+  if (hasIndexSteps(ir)) return Array.from({ length: heads }, (_, h) => h);
   const first = new Map<string, number>();
   return Array.from({ length: heads }, (_, h) => {
     const key = JSON.stringify(specializeHead(ir.mask, h));
@@ -109,11 +109,6 @@ function maskSize(e: unknown): number {
   let c = "op" in e ? 1 : 0;
   for (const v of Object.values(e)) c += Array.isArray(v) ? v.reduce((a: number, x: unknown) => a + maskSize(x), 0) : maskSize(v);
   return c;
-}
-
-/** Does the mask read per-head index arrays (selections, seeded or not, routes, vertical-slash)? */
-function readsData(ir: PatternIR): boolean {
-  return ir.selections.length > 0 || ir.routes.length > 0 || ir.verticalSlashes.length > 0;
 }
 
 function keyBlocksTouched(h: HeadBlocks, nkb: number): number {
@@ -178,7 +173,7 @@ export function simulatePattern(input: PatternInput, s: SimulateSettings, progre
       progress.done++;
       s.onProgress?.(progress.done, progress.total, `${ir.name} N=${n} head ${h}`);
     }
-    lengths.push(lengthReport(s.device, p, ir, results, n === mapLength ? (s.mapSide ?? 48) : 0, grid, kGrid, { mapped: perm !== undefined, dataPredicate: readsData(ir) }));
+    lengths.push(lengthReport(s.device, p, ir, results, n === mapLength ? (s.mapSide ?? 48) : 0, grid, kGrid, { mapped: perm !== undefined, dataPredicate: hasIndexSteps(ir) }));
   }
   return {
     file: input.file,

@@ -4,11 +4,9 @@
 // spattn's kernel time (index building included for the dynamic case), in the same run.
 //
 //   npx tsx bench/simulate/calibrate.ts   (writes bench/results/simulator/calibration.{json,md})
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { compile } from "../../compiler/compile.js";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { loadDevice } from "../../backends/simulator/device.js";
-import { simulate } from "../../backends/simulator/simulate.js";
-import { loadBench, median, round } from "./measured.js";
+import { loadBench, median, round, simulateCase } from "./measured.js";
 
 const MEASURED = "bench/results/cuda/v9/tma/cuda_bench.json";
 const OUT = "bench/results/simulator";
@@ -42,12 +40,9 @@ const FITTED: Record<string, string> = {
 const device = loadDevice("h100");
 const rows = [];
 for (const c of cases()) {
-  const file = `examples/${c.example}.spattn`;
-  const ir = compile(readFileSync(file, "utf8"), { fileName: file, pattern: c.example, set: c.set });
   const t0 = performance.now();
-  const report = simulate([{ ir, file, seqLens: [c.n] }], { device, heads: 16, dim: 128 });
+  const l = simulateCase(device, { ...c, heads: 16 });
   const simMs = performance.now() - t0;
-  const l = report.patterns[0].lengths[0];
   const m = byCase.get(c.tag);
   const dense = byCase.get(`sdpa_dense_n${c.n}`)?.ms;
   if (!m?.ours_ms || !dense) throw new Error(`no measurement for ${c.tag} in ${MEASURED}`);

@@ -5,12 +5,10 @@
 // case's length and heads over spattn's kernel, in the same run.
 //
 //   npx tsx bench/simulate/heldout.ts   (writes bench/results/simulator/heldout.{json,md})
-import { readFileSync, writeFileSync } from "node:fs";
-import { compile } from "../../compiler/compile.js";
+import { writeFileSync } from "node:fs";
 import { loadDevice } from "../../backends/simulator/device.js";
-import { simulate } from "../../backends/simulator/simulate.js";
 import { HELDOUT_CASES } from "./heldout-cases.js";
-import { loadBench, median, round } from "./measured.js";
+import { loadBench, median, round, simulateCase } from "./measured.js";
 
 const MEASURED = "bench/results/simulator/heldout/heldout_bench.json";
 const OUT = "bench/results/simulator";
@@ -20,9 +18,7 @@ const byCase = bench.byCase;
 
 const device = loadDevice("h100");
 const rows = HELDOUT_CASES.map((c) => {
-  const file = `examples/${c.example}.spattn`;
-  const ir = compile(readFileSync(file, "utf8"), { fileName: file, pattern: c.example, set: c.set });
-  const l = simulate([{ ir, file, seqLens: [c.n] }], { device, heads: c.heads }).patterns[0].lengths[0];
+  const l = simulateCase(device, c);
   const ours = byCase.get(c.tag)?.ours_ms;
   const dense = byCase.get(`sdpa_dense_n${c.n}${c.heads === 16 ? "" : `_h${c.heads}`}`)?.ms;
   if (!ours || !dense) throw new Error(`no measurement for ${c.tag} in ${MEASURED}`);

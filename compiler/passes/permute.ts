@@ -20,7 +20,7 @@
 // Kernels read a token map (position in kernel order -> token, or -1 for padding) and visit
 // block lists computed on the permuted mask (permutedIR), whose coordinates are positions in
 // kernel order; the pattern's own predicate still sees token positions.
-import type { IntExpr, MaskExpr, PatternIR } from "../ir.js";
+import { hasIndexSteps, type IntExpr, type MaskExpr, type PatternIR } from "../ir.js";
 import { mapMask, substituteMask } from "./substitute.js";
 
 export interface ResiduePermutation {
@@ -70,7 +70,7 @@ export function patchShape(tile: number): { ph: number; pw: number } {
 
 /** The permutation that pays for this pattern with blockQ x blockK tiles, if any. */
 export function choosePermutation(ir: PatternIR, blockQ: number, blockK: number): Permutation | undefined {
-  if (ir.selections.length || ir.routes.length || ir.verticalSlashes.length) return undefined;
+  if (hasIndexSteps(ir)) return undefined;
   const found = dilationConjunct(ir.mask);
   if (found) return { kind: "residue", dilation: found.d, classTile: blockQ };
   const sizes = ir.layout?.map((a) => a.size);

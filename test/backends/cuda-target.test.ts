@@ -59,6 +59,30 @@ function selftest(cu: CudaOutput, ir: PatternIR, n: number, heads: number, array
   ].join("\n");
 }
 
+/** Writes a generated .cu and its header into `dir`. */
+function writeGenerated(dir: string, out: CudaOutput): void {
+  writeFileSync(join(dir, `${out.stem}.cu`), out.cu);
+  writeFileSync(join(dir, `${out.stem}.h`), out.header);
+}
+
+/** The generated .cu compiled for sm_90a with no warnings (an object: there is no GPU). */
+async function compileSm90(cc: string, dir: string, out: CudaOutput): Promise<void> {
+  await run(cc, ["-c", "-O1", "-gencode=arch=compute_90a,code=sm_90a", "-Werror", "all-warnings", `${out.stem}.cu`, "-o", `${out.stem}.o`], { cwd: dir });
+}
+
+/** Writes `source` as `<name>.cu`, builds it with no warnings and runs it on the host: its stdout. */
+async function runHostProgram(cc: string, dir: string, name: string, source: string): Promise<string> {
+  writeFileSync(join(dir, `${name}.cu`), source);
+  await run(cc, ["-O1", "-gencode=arch=compute_80,code=sm_80", "-Werror", "all-warnings", `${name}.cu`, "-o", name], { cwd: dir });
+  return (await run(join(dir, name), [], { maxBuffer: 1 << 26 })).stdout;
+}
+
+/** The compiler's dense mask as the self-test prints it: one 0/1 row per (head, query). */
+function maskText(dense: { heads: number; seqLen: number; data: Uint8Array }): string {
+  const n = dense.seqLen;
+  return Array.from({ length: dense.heads * n }, (_, r) => Array.from(dense.data.subarray(r * n, (r + 1) * n)).join("")).join("\n") + "\n";
+}
+
 describe("cuda target", () => {
   const generated = new Map<string, CudaOutput>();
   for (const file of examples) generated.set(file, emitCuda(mainPattern(file), { sourceName: `examples/${file}` }));
@@ -88,8 +112,7 @@ describe("cuda target", () => {
     const jobs: (() => Promise<string>)[] = [];
     for (const [file, out] of generated) {
       const ir = mainPattern(file);
-      writeFileSync(join(dir, `${out.stem}.cu`), out.cu);
-      writeFileSync(join(dir, `${out.stem}.h`), out.header);
+      writeGenerated(dir, out);
       const n = ir.layout ? ir.layout.reduce((a, x) => a * x.size, 1) : 150;
       if (n > 1100) {
         jobs.push(async () => {
@@ -104,13 +127,10 @@ describe("cuda target", () => {
       const opts = { seqLen: n, heads, q, k };
       const arrays = new Map<string, { type: string; values: ArrayLike<number> }>();
       for (const { name, data } of cudaInputs(ir, opts).dyn) arrays.set(name, { type: data instanceof Int32Array ? "int" : "unsigned char", values: data });
-      writeFileSync(join(dir, `${out.stem}_selftest.cu`), selftest(out, ir, n, heads, arrays));
-      const dense = buildDenseMask(ir, opts);
-      const want = Array.from({ length: heads * n }, (_, r) => Array.from(dense.data.subarray(r * n, (r + 1) * n)).join("")).join("\n") + "\n";
+      const want = maskText(buildDenseMask(ir, opts));
       jobs.push(async () => {
-        await run(cc, ["-c", "-O1", "-gencode=arch=compute_90a,code=sm_90a", "-Werror", "all-warnings", `${out.stem}.cu`, "-o", `${out.stem}.o`], { cwd: dir });
-        await run(cc, ["-O1", "-gencode=arch=compute_80,code=sm_80", "-Werror", "all-warnings", `${out.stem}_selftest.cu`, "-o", `${out.stem}_selftest`], { cwd: dir });
-        const { stdout } = await run(join(dir, `${out.stem}_selftest`), [], { maxBuffer: 1 << 26 });
+        await compileSm90(cc, dir, out);
+        const stdout = await runHostProgram(cc, dir, `${out.stem}_selftest`, selftest(out, ir, n, heads, arrays));
         return stdout === want ? "" : `${file}: the CUDA predicate differs from the compiler's mask`;
       });
     }
@@ -131,15 +151,10 @@ describe("cuda target", () => {
       const out = emitCuda(ir, { sourceName: `docs${ends}.spattn` });
       expect(out.cu.includes("segment_count<pint>"), `${ends} ends`).toBe(ends <= 16);
       expect(out.cu.includes("__device__ const long long spattn_ends0_d"), `${ends} ends`).toBe(ends > 16);
-      writeFileSync(join(dir, `${out.stem}.cu`), out.cu);
-      writeFileSync(join(dir, `${out.stem}.h`), out.header);
-      writeFileSync(join(dir, `${out.stem}_selftest.cu`), selftest(out, ir, n, 1, new Map()));
-      await run(cc, ["-c", "-O1", "-gencode=arch=compute_90a,code=sm_90a", "-Werror", "all-warnings", `${out.stem}.cu`, "-o", `${out.stem}.o`], { cwd: dir });
-      await run(cc, ["-O1", "-gencode=arch=compute_80,code=sm_80", "-Werror", "all-warnings", `${out.stem}_selftest.cu`, "-o", `${out.stem}_selftest`], { cwd: dir });
-      const { stdout } = await run(join(dir, `${out.stem}_selftest`), [], { maxBuffer: 1 << 26 });
-      const dense = buildDenseMask(ir, { seqLen: n, heads: 1 });
-      const want = Array.from({ length: n }, (_, r) => Array.from(dense.data.subarray(r * n, (r + 1) * n)).join("")).join("\n") + "\n";
-      expect(stdout === want, `${ends} ends: the CUDA predicate differs from the compiler's mask`).toBe(true);
+      writeGenerated(dir, out);
+      await compileSm90(cc, dir, out);
+      const stdout = await runHostProgram(cc, dir, `${out.stem}_selftest`, selftest(out, ir, n, 1, new Map()));
+      expect(stdout === maskText(buildDenseMask(ir, { seqLen: n, heads: 1 })), `${ends} ends: the CUDA predicate differs from the compiler's mask`).toBe(true);
     }
   }, 300_000);
 
@@ -155,9 +170,8 @@ describe("cuda target", () => {
       const ir = compile(src, { pattern: names[names.length - 1] });
       const out = emitCuda(ir, { sourceName: `${ir.name}.spattn` });
       expect(out.cu).toMatch(/constexpr int HEAD_CASES = 3;/);
-      writeFileSync(join(dir, `${out.stem}.cu`), out.cu);
-      writeFileSync(join(dir, `${out.stem}.h`), out.header);
-      writeFileSync(join(dir, `${out.stem}_cases.cu`), [
+      writeGenerated(dir, out);
+      const stdout = await runHostProgram(cc, dir, `${out.stem}_cases`, [
         `#include "${out.stem}.cu"`,
         "#include <cstdio>",
         "template <int C = 0> bool by_case(int hc, int q, int k, int h, int n, const pattern::Dyn& d) {",
@@ -173,8 +187,6 @@ describe("cuda target", () => {
         "  return 0;",
         "}",
       ].join("\n"));
-      await run(cc, ["-O1", "-gencode=arch=compute_80,code=sm_80", "-Werror", "all-warnings", `${out.stem}_cases.cu`, "-o", `${out.stem}_cases`], { cwd: dir });
-      const { stdout } = await run(join(dir, `${out.stem}_cases`), []);
       expect(stdout.trim(), ir.name).toBe(`${8 * 40 * 40} 0`);
     }
   }, 300_000);

@@ -2,7 +2,7 @@
 // renderer is deterministic and escapes names, and the HTML page, screenshot in headless
 // Chromium from Debian's packages, shows the block masks and the speedup curves.
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadDevice } from "../../backends/simulator/device.js";
@@ -12,7 +12,7 @@ import { renderMarkdown } from "../../backends/simulator/report/markdown.js";
 import { progressBar, renderTerminal } from "../../backends/simulator/report/terminal.js";
 import { FULL_RGB, PALETTE, PARTIAL_RGB } from "../../backends/simulator/report/svg.js";
 import type { SimulationReport } from "../../backends/simulator/schema.js";
-import { examplePattern, randomTensor, tempDirs } from "../helpers.js";
+import { chromium, examplePattern, randomTensor, tempDirs } from "../helpers.js";
 import { decodePng } from "../png.js";
 
 const freshDir = tempDirs("spattn-report-");
@@ -108,11 +108,6 @@ describe("renderers", () => {
     expect(progressBar(4, 4, "done", 8)).toBe("\r[########] 4/4 done");
   });
 });
-
-function chromium(): string {
-  for (const p of ["/usr/bin/chromium", "/usr/bin/chromium-browser"]) if (existsSync(p)) return p;
-  throw new Error("no chromium: install Debian's chromium package (runtime/webgpu/setup-swiftshader.sh does)");
-}
 
 describe("the HTML report in a browser", () => {
   it("headless Chromium draws the block masks (full tiles lower-left for causal) and the speedup curves", () => {

@@ -11,14 +11,9 @@ import { ts } from "ts-morph";
 import { describe, expect, it } from "vitest";
 import { compile } from "../../compiler/compile.js";
 import { emitWgslHost } from "../../backends/wgsl/spec.js";
-import { tempDirs } from "../helpers.js";
+import { chromium, tempDirs } from "../helpers.js";
 
 const freshDir = tempDirs("spattn-browser-");
-
-function chromium(): string {
-  for (const p of ["/usr/bin/chromium", "/usr/bin/chromium-browser"]) if (existsSync(p)) return p;
-  throw new Error("no chromium: install Debian's chromium package (runtime/webgpu/setup-swiftshader.sh does)");
-}
 
 /** Serves `dir`, opens the page in headless Chromium, resolves with what it POSTs to /result. */
 function runPage(dir: string, timeoutMs: number): Promise<string> {
