@@ -125,6 +125,12 @@ export function hasIndexSteps(p: PatternIR): boolean {
   return p.selections.length > 0 || p.routes.length > 0 || p.verticalSlashes.length > 0;
 }
 
+/** Do a block selection's blocks split tiles of blockQ x blockK? Those tiles' rows or keys then
+ *  differ in what the data kept, so the tiles are partial and their predicate reads the selection. */
+export function selectionSplitsTiles(p: PatternIR, blockQ: number, blockK: number): boolean {
+  return p.selections.some((s) => s.qblock % blockQ !== 0 || s.kblock % blockK !== 0);
+}
+
 /** Does the mask's value depend on the head index? (If not, one head's mask serves all.) */
 export function dependsOnHead(p: PatternIR): boolean {
   if (hasIndexSteps(p)) return true;

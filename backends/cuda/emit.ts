@@ -2,7 +2,7 @@
 // predicate, and plain C launch functions) and a .h header declaring that C ABI. The kernel
 // takes FlexAttention-layout block lists (partial and full tiles of BLOCK_Q x BLOCK_K).
 import { readFileSync } from "node:fs";
-import type { PatternIR } from "../../compiler/ir.js";
+import { selectionSplitsTiles, type PatternIR } from "../../compiler/ir.js";
 import { packageFile } from "../../compiler/package-root.js";
 import { dynFieldNames } from "../inputs.js";
 import { commentText, sanitizeIdent } from "../names.js";
@@ -264,6 +264,13 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
     "#endif",
     ...consts.decls,
     "",
+    "/** Whether partial tiles come from the data: a selection of blocks finer than the kernels'",
+    ` *  ${CUDA_TILE.blockQ} x ${CUDA_TILE.blockK} tiles, whose predicate then reads the kept blocks. The sm_90a launch picks its`,
+    " *  CTA shape by it (sm90::short_shape). */",
+    // Measured on block top-k only (bench v12); routes and vertical-slash patterns, token-level
+    // and not measured, keep the launch's other rule.
+    `constexpr bool DATA_PARTIAL_TILES = ${selectionSplitsTiles(ir, CUDA_TILE.blockQ, CUDA_TILE.blockK)};`,
+    "",
     `/** The predicate's integers: ${predicateIntType(ir) === "int" ? "32-bit (bounded for n <= 2^30 by the compiler)" : "64-bit"}. */`,
     `typedef ${predicateIntType(ir)} pint;`,
     "",
@@ -310,7 +317,14 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
     "    memset(&maps, 0, sizeof maps);",
     "    if (token_map) return (int)spattn::sm90::launch<T, D, true, false>(p, *dyn, maps, grid, stream);",
     "#ifndef SPATTN_SM90_NO_TMA",
-    "    if (spattn::sm90::encode_maps<T, D>(&maps, q, k, v, batch, heads, kv_heads, n)) return (int)spattn::sm90::launch<T, D, false, true>(p, *dyn, maps, grid, stream);",
+    "    // Short lists: CTAs of 64 rows, two per SM (the lists stay in 128-row tiles).",
+    "    if (spattn::sm90::short_shape(p.tiles.stride, (long long)grid.x * grid.y * grid.z)) {",
+    "      constexpr int ROWS = spattn::sm90::Config<D, true, 1>::ROWS;",
+    "      const dim3 halves((p.rows + ROWS - 1) / ROWS, heads, batch);",
+    "      if (spattn::sm90::encode_maps<T, D>(&maps, q, k, v, batch, heads, kv_heads, n, ROWS)) return (int)spattn::sm90::launch<T, D, false, true, 1>(p, *dyn, maps, halves, stream);",
+    "    } else if (spattn::sm90::encode_maps<T, D>(&maps, q, k, v, batch, heads, kv_heads, n, spattn::sm90::BQ)) {",
+    "      return (int)spattn::sm90::launch<T, D, false, true>(p, *dyn, maps, grid, stream);",
+    "    }",
     "#endif",
     "    return (int)spattn::sm90::launch<T, D, false, false>(p, *dyn, maps, grid, stream);",
     "  }",

@@ -4,6 +4,7 @@
 //
 //   npx tsx bench/cuda/prepare.ts && (device) bash bench/cuda/gpu_run.sh
 //   npx tsx bench/cuda/prepare.ts --heldout   (the simulator's held-out cases: bench/simulate/)
+//   npx tsx bench/cuda/prepare.ts --shapes    (short lists, for the sm_90a kernel's CTA shapes)
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { createHash } from "node:crypto";
@@ -23,9 +24,11 @@ import { gpuSelections } from "../../backends/cuda/index-builders.js";
 import { headContexts } from "../../compiler/blockmask/build.js";
 import { exp64 } from "../../compiler/blockmask/lib.js";
 
-// --heldout: only the simulator's held-out timing cases, into their own folder.
+// --heldout: only the simulator's held-out timing cases, into their own folder; --shapes: only
+// timing cases of short lists (shapeCases).
 const HELDOUT = process.argv.includes("--heldout");
-const OUT = HELDOUT ? "bench/cuda/cases_heldout" : "bench/cuda/cases";
+const SHAPES = process.argv.includes("--shapes");
+const OUT = HELDOUT ? "bench/cuda/cases_heldout" : SHAPES ? "bench/cuda/cases_shapes" : "bench/cuda/cases";
 rmSync(OUT, { recursive: true, force: true });
 mkdirSync(OUT, { recursive: true });
 
@@ -206,12 +209,7 @@ function standardCases(): void {
     timing("dilated4", "dilated", { window: String(n), dilation: "4" }, n, 16, "dilated4_causal", -1);
     timing("random10pct", "bigbird", { block: "128", window_blocks: "-1", globals: "0", random: String(Math.max(1, Math.floor(nb / 10))), seed: "1" }, n, 16, "topk10pct", -1);
   }
-  // The dynamic block top-k example: the GPU builds the kept blocks (timed on its own), the
-  // harness derives the tile lists of `kept and causal` from them.
-  {
-    const ir = load("block_topk");
-    manifest.timings.push({ tag: "block_topk_dyn_n65536", stem: emit("block_topk", ir), prefix: prefixOf(ir), n: 65536, heads: 16, d: 128, flex: "dynamic_block_topk", pairs: -1, map: false, blockMaskMs: 0, dynamic: { block: 64, builders: gpuSelections(ir).map((s) => s.id), fields: dynFieldNames(ir) } });
-  }
+  dynamicBlockTopk(65536);
   timing("natten2d_k13", "neighborhood2d", { height: "256", width: "256", kernel: "13" }, 65536, 16, "natten2d_k13", 65536 * 169);
 
   // exp64 on the device must give the CPU's bits: random arguments over its whole range, the
@@ -224,6 +222,34 @@ function standardCases(): void {
     save("exp64_x.npy", "<f8", [xs.length], xs);
     save("exp64_y.npy", "<f8", [xs.length], xs.map(exp64));
   }
+}
+
+/**
+ * The dynamic block top-k example: the GPU builds the kept blocks (timed on its own), the
+ * harness derives the tile lists of `kept and causal` from them.
+ */
+function dynamicBlockTopk(n: number, topk?: number): void {
+  const set: Record<string, string> = topk === undefined ? {} : { topk: String(topk) };
+  const ir = load("block_topk", set);
+  const tag = `block_topk_dyn${topk === undefined ? "" : `_k${topk}`}_n${n}`;
+  manifest.timings.push({ tag, stem: emit("block_topk", ir), prefix: prefixOf(ir), n, heads: 16, d: 128, flex: "dynamic_block_topk", pairs: -1, map: false, blockMaskMs: 0, dynamic: { block: 64, builders: gpuSelections(ir).map((s) => s.id), fields: dynFieldNames(ir) } });
+}
+
+/**
+ * Short lists, where a CTA's fixed costs weigh most: the sm_90a kernel's two CTA shapes (64 and
+ * 128 rows) are timed on these (SPATTN_SM90_ROWS) to choose between them by the lists' length.
+ */
+function shapeCases(): void {
+  for (const n of [8192, 32768]) {
+    const nb = n / 128;
+    for (const pct of [2.5, 5, 10, 20]) {
+      timing(`random${pct}pct`, "bigbird", { block: "128", window_blocks: "-1", globals: "0", random: String(Math.max(1, Math.floor((nb * pct) / 100))), seed: "1" }, n, 16, "topk10pct", -1);
+    }
+  }
+  for (const n of [8192, 65536]) timing("swa256", "sliding_window", { window: "256" }, n, 16, "none", 256 * n - (256 * 255) / 2);
+  dynamicBlockTopk(8192);
+  dynamicBlockTopk(65536, 8);
+  dynamicBlockTopk(65536, 16);
 }
 
 /**
@@ -242,6 +268,7 @@ function heldoutCases(): void {
 }
 
 if (HELDOUT) heldoutCases();
+else if (SHAPES) shapeCases();
 else standardCases();
 
 writeFileSync(join(OUT, "manifest.json"), JSON.stringify(manifest, null, 1));

@@ -100,9 +100,23 @@ describe("the CUDA target's entry points", () => {
     // Three Hopper variants: gathered through a token map, TMA in sequence order, and cp.async
     // in sequence order where no TMA map can be made.
     expect(out.cu).toContain("if (token_map) return (int)spattn::sm90::launch<T, D, true, false>(");
-    expect(out.cu).toContain("if (spattn::sm90::encode_maps<T, D>(&maps, q, k, v, batch, heads, kv_heads, n)) return (int)spattn::sm90::launch<T, D, false, true>(");
+    // In sequence order two CTA shapes: 64 rows (two CTAs per SM) or 128, by the lists' length.
+    expect(out.cu).toContain("if (spattn::sm90::short_shape(p.tiles.stride, (long long)grid.x * grid.y * grid.z)) {");
+    expect(out.cu).toContain("return (int)spattn::sm90::launch<T, D, false, true, 1>(p, *dyn, maps, halves, stream);");
+    expect(out.cu).toContain("spattn::sm90::encode_maps<T, D>(&maps, q, k, v, batch, heads, kv_heads, n, spattn::sm90::BQ)) {");
+    expect(out.cu).toContain("return (int)spattn::sm90::launch<T, D, false, true>(p, *dyn, maps, grid, stream);");
     expect(out.cu).toContain("return (int)spattn::sm90::launch<T, D, false, false>(");
     expect(out.cu).toContain("spattn::attention_fwd<T, D, NW, MT, BK, true>");
     expect(out.cu).toContain('getenv("SPATTN_CUDA_KERNEL")');
+    expect(out.cu).toContain('getenv("SPATTN_SM90_ROWS")');
+  });
+
+  it("marks patterns whose partial tiles come from data finer than the tiles (the short CTA shape's first rule)", () => {
+    const flag = (src: string, set: Record<string, string> = {}) =>
+      emitCuda(compile(src, { fileName: "s.spattn", set }), { sourceName: "s.spattn" }).cu.match(/constexpr bool DATA_PARTIAL_TILES = (\w+);/)![1];
+    const topk = "pattern s(block: int = 64) {\n  let kept = topk(4, block: block, among: kb < qb, always: kb == qb)\n  mask kept and causal\n}\n";
+    expect(flag(topk)).toBe("true");  // 64-query blocks split the 128-row tiles
+    expect(flag(topk, { block: "128" })).toBe("false");  // blocks of whole tiles: kept tiles are full or causal
+    expect(flag("pattern s() { mask causal }\n")).toBe("false");
   });
 });

@@ -239,6 +239,11 @@ typedef spattn_video3d_dyn Dyn;
 #define SPATTN_TABLE(name) name##_h
 #endif
 
+/** Whether partial tiles come from the data: a selection of blocks finer than the kernels'
+ *  128 x 64 tiles, whose predicate then reads the kept blocks. The sm_90a launch picks its
+ *  CTA shape by it (sm90::short_shape). */
+constexpr bool DATA_PARTIAL_TILES = false;
+
 /** The predicate's integers: 32-bit (bounded for n <= 2^30 by the compiler). */
 typedef int pint;
 
@@ -743,22 +748,33 @@ extern "C" int spattn_trace_copy(void* dst, size_t bytes) { return (int)cudaMemc
 namespace spattn {
 namespace sm90 {
 
-constexpr int THREADS = 384;  // producer warpgroup + two consumer warpgroups
-constexpr int BQ = 128;       // query rows per CTA: 64 per consumer
-constexpr int BK = 64;        // keys per entry of the block lists
+constexpr int BQ = 128;  // query rows per entry of the block lists (and per CTA of the long shape)
+constexpr int BK = 64;   // keys per entry of the block lists
 
-/** How a kernel is fed. TMA: list entries per step (PAIR), keys per step (KT), the ring's depth
- *  (at D = 128 three stages of 64 KB, all that fits: a stage holds K and V until its P V is
- *  done, so with two the next step's copies could start only then), and the register split, which
- *  must fit 65,536: 128 x 24 + 256 x 240 with TMA, 128 x 80 + 256 x 200 with cp.async (whose
- *  address arithmetic spills below 80). */
-template <int D, bool TMA>
+
+/** How a kernel is shaped and fed. CONS consumer warpgroups of 64 query rows each:
+ *    - 2 (the long shape): a CTA per 128-row tile of the lists, one per SM;
+ *    - 1 (the short shape, TMA only): a CTA per 64-row half, two per SM. The two CTAs run
+ *      independently, so one's start and end (its first copies, its epilogue: about 26% of a
+ *      6-step CTA, bench v10) and its softmax overlap the other's products (short_shape says
+ *      when that pays).
+ *  TMA: list entries per step (PAIR), keys per step (KT), the ring's depth (at D = 128 three
+ *  stages: a stage holds K and V until its P V is done, so with two the next step's copies could
+ *  start only then; the long shape's stages of 128 keys take 192 KB, the short shape's two CTAs
+ *  share the SM's 228 KB in stages of 64 keys), and the register split, which must fit the SM's
+ *  65,536 registers: 128 x 24 + 256 x 240 with TMA, 128 x 80 + 256 x 200 with cp.async (whose
+ *  address arithmetic spills below 80), twice 128 x 24 + 128 x 232 for the short shape. */
+template <int D, bool TMA, int CONS = 2>
 struct Config {
-  static constexpr int PAIR = TMA ? 2 : 1;
+  static_assert(CONS == 2 || (CONS == 1 && TMA), "the short shape is fed by TMA");
+  static constexpr int THREADS = 128 * (1 + CONS);
+  static constexpr int ROWS = 64 * CONS;  // query rows per CTA
+  static constexpr int CTAS_PER_SM = CONS == 1 ? 2 : 1;
+  static constexpr int PAIR = TMA && CONS == 2 ? 2 : 1;
   static constexpr int KT = BK * PAIR;
   static constexpr int STAGES = TMA && D == 128 ? 3 : 4;
   static constexpr int PRODUCER_REGS = TMA ? 24 : 80;
-  static constexpr int CONSUMER_REGS = TMA ? 240 : 200;
+  static constexpr int CONSUMER_REGS = CONS == 1 ? 232 : TMA ? 240 : 200;
 };
 
 /** TMA maps of Q, K and V, each [batch * heads][n][D] (K and V with kv_heads), boxes of 64
@@ -774,18 +790,35 @@ __device__ __forceinline__ uint32_t chunk_offset(int r, int c) {
   return (uint32_t)((c >> 3) * ROWS * 128 + r * 128 + (((c & 7) ^ (r & 7)) << 4));
 }
 
-/** Shared-memory layout of one CTA, in bytes from a 1024-aligned base. */
-template <int D, int KT, int STAGES>
+/** Shared-memory layout of one CTA: tiles in bytes from a 1024-aligned base, then barriers. */
+template <int D, int KT, int STAGES, int ROWS, bool MAPPED>
 struct Layout {
   static constexpr uint32_t Q = 0;
-  static constexpr uint32_t QBYTES = BQ * D * 2;
+  static constexpr uint32_t QBYTES = ROWS * D * 2;
   static constexpr uint32_t TILE = KT * D * 2;  // one step's K or V
   static constexpr uint32_t K0 = QBYTES;
   static constexpr uint32_t V0 = K0 + STAGES * TILE;
-  static constexpr uint32_t TOK = V0 + STAGES * TILE;  // [STAGES][KT] key tokens (mapped)
-  static constexpr uint32_t BAR = TOK + STAGES * KT * 4;  // full[STAGES], empty[STAGES]
-  static constexpr uint32_t BYTES = BAR + 2 * STAGES * 8;
+  // [STAGES][KT] key tokens, read when MAPPED. The long shape keeps the room in sequence order
+  // too: without it, the same code timed up to 4% slower on a window with row masks (bench v12).
+  static constexpr uint32_t TOK = V0 + STAGES * TILE;
+  static constexpr uint32_t TILES = TOK + (MAPPED || ROWS == BQ ? STAGES * KT * 4 : 0);
+  static constexpr uint32_t BARS = 2 * STAGES * 8;  // full[STAGES], empty[STAGES]
+  /** What a launch asks for: the tiles, the barriers after them, 1024 bytes for the alignment;
+   *  TIGHT: the tiles and 1024 bytes, from which both the alignment and the barriers come (see
+   *  barriers_at; two short CTAs with three stages then fill the SM exactly). */
+  template <bool TIGHT>
+  static constexpr uint32_t ALLOC = TILES + (TIGHT ? 0 : BARS) + 1024;
+  static_assert(BARS <= 512, "the barriers fit before the aligned base or after the tiles");
 };
+
+/** Where the barriers go: after the tiles; in a TIGHT allocation, before the aligned base when
+ *  the alignment left them room (else the rest of the 1024 spare bytes is at least 1024 - BARS).
+ *  The long shape keeps the constant offset: a select here made it 1-6% slower (bench v12). */
+template <typename L, bool TIGHT>
+__device__ __forceinline__ uint32_t barriers_at(uint32_t raw, uint32_t base) {
+  if constexpr (TIGHT) return base - raw >= L::BARS ? raw : base + L::TILES;
+  return base + L::TILES;
+}
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 __device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
@@ -873,13 +906,13 @@ __device__ __forceinline__ void produce(uint32_t dst, int* tok, const T* src, in
 }
 #endif
 
-/** The epilogue of consumer warpgroup c (query rows 64c to 64c + 63 of the tile at q0): O
+/** The epilogue of consumer warpgroup c (query rows 64c to 64c + 63 of the ROWS-row tile at q0): O
  *  normalised and staged in the warpgroup's rows of the Q tile (free: Q went to registers at
  *  the start, each warp reading only its own rows), then written row by row with 16-byte
  *  stores, and the lse by the quad leaders. Stores straight from the fragments put 4-byte
  *  pieces of 8 rows in each instruction and stalled on the store queue (ncu: about 7% of a
  *  sliding window's consumer time). A row with no allowed key gets O = 0 and lse = -inf. */
-template <typename T, int D, bool MAPPED>
+template <typename T, int D, int ROWS, bool MAPPED>
 __device__ __forceinline__ void store_tile(const Params& p, unsigned char* tile, int b, int h, int q0, int c, int tid,
                                            const int (&qtok)[2], const float (&o)[D / 2], const float (&l_i)[2], const float (&m_i)[2]) {
   const int warp = tid / 32, lane = tid % 32, group = lane >> 2, tq = lane & 3;
@@ -897,7 +930,7 @@ __device__ __forceinline__ void store_tile(const Params& p, unsigned char* tile,
     const int row = 64 * c + 16 * warp + group + 8 * r;
 #pragma unroll
     for (int j = 0; j < D / 8; ++j) {
-      *reinterpret_cast<uint32_t*>(tile + chunk_offset<BQ>(row, j) + 4 * tq) = Pack<T>::two(o[4 * j + 2 * r] * inv, o[4 * j + 2 * r + 1] * inv);
+      *reinterpret_cast<uint32_t*>(tile + chunk_offset<ROWS>(row, j) + 4 * tq) = Pack<T>::two(o[4 * j + 2 * r] * inv, o[4 * j + 2 * r + 1] * inv);
     }
   }
   warpgroup_sync();
@@ -907,31 +940,33 @@ __device__ __forceinline__ void store_tile(const Params& p, unsigned char* tile,
   for (int i = tid; i < 64 * CHUNKS; i += 128) {
     const int row = 64 * c + i / CHUNKS, cc = i % CHUNKS;
     const int token = token_of<MAPPED>(p, q0 + row);
-    if (token >= 0) *reinterpret_cast<uint4*>(out + (long long)token * D + cc * 8) = *reinterpret_cast<const uint4*>(tile + chunk_offset<BQ>(row, cc));
+    if (token >= 0) *reinterpret_cast<uint4*>(out + (long long)token * D + cc * 8) = *reinterpret_cast<const uint4*>(tile + chunk_offset<ROWS>(row, cc));
   }
 }
 
 // `maps` is the kernel's __grid_constant__ parameter itself (TMA reads the maps where they are).
-template <typename T, int D, bool MAPPED, bool TMA, int HC>
+template <typename T, int D, bool MAPPED, bool TMA, int CONS, int HC>
 __device__ __forceinline__ void attention_body(const Params& p, const pattern::Dyn& dyn, const Maps& maps) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   static_assert(D == 64 || D == 128, "the sm_90a kernel takes D 64 or 128");
   static_assert(!(MAPPED && TMA), "TMA copies rows in sequence order only");
-  using C = Config<D, TMA>;
-  constexpr int PAIR = C::PAIR, KT = C::KT, STAGES = C::STAGES;
-  using L = Layout<D, KT, STAGES>;
+  using C = Config<D, TMA, CONS>;
+  constexpr int PAIR = C::PAIR, KT = C::KT, STAGES = C::STAGES, ROWS = C::ROWS;
+  using L = Layout<D, KT, STAGES, ROWS, MAPPED>;
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   // wgmma's 128-byte swizzle repeats every 1024 bytes: align the base to that.
   const uint32_t raw = (uint32_t)__cvta_generic_to_shared(smem_raw);
   const uint32_t base = (raw + 1023u) & ~1023u;
   unsigned char* smem = smem_raw + (base - raw);
   int* ktok = reinterpret_cast<int*>(smem + L::TOK);
-  const uint32_t full_bar = base + L::BAR, empty_bar = base + L::BAR + STAGES * 8;
+  const uint32_t full_bar = barriers_at<L, CONS == 1>(raw, base), empty_bar = full_bar + STAGES * 8;
 
-  const int qt = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+  // The CTA's rows: q0 .. q0 + ROWS - 1, rows `half` * 64 onwards of its list's 128-row tile qt.
+  const int h = blockIdx.y, b = blockIdx.z;
+  const int qt = blockIdx.x / (BQ / ROWS), half = CONS == 1 ? blockIdx.x & 1 : 0;
   const int kvh = h / (p.heads / p.kv_heads);
   const int n = p.n;
-  const int q0 = qt * BQ;
+  const int q0 = blockIdx.x * ROWS;
   const int list = (p.tiles.heads == 1 ? 0 : h) * p.num_q_tiles + qt;
   const int np = p.tiles.kv_num[list];
   const int total = np + p.tiles.full_num[list];
@@ -954,7 +989,7 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
   if (threadIdx.x == 0) {
     for (int s = 0; s < STAGES; ++s) {
       mbar_init(full_bar + 8 * s, TMA ? 1 : 128);
-      mbar_init(empty_bar + 8 * s, 256);
+      mbar_init(empty_bar + 8 * s, 128 * CONS);
     }
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
@@ -978,7 +1013,7 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
           mbar_expect_tx(bar, (t == 0 ? L::QBYTES : 0) + 2 * L::TILE);
           if (t == 0) {
 #pragma unroll
-            for (int cb = 0; cb < D / 64; ++cb) tma_load(base + L::Q + cb * BQ * 128, &maps.q, cb * 64, q0, qmat, bar);
+            for (int cb = 0; cb < D / 64; ++cb) tma_load(base + L::Q + cb * ROWS * 128, &maps.q, cb * 64, q0, qmat, bar);
           }
 #pragma unroll
           for (int hh = 0; hh < PAIR; ++hh) {
@@ -999,7 +1034,7 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
     const T* Q = static_cast<const T*>(p.q) + (long long)(b * p.heads + h) * n * D;
     const T* K = static_cast<const T*>(p.k) + (long long)(b * p.kv_heads + kvh) * n * D;
     const T* V = static_cast<const T*>(p.v) + (long long)(b * p.kv_heads + kvh) * n * D;
-    if (total > 0) produce<D, BQ, MAPPED>(base + L::Q, nullptr, Q, q0, p, tid);
+    if (total > 0) produce<D, ROWS, MAPPED>(base + L::Q, nullptr, Q, q0, p, tid);
     for (int t = 0; t < steps; ++t) {  // PAIR is 1 here: a step is one entry
       const int s = t % STAGES;
       mbar_wait(empty_bar + 8 * s, ((t / STAGES) & 1) ^ 1);
@@ -1025,7 +1060,8 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
   asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(C::CONSUMER_REGS) : "memory");
   const int c = wg_id - 1;  // 64 rows each
   const int warp = tid / 32, lane = tid % 32, group = lane >> 2, tq = lane & 3;
-  const int rowA = 64 * c + 16 * warp + group;  // this thread's rows in the tile: rowA, rowA + 8
+  const int rowA = 64 * c + 16 * warp + group;  // this thread's rows in the CTA's tile: rowA, rowA + 8
+  const int listRow = 64 * half + rowA;         // and in the list's 128-row tile
   int qtok[2];
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
@@ -1075,8 +1111,8 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
       const int e = t * PAIR + hh;
       if (bits && e < np) {
         const unsigned long long* tb = bits + ((long long)list * p.tiles.stride + e) * BQ;
-        rb[hh][0] = __ldg(tb + rowA) >> (2 * tq);
-        rb[hh][1] = __ldg(tb + rowA + 8) >> (2 * tq);
+        rb[hh][0] = __ldg(tb + listRow) >> (2 * tq);
+        rb[hh][1] = __ldg(tb + listRow + 8) >> (2 * tq);
       }
     }
   };
@@ -1165,7 +1201,7 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
     if (threadIdx.x == 128) SPATTN_MARK(1);
     // This warp's 16 rows of Q as A fragments (the Q tile arrived with the first step).
 #pragma unroll
-    for (int kc = 0; kc < D / 16; ++kc) ldmatrix_x4(qf[kc], smem + L::Q + chunk_offset<BQ>(64 * c + 16 * warp + lane % 16, 2 * kc + lane / 16));
+    for (int kc = 0; kc < D / 16; ++kc) ldmatrix_x4(qf[kc], smem + L::Q + chunk_offset<ROWS>(64 * c + 16 * warp + lane % 16, 2 * kc + lane / 16));
     unsigned long long rb[PAIR][2], rb_next[PAIR][2];
 #pragma unroll
     for (int hh = 0; hh < PAIR; ++hh) rb[hh][0] = rb[hh][1] = rb_next[hh][0] = rb_next[hh][1] = ~0ull;
@@ -1206,7 +1242,7 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
   if (threadIdx.x == 128) SPATTN_MARK(2);
   if (threadIdx.x == 256) SPATTN_MARK(3);
 
-  store_tile<T, D, MAPPED>(p, smem + L::Q, b, h, q0, c, tid, qtok, o, l_i, m_i);
+  store_tile<T, D, ROWS, MAPPED>(p, smem + L::Q, b, h, q0, c, tid, qtok, o, l_i, m_i);
   if (threadIdx.x == 128) SPATTN_MARK(4);
   if (threadIdx.x == 256) SPATTN_MARK(5);
 #elif defined(__CUDA_ARCH__)
@@ -1215,20 +1251,21 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
 }
 
 /** The body for group `hc`: each group's code tests no head per element (pattern::head_case). */
-template <typename T, int D, bool MAPPED, bool TMA, int HC = 0>
+template <typename T, int D, bool MAPPED, bool TMA, int CONS, int HC = 0>
 __device__ __forceinline__ void attention_cases(const Params& p, const pattern::Dyn& dyn, const Maps& maps, int hc) {
   if constexpr (HC + 1 < pattern::HEAD_CASES) {
     if (hc != HC) {
-      attention_cases<T, D, MAPPED, TMA, HC + 1>(p, dyn, maps, hc);
+      attention_cases<T, D, MAPPED, TMA, CONS, HC + 1>(p, dyn, maps, hc);
       return;
     }
   }
-  attention_body<T, D, MAPPED, TMA, HC>(p, dyn, maps);
+  attention_body<T, D, MAPPED, TMA, CONS, HC>(p, dyn, maps);
 }
 
-template <typename T, int D, bool MAPPED, bool TMA>
-__global__ void __launch_bounds__(THREADS, 1) attention_fwd(Params p, pattern::Dyn dyn, const __grid_constant__ Maps maps) {
-  attention_cases<T, D, MAPPED, TMA>(p, dyn, maps, pattern::head_case(blockIdx.y));
+template <typename T, int D, bool MAPPED, bool TMA, int CONS = 2>
+__global__ void __launch_bounds__(Config<D, TMA, CONS>::THREADS, Config<D, TMA, CONS>::CTAS_PER_SM)
+    attention_fwd(Params p, pattern::Dyn dyn, const __grid_constant__ Maps maps) {
+  attention_cases<T, D, MAPPED, TMA, CONS>(p, dyn, maps, pattern::head_case(blockIdx.y));
 }
 
 // ---------------------------------------------------------------- host side
@@ -1269,23 +1306,59 @@ inline bool encode_map(CUtensorMap* map, const void* ptr, int d, int n, int mats
             CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-/** The maps of one launch: Q over batch * heads matrices, K and V over batch * kv_heads. */
+/** The maps of one launch: Q over batch * heads matrices (boxes of a CTA's `qrows`), K and V
+ *  over batch * kv_heads. */
 template <typename T, int D>
-inline bool encode_maps(Maps* m, const void* q, const void* k, const void* v, int batch, int heads, int kv_heads, int n) {
-  return encode_map<T>(&m->q, q, D, n, batch * heads, BQ) && encode_map<T>(&m->k, k, D, n, batch * kv_heads, BK) &&
+inline bool encode_maps(Maps* m, const void* q, const void* k, const void* v, int batch, int heads, int kv_heads, int n, int qrows) {
+  return encode_map<T>(&m->q, q, D, n, batch * heads, qrows) && encode_map<T>(&m->k, k, D, n, batch * kv_heads, BK) &&
          encode_map<T>(&m->v, v, D, n, batch * kv_heads, BK);
 }
 
-/** Launches one variant of the kernel with the shared memory its configuration needs. */
-template <typename T, int D, bool MAPPED, bool TMA>
+/** Launches one variant of the kernel over `grid` (x: CTAs of Config::ROWS rows) with the shared
+ *  memory its configuration needs. */
+template <typename T, int D, bool MAPPED, bool TMA, int CONS = 2>
 inline cudaError_t launch(const Params& p, const pattern::Dyn& dyn, const Maps& maps, dim3 grid, cudaStream_t stream) {
-  using C = Config<D, TMA>;
-  const size_t smem = Layout<D, C::KT, C::STAGES>::BYTES + 1024;  // + alignment
-  const auto kernel = attention_fwd<T, D, MAPPED, TMA>;
+  using C = Config<D, TMA, CONS>;
+  constexpr uint32_t smem = Layout<D, C::KT, C::STAGES, C::ROWS, MAPPED>::template ALLOC<CONS == 1>;
+  // Each CTA also takes 1 KB the system reserves, of the SM's 228 KB.
+  static_assert(C::CTAS_PER_SM * (smem + 1024) <= 228 * 1024, "CTAs per SM must fit");
+  const auto kernel = attention_fwd<T, D, MAPPED, TMA, CONS>;
   const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (e != cudaSuccess) return e;
-  kernel<<<grid, THREADS, smem, stream>>>(p, dyn, maps);
+  kernel<<<grid, C::THREADS, smem, stream>>>(p, dyn, maps);
   return cudaGetLastError();
+}
+
+/** The current device's SM count, cached per device (0 where it cannot be read). */
+inline int sm_count() {
+  static int cached[16];
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) return (void)cudaGetLastError(), 0;
+  if (dev < 16 && cached[dev]) return cached[dev];
+  int sms = 0;
+  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) return (void)cudaGetLastError(), 0;
+  if (dev < 16) cached[dev] = sms;
+  return sms;
+}
+
+/** Whether a launch in sequence order runs the short shape (CONS = 1), as measured on the H100
+ *  (bench/NOTES.md, v12; D = 128):
+ *    - always where partial tiles come from the data (pattern::DATA_PARTIAL_TILES): their
+ *      softmax, after a predicate that reads the kept blocks, is long, and two independent CTAs
+ *      overlap it with products where the long shape's two consumers, tied to one ring, wait
+ *      together (block top-k 16-19% faster at N = 8192 and 65536, 4 to 16 blocks kept);
+ *    - else where the lists are short (the stride bounds every list: at most 12 entries, 6 steps
+ *      of the long shape) and the long shape's CTAs are at most 8 waves: one CTA's fixed costs
+ *      then weigh most (random blocks at N = 8192: 4-9% faster), while with more waves or longer
+ *      lists the long shape's 128-key steps win (random blocks at N = 32768: 4-20% slower short).
+ *  SPATTN_SM90_ROWS=64 or =128 forces one shape (for A/B runs). */
+inline bool short_shape(int stride, long long long_ctas) {
+  const char* force = getenv("SPATTN_SM90_ROWS");
+  if (force && strcmp(force, "64") == 0) return true;
+  if (force && strcmp(force, "128") == 0) return false;
+  if (pattern::DATA_PARTIAL_TILES) return true;
+  constexpr int SHORT_ENTRIES = 12, SHORT_WAVES = 8;
+  return stride <= SHORT_ENTRIES && long_ctas <= (long long)SHORT_WAVES * sm_count();
 }
 
 }  // namespace sm90
@@ -1363,7 +1436,14 @@ static int launch(const void* q, const void* k, const void* v, void* o, float* l
     memset(&maps, 0, sizeof maps);
     if (token_map) return (int)spattn::sm90::launch<T, D, true, false>(p, *dyn, maps, grid, stream);
 #ifndef SPATTN_SM90_NO_TMA
-    if (spattn::sm90::encode_maps<T, D>(&maps, q, k, v, batch, heads, kv_heads, n)) return (int)spattn::sm90::launch<T, D, false, true>(p, *dyn, maps, grid, stream);
+    // Short lists: CTAs of 64 rows, two per SM (the lists stay in 128-row tiles).
+    if (spattn::sm90::short_shape(p.tiles.stride, (long long)grid.x * grid.y * grid.z)) {
+      constexpr int ROWS = spattn::sm90::Config<D, true, 1>::ROWS;
+      const dim3 halves((p.rows + ROWS - 1) / ROWS, heads, batch);
+      if (spattn::sm90::encode_maps<T, D>(&maps, q, k, v, batch, heads, kv_heads, n, ROWS)) return (int)spattn::sm90::launch<T, D, false, true, 1>(p, *dyn, maps, halves, stream);
+    } else if (spattn::sm90::encode_maps<T, D>(&maps, q, k, v, batch, heads, kv_heads, n, spattn::sm90::BQ)) {
+      return (int)spattn::sm90::launch<T, D, false, true>(p, *dyn, maps, grid, stream);
+    }
 #endif
     return (int)spattn::sm90::launch<T, D, false, false>(p, *dyn, maps, grid, stream);
   }
