@@ -1,7 +1,7 @@
 // The cost model: how long a FlashAttention-style tile-skipping kernel (spattn's CUDA kernel:
-// one CTA per query tile and head, one CTA per SM) takes on a device model, and the roofline
-// times of the sparse and the dense problem. Everything here is arithmetic on tile counts;
-// nothing looks at tokens.
+// one CTA per query tile and head, one CTA per SM, or on the sm_90a kernel one per 64-row half,
+// two per SM) takes on a device model, and the roofline times of the sparse and the dense
+// problem. Everything here is arithmetic on tile counts; nothing looks at tokens.
 import type { DeviceModel } from "./device.js";
 import type { RowWork } from "./counts.js";
 
@@ -31,10 +31,12 @@ export function tileUs(d: DeviceModel, p: Problem): number {
 
 export interface Schedule {
   ms: number;
+  /** Query rows per CTA: the tile's (one CTA per SM), or half of it (two per SM; ctaShape). */
+  ctaRows: number;
   ctas: number;
-  /** CTAs over SMs: 7.76 waves leave the last one 76% full. */
+  /** CTAs over the CTAs the SMs hold at once: 7.76 waves leave the last one 76% full. */
   waves: number;
-  /** Busy SM-time over (makespan x SMs), launch excluded: wave quantization and imbalance. */
+  /** Busy CTA-slot time over (makespan x slots), launch excluded: wave quantization and imbalance. */
   smUtilization: number;
   /** The slowest CTA's time over the mean CTA time. */
   loadImbalance: number;
@@ -82,9 +84,37 @@ export interface KernelPath {
   mapped: boolean;
   /** The predicate reads data-dependent indices (a selection from Q and K, routing). */
   dataPredicate: boolean;
+  /** A block selection finer than the tiles makes partial tiles (compiler/ir.ts, selectionSplitsTiles). */
+  selectionSplitsTiles: boolean;
+  /** The tiles are the CUDA kernel's (128 x 64), the lists its 64-row shape reads. */
+  kernelTiles: boolean;
 }
 
-export const PLAIN_PATH: KernelPath = { mapped: false, dataPredicate: false };
+export const PLAIN_PATH: KernelPath = { mapped: false, dataPredicate: false, selectionSplitsTiles: false, kernelTiles: true };
+
+/** The sm_90a kernel's CTA shapes: "long", a CTA per query tile; "short", one per half, two per SM. */
+export type CtaShape = "long" | "short";
+
+/** The generated launcher's rule (sm90::short_shape, backends/cuda/templates/attention_sm90.cuh). */
+const SHORT_MAX_ENTRIES = 12;
+const SHORT_MAX_WAVES = 8;
+
+/**
+ * The shape the launch picks: short where the device has it, in sequence order on the kernel's
+ * tiles, when a selection splits the tiles, or when every list is short (the lists' stride:
+ * the most entries of one kind in a row) and the long CTAs fill few waves.
+ */
+export function ctaShape(d: DeviceModel, work: RowWork[], path: KernelPath): CtaShape {
+  if (!d.kernel.shortShape || path.mapped || !path.kernelTiles) return "long";
+  if (path.selectionSplitsTiles) return "short";
+  let stride = 0;
+  let rows = 0;
+  for (const w of work) {
+    rows += w.full.length;
+    for (let i = 0; i < w.full.length; i++) stride = Math.max(stride, w.full[i], w.partial[i]);
+  }
+  return stride <= SHORT_MAX_ENTRIES && rows <= SHORT_MAX_WAVES * d.sms ? "short" : "long";
+}
 
 /** Microseconds of one CTA's loop: steps of paired entries, partial ones (listed first) weighted. */
 export function ctaLoopUs(d: DeviceModel, p: Problem, full: number, partial: number, path: KernelPath): number {
@@ -94,36 +124,50 @@ export function ctaLoopUs(d: DeviceModel, p: Problem, full: number, partial: num
   return (Math.ceil((full + partial) / per) * per + partial * (partialCost - 1)) * unit;
 }
 
+/** Microseconds of a 64-row CTA's loop on its slot: one entry per step, partial ones weighted. */
+export function shortLoopUs(d: DeviceModel, p: Problem, full: number, partial: number, path: KernelPath): number {
+  const s = d.kernel.shortShape!;
+  const partialCost = path.dataPredicate ? s.dataPartialTileCost : d.kernel.partialTileCost;
+  return (full + partial * partialCost) * s.entryCost * tileUs(d, p);
+}
+
 /**
- * The kernel's time: CTAs in launch order (query tiles fastest, then heads), each on the SM
- * that frees first; a CTA costs the fixed overhead plus its loop. `work[h]` holds head h's
- * tiles per query tile.
+ * The kernel's time: CTAs in launch order (query tiles fastest, then heads), each on the CTA
+ * slot that frees first (one per SM, or two for the short shape, whose two halves of a tile run
+ * the tile's list each); a CTA costs the fixed overhead plus its loop. `work[h]` holds head h's
+ * tiles per query tile. `shape` defaults to the launch's choice.
  */
-export function scheduleKernel(d: DeviceModel, p: Problem, work: RowWork[], path: KernelPath = PLAIN_PATH): Schedule {
+export function scheduleKernel(d: DeviceModel, p: Problem, work: RowWork[], path: KernelPath = PLAIN_PATH, shape = ctaShape(d, work, path)): Schedule {
   const k = d.kernel;
-  const sms = new FreeTimes(d.sms);
+  const short = shape === "short" ? k.shortShape : undefined;
+  if (shape === "short" && !short) throw new Error(`device model ${d.name} has no short CTA shape`);
+  const slots = short ? 2 * d.sms : d.sms;
+  const free = new FreeTimes(slots);
   let end = 0;
   let busy = 0;
   let slowest = 0;
   let ctas = 0;
   for (const w of work) {
     for (let i = 0; i < w.full.length; i++) {
-      const t = k.ctaOverheadUs + ctaLoopUs(d, p, w.full[i], w.partial[i], path);
-      end = Math.max(end, sms.assign(t));
-      busy += t;
+      const t = short ? short.ctaOverheadUs + shortLoopUs(d, p, w.full[i], w.partial[i], path) : k.ctaOverheadUs + ctaLoopUs(d, p, w.full[i], w.partial[i], path);
+      for (let half = 0; half < (short ? 2 : 1); half++) {
+        end = Math.max(end, free.assign(t));
+        busy += t;
+        ctas++;
+      }
       slowest = Math.max(slowest, t);
-      ctas++;
     }
   }
-  return summarize(d, ctas, end, busy, slowest);
+  return summarize(d, short ? p.blockQ / 2 : p.blockQ, slots, ctas, end, busy, slowest);
 }
 
-function summarize(d: DeviceModel, ctas: number, end: number, busy: number, slowest: number): Schedule {
+function summarize(d: DeviceModel, ctaRows: number, slots: number, ctas: number, end: number, busy: number, slowest: number): Schedule {
   return {
     ms: (end + d.kernel.launchUs) / 1000,
+    ctaRows,
     ctas,
-    waves: ctas / d.sms,
-    smUtilization: end > 0 ? busy / (end * d.sms) : 1,
+    waves: ctas / slots,
+    smUtilization: end > 0 ? busy / (end * slots) : 1,
     loadImbalance: ctas > 0 && busy > 0 ? slowest / (busy / ctas) : 1,
     slowestCtaUs: slowest,
   };
@@ -135,7 +179,7 @@ export function scheduleDense(d: DeviceModel, p: Problem): Schedule {
   const nkb = Math.ceil(p.seqLen / p.blockK);
   const ctas = nqb * p.heads;
   const t = d.kernel.ctaOverheadUs + ctaLoopUs(d, p, nkb, 0, PLAIN_PATH);
-  return summarize(d, ctas, ctas > 0 ? Math.ceil(ctas / d.sms) * t : 0, ctas * t, t);
+  return summarize(d, p.blockQ, d.sms, ctas, ctas > 0 ? Math.ceil(ctas / d.sms) * t : 0, ctas * t, t);
 }
 
 /** HBM bytes with ideal reuse: Q, K and V read once, O and the log-sum-exp written once. */

@@ -22,6 +22,19 @@ export interface KernelModel {
   stepKeys: number;
   /** A tile in a permuted token order (gathered through a token map) costs this many. */
   mappedTileCost: number;
+  /** The kernel's second CTA shape, where the device has it (the sm_90a kernel): 64 query rows,
+   *  two CTAs per SM, one 64-key list entry per step. Absent: 128-row CTAs only. */
+  shortShape?: ShortShapeModel;
+}
+
+/** Costs of a 64-row CTA on one of an SM's two slots (cost.ts, ctaShape says when it runs). */
+export interface ShortShapeModel {
+  /** Fixed cost of one CTA, partly hidden behind the other slot's loop. */
+  ctaOverheadUs: number;
+  /** A full entry (64 rows x 64 keys) costs this many full 128 x 64 tiles of SM time. */
+  entryCost: number;
+  /** A partial entry whose predicate reads data-dependent indices costs this many full entries. */
+  dataPartialTileCost: number;
 }
 
 export interface DeviceModel {
@@ -42,6 +55,7 @@ export interface DeviceModel {
 
 const NUMBERS = ["sms", "matmulTflops", "bandwidthTBs", "fp64Tflops", "sharedMemoryKiB"] as const;
 const KERNEL_NUMBERS = ["mainloopEfficiency", "ctaOverheadUs", "partialTileCost", "dataPartialTileCost", "launchUs", "stepKeys", "mappedTileCost"] as const;
+const SHORT_NUMBERS = ["ctaOverheadUs", "entryCost", "dataPartialTileCost"] as const;
 
 function devicesDir(): string {
   return packageFile("backends/simulator/devices");
@@ -123,9 +137,19 @@ export function parseDevice(text: string, file: string): DeviceModel {
     },
     sources: {},
   };
+  const short = kernel.shortShape as Record<string, unknown> | undefined;
+  if (short !== undefined) {
+    if (!short || typeof short !== "object" || Array.isArray(short)) fail(file, "'kernel.shortShape' must be an object with " + SHORT_NUMBERS.join(", "), text, where("shortShape"));
+    model.kernel.shortShape = {
+      ctaOverheadUs: positive(short, "ctaOverheadUs", "kernel.shortShape.ctaOverheadUs"),
+      entryCost: positive(short, "entryCost", "kernel.shortShape.entryCost"),
+      dataPartialTileCost: positive(short, "dataPartialTileCost", "kernel.shortShape.dataPartialTileCost"),
+    };
+  }
   if (!Number.isInteger(model.sms)) fail(file, `'sms' must be an integer, got ${model.sms}`, text, where("sms"));
   if (model.kernel.mainloopEfficiency > 1) fail(file, `'kernel.mainloopEfficiency' is a fraction of matmulTflops (at most 1), got ${model.kernel.mainloopEfficiency}`, text, where("mainloopEfficiency"));
-  for (const key of [...NUMBERS, ...KERNEL_NUMBERS.map((k) => `kernel.${k}`)]) {
+  const shortKeys = model.kernel.shortShape ? SHORT_NUMBERS.map((k) => `kernel.shortShape.${k}`) : [];
+  for (const key of [...NUMBERS, ...KERNEL_NUMBERS.map((k) => `kernel.${k}`), ...shortKeys]) {
     const s = sources[key];
     if (typeof s !== "string" || s.length === 0) fail(file, `'sources' has no entry for '${key}': say where the number comes from`, text, where("sources"));
     model.sources[key] = s;

@@ -7,7 +7,7 @@
 import { headContexts, type Tensor4 } from "../../compiler/blockmask/build.js";
 import { maskEval } from "../../compiler/blockmask/evaluate.js";
 import type { HeadBlocks } from "../../compiler/blockmask/lib.js";
-import { dependsOnHead, hasIndexSteps, isDynamic, type PatternIR } from "../../compiler/ir.js";
+import { dependsOnHead, hasIndexSteps, isDynamic, selectionSplitsTiles, type PatternIR } from "../../compiler/ir.js";
 import { choosePermutation, permutedIR, permutedLength, type Permutation } from "../../compiler/passes/permute.js";
 import { specializeHead } from "../../compiler/passes/specialize.js";
 import { randn } from "../../runtime/random.js";
@@ -173,7 +173,7 @@ export function simulatePattern(input: PatternInput, s: SimulateSettings, progre
       progress.done++;
       s.onProgress?.(progress.done, progress.total, `${ir.name} N=${n} head ${h}`);
     }
-    lengths.push(lengthReport(s.device, p, ir, results, n === mapLength ? (s.mapSide ?? 48) : 0, grid, kGrid, { mapped: perm !== undefined, dataPredicate: hasIndexSteps(ir) }));
+    lengths.push(lengthReport(s.device, p, ir, results, n === mapLength ? (s.mapSide ?? 48) : 0, grid, kGrid, { mapped: perm !== undefined, dataPredicate: hasIndexSteps(ir), selectionSplitsTiles: selectionSplitsTiles(ir, p.blockQ, p.blockK), kernelTiles: p.blockQ === DEFAULT_BLOCK.q && p.blockK === DEFAULT_BLOCK.k }));
   }
   return {
     file: input.file,
@@ -271,6 +271,9 @@ export function assumptions(d: DeviceModel, patterns: PatternReport[], p: Proble
   const k = d.kernel;
   const out = [
     `Times model spattn's FlashAttention-style kernel on ${d.name} (${d.description}): one CTA per ${p.blockQ}-row query tile and head, one CTA per SM, CTAs handed in launch order to the first SM that frees; a CTA costs ${k.ctaOverheadUs} us plus ${k.mainloopEfficiency} of ${d.matmulTflops} TFLOP/s over ${d.sms} SMs per full ${p.blockQ} x ${p.blockK} tile, ${k.partialTileCost}x that per partial tile (${k.dataPartialTileCost}x where the predicate reads data-dependent indices), ${k.mappedTileCost}x per tile in a permuted token order; list entries narrower than ${k.stepKeys} keys are paired into steps; each kernel launch adds ${k.launchUs} us.`,
+    ...(k.shortShape
+      ? [`On ${d.name} the kernel also has 64-row CTAs, two per SM, one 64-key entry per step, each costing ${k.shortShape.entryCost}x a full ${p.blockQ} x ${p.blockK} tile of SM time (${k.shortShape.dataPartialTileCost}x that for a partial entry whose predicate reads data-dependent indices) plus ${k.shortShape.ctaOverheadUs} us a CTA. As its launch does, the model takes them where a block selection splits the ${DEFAULT_BLOCK.q} x ${DEFAULT_BLOCK.k} tiles, or where no list holds more than 12 entries of a kind and the ${DEFAULT_BLOCK.q}-row CTAs would fill at most 8 waves (schedule.ctaRows says which).`]
+      : []),
     "The dense reference is the same kernel with every tile full (FlashAttention with no mask, not causal); speedups are dense time over sparse time.",
     "The bound is the roofline of the FLOPs in the non-empty tiles of the kernel's token order (partial tiles counted as full, no fixed costs, perfect balance) against the dense roofline; the estimate adds fixed costs, partial tiles, wave quantization, load imbalance and index building.",
     "DRAM bytes assume ideal reuse: Q, K and V read once (K and V only for key tiles some query tile visits), O and the log-sum-exp written once, plus the block lists.",

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { SpattnError } from "../../compiler/diagnostics.js";
-import { ctaLoopUs, PLAIN_PATH, scheduleDense, scheduleKernel, tileUs, type Problem } from "../../backends/simulator/cost.js";
+import { ctaLoopUs, ctaShape, PLAIN_PATH, scheduleDense, scheduleKernel, shortLoopUs, tileUs, type Problem } from "../../backends/simulator/cost.js";
 import { deviceNames, loadDevice, parseDevice, type DeviceModel } from "../../backends/simulator/device.js";
 import { simulate } from "../../backends/simulator/simulate.js";
 import { examplePattern } from "../helpers.js";
@@ -31,8 +31,8 @@ describe("the kernel schedule", () => {
     const d = toy(1);
     expect(ctaLoopUs(d, P, 3, 0, PLAIN_PATH)).toBe(3);
     expect(ctaLoopUs(d, P, 1, 2, PLAIN_PATH)).toBe(3 + 2);
-    expect(ctaLoopUs(d, P, 1, 2, { mapped: false, dataPredicate: true })).toBe(3 + 4);
-    expect(ctaLoopUs(d, P, 2, 0, { mapped: true, dataPredicate: false })).toBe(3);
+    expect(ctaLoopUs(d, P, 1, 2, { ...PLAIN_PATH, dataPredicate: true })).toBe(3 + 4);
+    expect(ctaLoopUs(d, P, 2, 0, { ...PLAIN_PATH, mapped: true })).toBe(3);
     // 64-key entries in 128-key steps: 3 entries take 2 steps, as 4 entries do.
     const wide = toy(1, { stepKeys: 4 });
     expect(ctaLoopUs(wide, P, 3, 0, PLAIN_PATH)).toBe(4);
@@ -56,6 +56,30 @@ describe("the kernel schedule", () => {
     expect(s.ms * 1000).toBeCloseTo(2 + 3, 9);
   });
 
+  it("runs 64-row CTAs two per SM, each half of a tile with the tile's list", () => {
+    // One SM, two slots; a half costs 2 + 1.5 per full entry, 1.5 x 2 per partial one (x 3 reading data).
+    const d = toy(1, { shortShape: { ctaOverheadUs: 2, entryCost: 1.5, dataPartialTileCost: 3 } });
+    const s = scheduleKernel(d, P, [work([2, 0], [0, 1])], PLAIN_PATH, "short");
+    // Halves of row 0 (5 us each) on both slots, then row 1's (5 us each) on both: 10 us.
+    expect(s.ms * 1000).toBeCloseTo(10, 9);
+    expect([s.ctas, s.ctaRows, s.waves]).toEqual([4, 1, 2]);
+    expect(s.smUtilization).toBeCloseTo(1, 12);
+    expect(shortLoopUs(d, P, 0, 1, { ...PLAIN_PATH, dataPredicate: true })).toBeCloseTo(4.5, 12);
+    expect(() => scheduleKernel(toy(1), P, [work([1], [0])], PLAIN_PATH, "short")).toThrow(/no short CTA shape/);
+  });
+
+  it("picks the CTA shape as the sm_90a launch does", () => {
+    const d = toy(2, { shortShape: { ctaOverheadUs: 1, entryCost: 1, dataPartialTileCost: 1 } });
+    const rows = (n: number, full: number) => [work(Array(n).fill(full), Array(n).fill(0))];
+    expect(ctaShape(d, rows(16, 12), PLAIN_PATH)).toBe("short");  // 12 entries, 8 waves
+    expect(ctaShape(d, rows(16, 13), PLAIN_PATH)).toBe("long");  // a list of 13
+    expect(ctaShape(d, rows(17, 12), PLAIN_PATH)).toBe("long");  // more than 8 waves
+    expect(ctaShape(d, rows(17, 40), { ...PLAIN_PATH, selectionSplitsTiles: true })).toBe("short");
+    expect(ctaShape(d, rows(1, 1), { ...PLAIN_PATH, mapped: true })).toBe("long");  // token maps: cp.async, 128 rows
+    expect(ctaShape(d, rows(1, 1), { ...PLAIN_PATH, kernelTiles: false })).toBe("long");
+    expect(ctaShape(toy(2), rows(1, 1), PLAIN_PATH)).toBe("long");  // no short shape on this device
+  });
+
   it("gives dense attention whole waves of identical CTAs, as the general schedule does", () => {
     const d = toy(3);
     const p = { ...P, heads: 2 };
@@ -71,7 +95,7 @@ describe("device models", () => {
     for (const name of deviceNames()) {
       const d = loadDevice(name);
       expect(d.name).toBe(name);
-      expect(Object.keys(d.sources).length).toBe(5 + 7);
+      expect(Object.keys(d.sources).length).toBe(5 + 7 + (d.kernel.shortShape ? 3 : 0));
     }
     // The H100 entry is what the lent GPU measured.
     expect([h100.matmulTflops, h100.bandwidthTBs, h100.sms]).toEqual([790, 3.0, 132]);
