@@ -13,7 +13,7 @@
 import type { PatternIR } from "../../compiler/ir.js";
 import { dynFieldNames } from "../inputs.js";
 import { commentText } from "../names.js";
-import { wgslParamStruct, wgslPredicate } from "./spell.js";
+import { keptRead, tileConstantSelections, wgslParamStruct, wgslPredicate } from "./spell.js";
 
 /** Query rows per workgroup and threads per row. */
 export const WGSL_BQ = 16;
@@ -54,6 +54,9 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
   const T = WGSL_THREADS_PER_ROW;
   const dt = Math.ceil(d / T);
   const dtv = Math.ceil(dv / T);
+  // Kept blocks that cover whole key tiles: read once per partial tile and row (q < n: rows
+  // past n have no kept row), not once per pair.
+  const hoisted = tileConstantSelections(ir, bk);
   const lines = [
     ...(o.f16 ? ["enable f16;"] : []),
     ...(o.subgroups ? ["enable subgroups;"] : []),
@@ -84,7 +87,7 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     "var<workgroup> np_wg: i32;",
     "var<workgroup> total_wg: i32;",
     "",
-    ...wgslPredicate(ir),
+    ...wgslPredicate(ir, hoisted),
     "",
     `@compute @workgroup_size(${WGSL_BQ * T})`,
     "fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx: u32) {",
@@ -118,6 +121,7 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     "    var kt: i32;",
     "    if (partial) { kt = lists[P.kv_idx_off + list * P.stride + e]; } else { kt = lists[P.full_idx_off + list * P.stride + e - np]; }",
     "    let k0 = kt * BK;",
+    ...hoisted.map((i) => `    let sel${i}_tile = partial && q < n && ${keptRead(ir, i, "k0")};`),
     "    workgroupBarrier(); // the previous tile's readers are done",
     `    for (var i = lid; i < BK * D; i += ${WGSL_BQ * T}i) {`,
     "      let key = k0 + i / D;",
@@ -146,7 +150,7 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
       : ["      var s = 0.0;", "      for (var t = 0i; t < T; t++) { s += part[(r * T + t) * BK + j]; }"]),
     "      let key = k0 + j;",
     "      var ok = key < n && q < n;",
-    "      if (ok && partial) { ok = spattn_allowed(q, key, head, n); }",
+    `      if (ok && partial) { ok = spattn_allowed(q, key, head, n${hoisted.map((i) => `, sel${i}_tile`).join("")}); }`,
     "      sc[j] = select(NEG_BIG, s * P.scale_log2, ok);",
     "      mx = max(mx, sc[j]);",
     "    }",

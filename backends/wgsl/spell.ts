@@ -53,35 +53,52 @@ function dynRead(field: string, index: string): string {
   return `dyn[u32(P.dyn_${field} + ${index})]`;
 }
 
-export function wgslMask(m: MaskExpr, ir: PatternIR, c: WgslConstants): string {
+/**
+ * `hoisted`: selections whose kept value the caller computed once per key tile (the shader's
+ * `sel<i>_tile`, see tileConstantSelections); their leaves read that instead of `dyn`.
+ */
+export function wgslMask(m: MaskExpr, ir: PatternIR, c: WgslConstants, hoisted: readonly number[] = []): string {
+  const sub = (x: MaskExpr) => wgslMask(x, ir, c, hoisted);
   switch (m.op) {
     case "bool": return m.value ? "true" : "false";
     case "cmp": return `(${wgslInt(m.a, c)} ${m.cmp} ${wgslInt(m.b, c)})`;
-    case "and": return `(${m.args.map((a) => wgslMask(a, ir, c)).join(" && ")})`;
-    case "or": return `(${m.args.map((a) => wgslMask(a, ir, c)).join(" || ")})`;
-    case "not": return `(!${wgslMask(m.a, ir, c)})`;
+    case "and": return `(${m.args.map(sub).join(" && ")})`;
+    case "or": return `(${m.args.map(sub).join(" || ")})`;
+    case "not": return `(!${sub(m.a)})`;
     case "byHead": {
       // select() evaluates both sides, which is safe: every operand is plain arithmetic or an
       // in-bounds read. Nested from the last case outwards so the first listing wins.
-      let out = wgslMask(m.otherwise, ir, c);
+      let out = sub(m.otherwise);
       for (let i = m.cases.length - 1; i >= 0; i--) {
         const test = m.cases[i].heads.map((h) => `head == ${h}i`).join(" || ");
-        out = `select(${out}, ${wgslMask(m.cases[i].body, ir, c)}, ${test})`;
+        out = `select(${out}, ${sub(m.cases[i].body)}, ${test})`;
       }
       return `(${out})`;
     }
-    case "selected": {
-      const s = ir.selections[m.selection];
-      // kept[head][q / qblock][k / kblock], with ceil(n / block) blocks per side.
-      const nqb = `((n + ${s.qblock - 1}i) / ${s.qblock}i)`;
-      const nkb = `((n + ${s.kblock - 1}i) / ${s.kblock}i)`;
-      return `(${dynRead(`sel${m.selection}_kept`, `(head * ${nqb} + q / ${s.qblock}i) * ${nkb} + k / ${s.kblock}i`)} != 0i)`;
-    }
+    case "selected":
+      return hoisted.includes(m.selection) ? `sel${m.selection}_tile` : keptRead(ir, m.selection, "k");
     case "sameCluster":
       return `(${dynRead(`route${m.route}_q`, "head * n + q")} == ${dynRead(`route${m.route}_k`, "head * n + k")})`;
     case "verticalSlash":
       return `(${dynRead(`vs${m.vs}_cols`, "head * n + k")} != 0i || (q >= k && ${dynRead(`vs${m.vs}_diags`, "head * n + select(0i, q - k, q >= k)")} != 0i))`;
   }
+}
+
+/** Whether selection `i` kept the block of query q and key `k` (an identifier in scope):
+ *  kept[head][q / qblock][k / kblock], with ceil(n / block) blocks per side. */
+export function keptRead(ir: PatternIR, i: number, k: string): string {
+  const s = ir.selections[i];
+  const nqb = `((n + ${s.qblock - 1}i) / ${s.qblock}i)`;
+  const nkb = `((n + ${s.kblock - 1}i) / ${s.kblock}i)`;
+  return `(${dynRead(`sel${i}_kept`, `(head * ${nqb} + q / ${s.qblock}i) * ${nkb} + ${k} / ${s.kblock}i`)} != 0i)`;
+}
+
+/**
+ * Selections whose kept value is the same for every key of a tile of `bk` keys (their key
+ * blocks are whole tiles): a shader reads it once per tile and row instead of once per pair.
+ */
+export function tileConstantSelections(ir: PatternIR, bk: number): number[] {
+  return ir.selections.flatMap((s, i) => (s.kblock % bk === 0 ? [i] : []));
 }
 
 /** Helper functions every predicate may call, plus a binary search per document table. */
@@ -126,11 +143,13 @@ export function wgslHelpers(c: WgslConstants): string[] {
 }
 
 /** The predicate as `spattn_allowed(q, k, head, n)` with the helpers it calls; shaders that
- *  include it declare `P` (with the `dyn_*` offsets of `dynFieldNames`) and `dyn`. */
-export function wgslPredicate(ir: PatternIR): string[] {
+ *  include it declare `P` (with the `dyn_*` offsets of `dynFieldNames`) and `dyn`. Hoisted
+ *  selections (wgslMask) are further parameters, `sel<i>_tile: bool`, in the order given. */
+export function wgslPredicate(ir: PatternIR, hoisted: readonly number[] = []): string[] {
   const c = new WgslConstants();
-  const body = wgslMask(ir.mask, ir, c);
-  return [...wgslHelpers(c), "", "fn spattn_allowed(q: i32, k: i32, head: i32, n: i32) -> bool {", `  return ${body};`, "}"];
+  const body = wgslMask(ir.mask, ir, c, hoisted);
+  const extra = hoisted.map((i) => `, sel${i}_tile: bool`).join("");
+  return [...wgslHelpers(c), "", `fn spattn_allowed(q: i32, k: i32, head: i32, n: i32${extra}) -> bool {`, `  return ${body};`, "}"];
 }
 
 /** A uniform struct of 4-byte fields (f32 where listed, else i32), padded to 16 bytes. */

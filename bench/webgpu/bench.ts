@@ -4,6 +4,7 @@
 // GPU: its times say little about a GPU's).
 //
 //   npx tsx bench/webgpu/bench.ts [--n 512] [--heads 2] [--d 64] [--reps 3] [--out bench/results/webgpu]
+//     [--only moba,nsa]   (examples whose names hold one of these; for A/B runs)
 //
 // Times are medians of `reps` calls of the host code's runAttention after one warm-up call:
 // the attention pass on the GPU by timestamp queries where the device has them (else the
@@ -38,6 +39,7 @@ const { values: args } = parseArgs({
     d: { type: "string", default: "64" },
     reps: { type: "string", default: "3" },
     out: { type: "string", default: "bench/results/webgpu" },
+    only: { type: "string", default: "" },
   },
 });
 const N = Number(args.n);
@@ -89,7 +91,8 @@ async function time(ir: PatternIR, n: number, heads: number): Promise<{ ms: numb
 
 const dense = new Map<string, number>();
 const results: Record<string, number | string>[] = [];
-for (const file of readdirSync("examples").filter((f) => f.endsWith(".spattn")).sort()) {
+const only = args.only ? args.only.split(",") : [];
+for (const file of readdirSync("examples").filter((f) => f.endsWith(".spattn") && (!only.length || only.some((o) => f.includes(o)))).sort()) {
   const ir = mainPattern(file);
   const n = ir.layout ? ir.layout.reduce((a, x) => a * x.size, 1) : N;
   const heads = ir.heads ?? HEADS;
@@ -119,7 +122,7 @@ releaseDevice(info);
 
 const slug = info.adapter.replace(/[^A-Za-z0-9]+/g, "_").replace(/^_|_$/g, "").toLowerCase() || "adapter";
 mkdirSync(args.out!, { recursive: true });
-const meta = { adapter: info.adapter, subgroups, clock, n: N, heads: HEADS, d: D, reps: REPS, date: new Date().toISOString(), command: `npx tsx bench/webgpu/bench.ts --n ${N} --heads ${HEADS} --d ${D} --reps ${REPS}` };
+const meta = { adapter: info.adapter, subgroups, clock, n: N, heads: HEADS, d: D, reps: REPS, date: new Date().toISOString(), command: `npx tsx bench/webgpu/bench.ts --n ${N} --heads ${HEADS} --d ${D} --reps ${REPS}${args.only ? ` --only ${args.only}` : ""}` };
 writeFileSync(join(args.out!, `${slug}.json`), JSON.stringify({ ...meta, rows: results }, null, 2) + "\n");
 const md = [
   `# WGSL attention, sparse against dense: ${info.adapter}`,

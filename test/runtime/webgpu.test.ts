@@ -144,6 +144,22 @@ describe("webgpu runtime", () => {
     }
   }, 120_000);
 
+  it("reads a selection once per key tile where its key blocks cover whole tiles, per pair where not; both exact", async () => {
+    // Partial tiles (the causal diagonal, the window's edge) where the kept value is true and where it is false.
+    const src = "pattern p(block = 8) { let kept = topk(2, block: block, among: kb < qb, always: kb == qb)\n mask causal and (kept or q - k < 20) }";
+    for (const block of [8, 32]) {
+      const ir = compile(src, { set: { block: String(block) } });
+      const bk = keysPerTile(info.device, patternSpec(ir, 16));
+      const shader = patternSpec(ir, 16).attention(bk, false, false)!.wgsl;
+      // Blocks of 32 keys hold whole 16-key tiles: the kept read moves out of the per-pair predicate.
+      expect(shader.includes("sel0_tile: bool"), `block ${block}, ${bk} keys a tile`).toBe(block % bk === 0);
+      const r = await compare(info, ir, 2, 150, 16);
+      expect(r.nan).toBe(false);
+      expect(r.rel, `block ${block}`).toBeLessThan(1e-4);
+      expect(r.lseErr, `block ${block}`).toBeLessThan(1e-4);
+    }
+  }, 60_000);
+
   it("fully masked rows and empty block rows give O = 0 and lse = -inf", async () => {
     // Rows q < 40 see nothing: the first query tiles have no key tile at all, and the tile
     // holding q = 40 is partly empty.

@@ -57,8 +57,8 @@ fn spattn_nat_start(i: i32, length: i32, kernel: i32, dilation: i32, causal: boo
   return r + start * dilation;
 }
 
-fn spattn_allowed(q: i32, k: i32, head: i32, n: i32) -> bool {
-  return ((dyn[u32(P.dyn_sel0_kept + (head * ((n + 0i) / 1i) + q / 1i) * ((n + 63i) / 64i) + k / 64i)] != 0i) && (k <= q));
+fn spattn_allowed(q: i32, k: i32, head: i32, n: i32, sel0_tile: bool) -> bool {
+  return (sel0_tile && (k <= q));
 }
 
 @compute @workgroup_size(64)
@@ -93,6 +93,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx
     var kt: i32;
     if (partial) { kt = lists[P.kv_idx_off + list * P.stride + e]; } else { kt = lists[P.full_idx_off + list * P.stride + e - np]; }
     let k0 = kt * BK;
+    let sel0_tile = partial && q < n && (dyn[u32(P.dyn_sel0_kept + (head * ((n + 0i) / 1i) + q / 1i) * ((n + 63i) / 64i) + k0 / 64i)] != 0i);
     workgroupBarrier(); // the previous tile's readers are done
     for (var i = lid; i < BK * D; i += 64i) {
       let key = k0 + i / D;
@@ -118,7 +119,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx
       for (var t = 0i; t < T; t++) { s += part[(r * T + t) * BK + j]; }
       let key = k0 + j;
       var ok = key < n && q < n;
-      if (ok && partial) { ok = spattn_allowed(q, key, head, n); }
+      if (ok && partial) { ok = spattn_allowed(q, key, head, n, sel0_tile); }
       sc[j] = select(NEG_BIG, s * P.scale_log2, ok);
       mx = max(mx, sc[j]);
     }
