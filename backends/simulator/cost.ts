@@ -96,8 +96,8 @@ export const PLAIN_PATH: KernelPath = { mapped: false, dataPredicate: false, sel
 export type CtaShape = "long" | "short";
 
 /** The generated launcher's rule (sm90::short_shape, backends/cuda/templates/attention_sm90.cuh). */
-const SHORT_MAX_ENTRIES = 12;
-const SHORT_MAX_WAVES = 8;
+export const SHORT_MAX_ENTRIES = 12;
+export const SHORT_MAX_WAVES = 8;
 
 /**
  * The shape the launch picks: short where the device has it, in sequence order on the kernel's

@@ -12,7 +12,7 @@ import { choosePermutation, permutedIR, permutedLength, type Permutation } from 
 import { specializeHead } from "../../compiler/passes/specialize.js";
 import { randn } from "../../runtime/random.js";
 import { builderWork } from "./builders.js";
-import { attentionBytes, builderMs, rooflineMs, scheduleDense, scheduleKernel, tileFlops, type KernelPath, type Problem } from "./cost.js";
+import { attentionBytes, builderMs, rooflineMs, scheduleDense, scheduleKernel, SHORT_MAX_ENTRIES, SHORT_MAX_WAVES, tileFlops, type KernelPath, type Problem } from "./cost.js";
 import { blockMap, classifyPlanned, countPairs, DEFAULT_PAIR_OPTIONS, DEFAULT_PLAN_OPTIONS, numKBlocks, numQBlocks, plannedTileCounts, rowWork, visitedArea, type Grid, type PairCount, type PairOptions, type PlanOptions, type RowPlan, type RowWork, type TileCounts, type BlockMap } from "./counts.js";
 import type { DeviceModel } from "./device.js";
 import { SCHEMA_ID, type HeadReport, type LengthReport, type PatternReport, type SimulationReport, type Tiles } from "./schema.js";
@@ -272,7 +272,7 @@ export function assumptions(d: DeviceModel, patterns: PatternReport[], p: Proble
   const out = [
     `Times model spattn's FlashAttention-style kernel on ${d.name} (${d.description}): one CTA per ${p.blockQ}-row query tile and head, one CTA per SM, CTAs handed in launch order to the first SM that frees; a CTA costs ${k.ctaOverheadUs} us plus ${k.mainloopEfficiency} of ${d.matmulTflops} TFLOP/s over ${d.sms} SMs per full ${p.blockQ} x ${p.blockK} tile, ${k.partialTileCost}x that per partial tile (${k.dataPartialTileCost}x where the predicate reads data-dependent indices), ${k.mappedTileCost}x per tile in a permuted token order; list entries narrower than ${k.stepKeys} keys are paired into steps; each kernel launch adds ${k.launchUs} us.`,
     ...(k.shortShape
-      ? [`On ${d.name} the kernel also has 64-row CTAs, two per SM, one 64-key entry per step, each costing ${k.shortShape.entryCost}x a full ${p.blockQ} x ${p.blockK} tile of SM time (${k.shortShape.dataPartialTileCost}x that for a partial entry whose predicate reads data-dependent indices) plus ${k.shortShape.ctaOverheadUs} us a CTA. As its launch does, the model takes them where a block selection splits the ${DEFAULT_BLOCK.q} x ${DEFAULT_BLOCK.k} tiles, or where no list holds more than 12 entries of a kind and the ${DEFAULT_BLOCK.q}-row CTAs would fill at most 8 waves (schedule.ctaRows says which).`]
+      ? [`On ${d.name} the kernel also has 64-row CTAs, two per SM, one 64-key entry per step, each costing ${k.shortShape.entryCost}x a full ${p.blockQ} x ${p.blockK} tile of SM time (${k.shortShape.dataPartialTileCost}x that for a partial entry whose predicate reads data-dependent indices) plus ${k.shortShape.ctaOverheadUs} us a CTA. As its launch does, the model takes them where a block selection splits the ${DEFAULT_BLOCK.q} x ${DEFAULT_BLOCK.k} tiles, or where no list holds more than ${SHORT_MAX_ENTRIES} entries of a kind and the ${DEFAULT_BLOCK.q}-row CTAs would fill at most ${SHORT_MAX_WAVES} waves (schedule.ctaRows says which).`]
       : []),
     "The dense reference is the same kernel with every tile full (FlashAttention with no mask, not causal); speedups are dense time over sparse time.",
     "The bound is the roofline of the FLOPs in the non-empty tiles of the kernel's token order (partial tiles counted as full, no fixed costs, perfect balance) against the dense roofline; the estimate adds fixed costs, partial tiles, wave quantization, load imbalance and index building.",
