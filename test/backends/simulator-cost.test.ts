@@ -1,11 +1,11 @@
 // The cost model on cases worked by hand, the device models' validation, and the shape of
 // the numbers simulate reports (bounds over estimates, trends with N).
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { SpattnError } from "../../compiler/diagnostics.js";
-import { ctaLoopUs, ctaShape, PLAIN_PATH, scheduleDense, scheduleKernel, shortLoopUs, tileUs, type Problem } from "../../backends/simulator/cost.js";
+import { ctaLoopUs, ctaShape, PLAIN_PATH, scheduleDense, scheduleKernel, SHORT_MAX_ENTRIES, SHORT_MAX_WAVES, shortLoopUs, tileUs, type Problem } from "../../backends/simulator/cost.js";
 import { deviceNames, loadDevice, parseDevice, type DeviceModel } from "../../backends/simulator/device.js";
 import { simulate } from "../../backends/simulator/simulate.js";
 import { examplePattern } from "../helpers.js";
@@ -66,6 +66,11 @@ describe("the kernel schedule", () => {
     expect(s.smUtilization).toBeCloseTo(1, 12);
     expect(shortLoopUs(d, P, 0, 1, { ...PLAIN_PATH, dataPredicate: true })).toBeCloseTo(4.5, 12);
     expect(() => scheduleKernel(toy(1), P, [work([1], [0])], PLAIN_PATH, "short")).toThrow(/no short CTA shape/);
+  });
+
+  it("uses the generated launcher's limits for the short shape", () => {
+    const launcher = readFileSync("backends/cuda/templates/attention_sm90.cuh", "utf8");
+    expect(launcher).toContain(`constexpr int SHORT_ENTRIES = ${SHORT_MAX_ENTRIES}, SHORT_WAVES = ${SHORT_MAX_WAVES};`);
   });
 
   it("picks the CTA shape as the sm_90a launch does", () => {
