@@ -17,7 +17,7 @@ import { dynFieldNames } from "../../backends/inputs.js";
 import { encodeNpy } from "../../runtime/npy.js";
 import { cudaInputs, type CudaTiles } from "../../backends/cuda/inputs.js";
 import { randn, rng } from "../../runtime/random.js";
-import { HELDOUT_CASES } from "../simulate/heldout-cases.js";
+import { HELDOUT_CASES, randomBlocks } from "../simulate/heldout-cases.js";
 import { loadDevice } from "../../backends/simulator/device.js";
 import { simulate } from "../../backends/simulator/simulate.js";
 import { gpuSelections } from "../../backends/cuda/index-builders.js";
@@ -202,12 +202,11 @@ function standardCases(): void {
 
   // ---- timings: the benchmark of the CUDA issue (bf16, H = 16, D = 128)
   for (const n of [8192, 32768, 65536]) {
-    const nb = n / 128;
     timing("causal", "causal", {}, n, 16, "causal", (n * (n + 1)) / 2);
     timing("swa1024", "sliding_window", { window: "1024" }, n, 16, "swa1024_causal", 1024 * n - (1024 * 1023) / 2);
     timing("sink64_swa1024", "streaming", { sinks: "64", window: "1024" }, n, 16, "sink64_swa1024", -1);
     timing("dilated4", "dilated", { window: String(n), dilation: "4" }, n, 16, "dilated4_causal", -1);
-    timing("random10pct", "bigbird", { block: "128", window_blocks: "-1", globals: "0", random: String(Math.max(1, Math.floor(nb / 10))), seed: "1" }, n, 16, "topk10pct", -1);
+    timing("random10pct", "bigbird", randomBlocks(n, 10), n, 16, "topk10pct", -1);
   }
   dynamicBlockTopk(65536);
   timing("natten2d_k13", "neighborhood2d", { height: "256", width: "256", kernel: "13" }, 65536, 16, "natten2d_k13", 65536 * 169);
@@ -241,9 +240,8 @@ function dynamicBlockTopk(n: number, topk?: number): void {
  */
 function shapeCases(): void {
   for (const n of [8192, 32768]) {
-    const nb = n / 128;
     for (const pct of [2.5, 5, 10, 20]) {
-      timing(`random${pct}pct`, "bigbird", { block: "128", window_blocks: "-1", globals: "0", random: String(Math.max(1, Math.floor((nb * pct) / 100))), seed: "1" }, n, 16, "topk10pct", -1);
+      timing(`random${pct}pct`, "bigbird", randomBlocks(n, pct), n, 16, "topk10pct", -1);
     }
   }
   for (const n of [8192, 65536]) timing("swa256", "sliding_window", { window: "256" }, n, 16, "none", 256 * n - (256 * 255) / 2);

@@ -6,6 +6,7 @@
 //   npx tsx bench/simulate/calibrate.ts   (writes bench/results/simulator/calibration.{json,md})
 import { mkdirSync, writeFileSync } from "node:fs";
 import { loadDevice } from "../../backends/simulator/device.js";
+import { randomBlocks } from "./heldout-cases.js";
 import { loadBench, median, round, simulateCase } from "./measured.js";
 
 const MEASURED = "bench/results/cuda/v12/bench/cuda_bench.json";
@@ -18,12 +19,11 @@ const byCase = bench.byCase;
 function cases(): { tag: string; example: string; set: Record<string, string>; n: number }[] {
   const out = [];
   for (const n of [8192, 32768, 65536]) {
-    const nb = n / 128;
     out.push({ tag: `causal_n${n}`, example: "causal", set: {}, n });
     out.push({ tag: `swa1024_n${n}`, example: "sliding_window", set: { window: "1024" }, n });
     out.push({ tag: `sink64_swa1024_n${n}`, example: "streaming", set: { sinks: "64", window: "1024" }, n });
     out.push({ tag: `dilated4_n${n}`, example: "dilated", set: { window: String(n), dilation: "4" }, n });
-    out.push({ tag: `random10pct_n${n}`, example: "bigbird", set: { block: "128", window_blocks: "-1", globals: "0", random: String(Math.max(1, Math.floor(nb / 10))), seed: "1" }, n });
+    out.push({ tag: `random10pct_n${n}`, example: "bigbird", set: randomBlocks(n, 10), n });
   }
   out.push({ tag: "block_topk_dyn_n65536", example: "block_topk", set: {}, n: 65536 });
   out.push({ tag: "natten2d_k13_n65536", example: "neighborhood2d", set: { height: "256", width: "256", kernel: "13" }, n: 65536 });

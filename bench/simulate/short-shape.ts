@@ -5,6 +5,7 @@
 //   npx tsx bench/simulate/short-shape.ts   (writes bench/results/simulator/short_shape.{json,md})
 import { readFileSync, writeFileSync } from "node:fs";
 import { loadDevice } from "../../backends/simulator/device.js";
+import { randomBlocks } from "./heldout-cases.js";
 import { loadBench, median, round, simulateCase } from "./measured.js";
 
 // The launch's default shape against forced 128-row CTAs, two rounds (`ours` is the attention alone).
@@ -23,7 +24,7 @@ function abTimes(path: string, label: string): Map<string, number> {
   return new Map([...times].map(([k, v]) => [k, median(v)]));
 }
 
-const random = (pct: number, n: number) => ({ example: "bigbird", set: { block: "128", window_blocks: "-1", globals: "0", random: String(Math.max(1, Math.floor(((n / 128) * pct) / 100))), seed: "1" }, n });
+const random = (pct: number, n: number) => ({ example: "bigbird", set: randomBlocks(n, pct), n });
 const CASES: { tag: string; example: string; set: Record<string, string>; n: number }[] = [
   { tag: "random2.5pct_n8192", ...random(2.5, 8192) },
   { tag: "random5pct_n8192", ...random(5, 8192) },
