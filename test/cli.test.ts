@@ -704,7 +704,7 @@ describe("spattn compile", () => {
     const wgsl = await cli("compile", ex("causal.spattn"), "--target", "wgsl", "--head-dim", "128", "--out", out);
     expect(wgsl.code, wgsl.stderr).toBe(0);
     expect(readdirSync(out).sort()).toEqual(["causal.attention.wgsl", "causal.mask.wgsl", "causal.webgpu.ts"]);
-    expect(readFileSync(join(out, "causal.attention.wgsl"), "utf8")).toMatch(/D = 128, DV = 128, 16 x 16 tiles/);
+    expect(readFileSync(join(out, "causal.attention.wgsl"), "utf8")).toMatch(/D = 128, DV = 128, 32 x 16 tiles/);
     expect(readFileSync(join(out, "causal.webgpu.ts"), "utf8")).toMatch(/^export function attention\(device: GPUDevice/m);
     const misplaced = await cli("compile", ex("causal.spattn"), "--target", "ts", "--head-dim", "64", "--out", join(freshDir(), "x"));
     expect(misplaced.code).toBe(1);

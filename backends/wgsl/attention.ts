@@ -1,44 +1,64 @@
-// The WGSL block-sparse attention shader (f32): one workgroup per (query tile, head), BQ query
-// rows with T threads each (a thread owns D / T columns of its row's Q and DV / T of its O; V's
-// width DV may differ from D), the listed key tiles of BK keys staged in workgroup memory one
-// at a time. Per key tile the T threads of a row sum their partial dot products (through
-// workgroup memory, or with subgroup shuffles where the device has subgroups of at least T
-// invocations), then each of them runs the same online softmax on the row's BK scores (log2
-// domain) and updates its O slice.
+// The WGSL block-sparse attention shader (f32): one workgroup of 64 threads per (query tile,
+// head), register-tiled so that every value read from workgroup memory feeds several
+// multiply-adds (a GPU's scalar FMA units are otherwise starved by the loads that feed them).
+// Thread (ty, tx), ty = lid / 8 and tx = lid % 8, owns the 4 query rows 4 ty .. 4 ty + 3:
+// - scores: keys tx + 8 b of the tile (b < BK / 8), accumulated as vec4s over those rows, from
+//   Q transposed in workgroup memory (one vec4 per dimension: 4 rows) and K transposed (a row
+//   of it per dimension, padded by one word so that the transposing stores spread over banks);
+// - output: columns tx + 8 c of O (c < ceil(DV / 8)), again as vec4s over its rows.
+// Per key tile: K is staged and the scores computed and written, masked and scaled (log2
+// domain), to a P tile in workgroup memory; V is staged into the same storage while the
+// online softmax runs row by row on P (one thread a row, or two that combine their halves
+// with a subgroup shuffle, the subgroup variant) and leaves each row's rescaling factor; then
+// every thread rescales its O and adds P V.
 // Partial tiles evaluate the pattern's predicate; full tiles only mask keys past n. A row with
 // no allowed key gets O = 0 and lse = -inf, like the CPU reference.
 //
 // Control flow that holds a barrier must be uniform in WGSL: the list's counts reach every
 // thread through workgroupUniformLoad, and rows past n still take part (they write nothing).
+// Loops over a thread's rows, keys and columns are unrolled here, in the generator, so that
+// their accumulators are registers whatever the driver's compiler does with arrays.
 import type { PatternIR } from "../../compiler/ir.js";
 import { dynFieldNames } from "../inputs.js";
 import { commentText } from "../names.js";
 import { keptRead, tileConstantSelections, wgslParamStruct, wgslPredicate } from "./spell.js";
 
-/** Query rows per workgroup and threads per row. */
-export const WGSL_BQ = 16;
-export const WGSL_THREADS_PER_ROW = 4;
+/** Query rows per workgroup, threads per workgroup, and the thread grid: TY groups of RA rows
+ *  by TX threads across keys and columns. */
+export const WGSL_BQ = 32;
+const THREADS = 64;
+const TX = 8;
+const RA = 4;
 
 export interface WgslAttentionOptions {
   /** Head dimension of Q and K. */
   d: number;
   /** Width of V and O rows (default d). */
   dv?: number;
-  /** Keys per staged tile: 16, or 8 where the device's workgroup storage is small. */
+  /** Keys per staged tile: 32, 16 or 8 (the host picks the largest the device's workgroup
+   *  storage holds). */
   bk: number;
-  /** Sum a row's partial dot products with subgroup shuffles instead of workgroup memory and a
-   *  barrier. Needs the `subgroups` feature and subgroups of at least 4 invocations (the 4
-   *  threads of a row are 4 consecutive invocations, so they share one). */
+  /** Run each row's softmax on two threads that combine their halves with subgroup shuffles,
+   *  instead of on one. Needs the `subgroups` feature and subgroups of at least 2 invocations
+   *  (the two threads of a row are consecutive invocations). */
   subgroups?: boolean;
-  /** Stage K and V in f16 (the `shader-f16` feature): half the workgroup storage, so 16 keys a
-   *  tile at D = 128 within WebGPU's default 16 KiB, at the cost of rounding K and V to f16
-   *  (products and sums stay f32). The f32 shader is the same text with `kv_t` an f32 alias. */
+  /** Stage K and V in f16 (the `shader-f16` feature): half their workgroup storage, at the cost
+   *  of rounding K and V to f16 (products and sums stay f32). The f32 shader is the same text
+   *  with `kv_t` an f32 alias. */
   f16?: boolean;
+}
+
+/** Words of the storage K (transposed, rows padded by one) and then V share. */
+function kvWords(o: WgslAttentionOptions): number {
+  return Math.max(o.d * (o.bk + 1), o.bk * (o.dv ?? o.d));
 }
 
 /** Bytes of workgroup storage the shader declares. */
 export function wgslWorkgroupBytes(o: WgslAttentionOptions): number {
-  return (o.f16 ? 2 : 4) * o.bk * (o.d + (o.dv ?? o.d)) + 4 * (o.subgroups ? 0 : WGSL_BQ * WGSL_THREADS_PER_ROW * o.bk) + 8;
+  const qs = 4 * WGSL_BQ * o.d;
+  const kv = (o.f16 ? 2 : 4) * kvWords(o);
+  const p = 4 * WGSL_BQ * o.bk;
+  return qs + kv + p + 4 * WGSL_BQ + 8;
 }
 
 /** Field names of the parameter block, in order (all 4-byte scalars). */
@@ -47,20 +67,81 @@ export function wgslParamFields(ir: PatternIR): string[] {
   return [...fixed, ...dynFieldNames(ir).map((f) => `dyn_${f}`)];
 }
 
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
 export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): string {
   const { d, bk } = o;
   const dv = o.dv ?? d;
   for (const x of [d, dv]) if (!Number.isInteger(x) || x < 1) throw new RangeError(`head dimensions must be positive integers, got ${d} and ${dv}`);
-  const T = WGSL_THREADS_PER_ROW;
-  const dt = Math.ceil(d / T);
-  const dtv = Math.ceil(dv / T);
-  // Kept blocks that cover whole key tiles: read once per partial tile and row (q < n: rows
-  // past n have no kept row), not once per pair.
+  if (!Number.isInteger(bk) || bk < TX || bk % TX !== 0) throw new RangeError(`keys per tile must be a positive multiple of ${TX}, got ${bk}`);
+  const KT = bk / TX;
+  const CV = Math.ceil(dv / TX);
+  const ragged = dv % TX !== 0; // some threads' last column is past DV
+  const ty = WGSL_BQ / RA;
+  // Kept blocks that cover whole key tiles: read once per partial tile and row (rows past n
+  // have no kept row), not once per pair.
   const hoisted = tileConstantSelections(ir, bk);
+  const rowsPerSoftmaxThread = o.subgroups ? THREADS / WGSL_BQ : 1; // threads per row
+  const span = bk / rowsPerSoftmaxThread; // keys each softmax thread reads
+
+  const scores = [
+    "    // S = Q K^T over the tile: 4 rows x KT keys, as KT vec4s over the rows.",
+    ...range(KT).map((b) => `    var s${b} = vec4<f32>(0.0);`),
+    "    for (var c = 0i; c < D; c++) {",
+    "      let qv = qs[c * TY + ty];",
+    ...range(KT).map((b) => `      s${b} += qv * f32(kvs[c * (BK + 1i) + tx + ${TX * b}i]);`),
+    "    }",
+    "    // Scaled, into P (transposed: a vec4 of the 4 rows per key).",
+    ...range(KT).map((b) => `    ps[(tx + ${TX * b}i) * TY + ty] = s${b} * P.scale_log2;`),
+    "    // Masked where the tile is partial or crosses n: one call of the predicate in a loop over",
+    "    // the thread's pairs (unrolled, every pair's copy of the predicate made shaders slow to build).",
+    "    if (partial || k0 + BK > n || qt * BQ + BQ > n) {",
+    `      for (var x = 0i; x < ${RA * KT}i; x++) {`,
+    "        let a = x % RA;",
+    "        let at = (tx + TX * (x / RA)) * TY + ty;",
+    "        let key = k0 + tx + TX * (x / RA);",
+    "        var ok = key < n && q0 + a < n;",
+    `        if (ok && partial) { ok = spattn_allowed(q0 + a, key, head, n${hoisted.map((i) => `, sel${i}_rows[a]`).join("")}); }`,
+    "        if (!ok) { ps[at][a] = NEG_BIG; }",
+    "      }",
+    "    }",
+  ];
+
+  const softmax = [
+    `    // The online softmax of row sr over its ${o.subgroups ? "half of the tile's keys (the other half on the neighbouring thread)" : "tile's keys"}.`,
+    "    var mx = NEG_BIG;",
+    `    for (var j = j0; j < j0 + ${span}i; j++) { mx = max(mx, ps[j * TY + sr / RA][sr % RA]); }`,
+    ...(o.subgroups ? ["    mx = max(mx, subgroupShuffleXor(mx, 1u));"] : []),
+    "    let m_new = max(m_i, mx);",
+    "    let alpha = exp2(m_i - m_new); // 1 while nothing is allowed (both NEG_BIG); 0 after a jump from NEG_BIG",
+    "    var lsum = 0.0;",
+    `    for (var j = j0; j < j0 + ${span}i; j++) {`,
+    "      let s = ps[j * TY + sr / RA][sr % RA];",
+    "      let p = select(0.0, exp2(s - m_new), s > NEG_BIG);",
+    "      ps[j * TY + sr / RA][sr % RA] = p;",
+    "      lsum += p;",
+    "    }",
+    ...(o.subgroups ? ["    lsum += subgroupShuffleXor(lsum, 1u);"] : []),
+    "    l_i = l_i * alpha + lsum;",
+    "    m_i = m_new;",
+    o.subgroups ? "    if (half == 0i) { rowv[sr / RA][sr % RA] = alpha; }" : "    rowv[sr / RA][sr % RA] = alpha;",
+  ];
+
+  const colGuard = (c: number, body: string) => (ragged && c === CV - 1 ? `if (tx + ${TX * c}i < DV) { ${body} }` : body);
+  const pv = [
+    "    // O = O * alpha + P V: 4 rows x CV columns, as CV vec4s over the rows.",
+    "    let alpha4 = rowv[ty];",
+    ...range(CV).map((c) => `    o${c} *= alpha4;`),
+    "    for (var j = 0i; j < BK; j++) {",
+    "      let p = ps[j * TY + ty];",
+    ...range(CV).map((c) => `      ${colGuard(c, `o${c} += p * f32(kvs[j * DV + tx + ${TX * c}i]);`)}`),
+    "    }",
+  ];
+
   const lines = [
     ...(o.f16 ? ["enable f16;"] : []),
     ...(o.subgroups ? ["enable subgroups;"] : []),
-    `// spattn: attention under the pattern ${commentText(ir.name)} (f32, D = ${d}, DV = ${dv}, ${WGSL_BQ} x ${bk} tiles${o.subgroups ? ", subgroup sums" : ""}${o.f16 ? ", K and V staged in f16" : ""}).`,
+    `// spattn: attention under the pattern ${commentText(ir.name)} (f32, D = ${d}, DV = ${dv}, ${WGSL_BQ} x ${bk} tiles${o.subgroups ? ", softmax on subgroup pairs" : ""}${o.f16 ? ", K and V staged in f16" : ""}).`,
     ...wgslParamStruct(wgslParamFields(ir), ["scale_log2"]),
     "@group(0) @binding(0) var<uniform> P: Params;",
     "@group(0) @binding(1) var<storage, read> Qb: array<f32>;",
@@ -72,115 +153,101 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     "@group(0) @binding(7) var<storage, read> dyn: array<i32>;",
     "",
     `const D = ${d}i;`,
+    `const DV = ${dv}i;`,
     `const BQ = ${WGSL_BQ}i;`,
     `const BK = ${bk}i;`,
-    `const T = ${T}i;`,
-    `const DV = ${dv}i;`,
-    `const DT = ${dt}i;`,
-    `const DTV = ${dtv}i;`,
+    `const RA = ${RA}i; // rows per thread`,
+    `const TY = ${ty}i; // row groups`,
+    `const TX = ${TX}i; // threads across keys and columns`,
     "const NEG_BIG = -3.0e38; // a masked score: exp2 of it, less any finite maximum, is 0",
     "",
     `alias kv_t = ${o.f16 ? "f16" : "f32"}; // the staged K and V`,
-    `var<workgroup> ks: array<kv_t, ${bk * d}>;`,
-    `var<workgroup> vs: array<kv_t, ${bk * dv}>;`,
-    ...(o.subgroups ? [] : [`var<workgroup> part: array<f32, ${WGSL_BQ * T * bk}>;`]),
+    `var<workgroup> qs: array<vec4<f32>, ${d * ty}>; // Q^T: [dimension][row group], a vec4 of 4 rows`,
+    `var<workgroup> kvs: array<kv_t, ${kvWords(o)}>; // K^T [dimension][key] (rows of BK + 1), then V [key][column]`,
+    `var<workgroup> ps: array<vec4<f32>, ${bk * ty}>; // P^T: [key][row group]`,
+    `var<workgroup> rowv: array<vec4<f32>, ${ty}>; // per row: the rescaling factor, at the end 1 / l`,
     "var<workgroup> np_wg: i32;",
     "var<workgroup> total_wg: i32;",
     "",
     ...wgslPredicate(ir, hoisted),
+    ...hoisted.flatMap((i) => [
+      "",
+      `// Whether selection ${i} kept the key tile starting at k0 for query q (its blocks hold whole`,
+      `// tiles), read on partial tiles for rows before n only.`,
+      `fn spattn_sel${i}_row(partial: bool, q: i32, k0: i32, head: i32, n: i32) -> bool {`,
+      `  return partial && q < n && ${keptRead(ir, i, "k0")};`,
+      "}",
+    ]),
     "",
-    `@compute @workgroup_size(${WGSL_BQ * T})`,
+    `@compute @workgroup_size(${THREADS})`,
     "fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx: u32) {",
     "  let n = P.n;",
     "  let qt = i32(wid.x);",
     "  let head = i32(wid.y);",
     "  let lid = i32(lidx);",
-    "  let r = lid / T;",
-    "  let slice = lid % T;",
-    "  let q = qt * BQ + r;",
+    "  let ty = lid / TX;",
+    "  let tx = lid % TX;",
+    "  let q0 = qt * BQ + ty * RA; // this thread's first row",
+    ...(o.subgroups
+      ? ["  let sr = lid / 2i; // the row whose softmax this thread runs, with its neighbour", "  let half = lid % 2i;", `  let j0 = half * ${span}i;`]
+      : ["  let sr = lid % BQ; // the row whose softmax this thread runs (threads past BQ repeat it and write nothing)", "  let j0 = 0i;"]),
     "  let kvh = head / (P.heads / P.kv_heads);",
     "  let list = select(head, 0i, P.tile_heads == 1i) * P.num_q_tiles + qt;",
     "  if (lid == 0i) {",
     "    np_wg = lists[P.kv_num_off + list];",
     "    total_wg = np_wg + lists[P.full_num_off + list];",
     "  }",
+    "  // Q^T, once: consecutive threads read consecutive columns of a row.",
+    `  for (var i = lid; i < BQ * D; i += ${THREADS}i) {`,
+    "    let row = i / D;",
+    "    let col = i % D;",
+    "    let q = qt * BQ + row;",
+    "    qs[col * TY + row / RA][row % RA] = select(0.0, Qb[select(0i, (head * n + q) * D + col, q < n)], q < n);",
+    "  }",
     "  let np = workgroupUniformLoad(&np_wg);",
     "  let total = workgroupUniformLoad(&total_wg);",
-    "  var qv: array<f32, DT>;",
-    "  var acc: array<f32, DTV>;",
-    "  for (var x = 0i; x < DT; x++) {",
-    "    let col = slice * DT + x;",
-    "    qv[x] = select(0.0, Qb[select(0i, (head * n + q) * D + col, q < n && col < D)], q < n && col < D);",
-    "  }",
-    "  for (var x = 0i; x < DTV; x++) { acc[x] = 0.0; }",
-    "  var m_i = NEG_BIG;",
+    ...range(CV).map((c) => `  var o${c} = vec4<f32>(0.0);`),
+    "  var m_i = NEG_BIG; // the softmax state of row sr",
     "  var l_i = 0.0;",
-    "  var sc: array<f32, BK>;",
     "  for (var e = 0i; e < total; e++) {",
     "    let partial = e < np;",
     "    var kt: i32;",
     "    if (partial) { kt = lists[P.kv_idx_off + list * P.stride + e]; } else { kt = lists[P.full_idx_off + list * P.stride + e - np]; }",
     "    let k0 = kt * BK;",
-    ...hoisted.map((i) => `    let sel${i}_tile = partial && q < n && ${keptRead(ir, i, "k0")};`),
-    "    workgroupBarrier(); // the previous tile's readers are done",
-    `    for (var i = lid; i < BK * D; i += ${WGSL_BQ * T}i) {`,
+    ...hoisted.map((i) => `    let sel${i}_rows = vec4<bool>(${range(RA).map((a) => `spattn_sel${i}_row(partial, q0 + ${a}i, k0, head, n)`).join(", ")});`),
+    "    workgroupBarrier(); // the previous tile's readers of kvs, ps and rowv are done",
+    `    for (var i = lid; i < BK * D; i += ${THREADS}i) {`,
     "      let key = k0 + i / D;",
-    "      ks[i] = kv_t(select(0.0, Kb[select(0i, (kvh * n + key) * D + i % D, key < n)], key < n));",
-    "    }",
-    `    for (var i = lid; i < BK * DV; i += ${WGSL_BQ * T}i) {`,
-    "      let key = k0 + i / DV;",
-    "      vs[i] = kv_t(select(0.0, Vb[select(0i, (kvh * n + key) * DV + i % DV, key < n)], key < n));",
+    "      kvs[(i % D) * (BK + 1i) + i / D] = kv_t(select(0.0, Kb[select(0i, (kvh * n + key) * D + i % D, key < n)], key < n));",
     "    }",
     "    workgroupBarrier();",
-    "    for (var j = 0i; j < BK; j++) {",
-    "      var s = 0.0;",
-    "      for (var x = 0i; x < DT; x++) {",
-    "        let col = slice * DT + x;",
-    "        if (col < D) { s += qv[x] * f32(ks[j * D + col]); }",
-    "      }",
-    ...(o.subgroups
-      ? ["      s += subgroupShuffleXor(s, 1u); // the row's 4 threads: lanes 4r .. 4r + 3", "      s += subgroupShuffleXor(s, 2u);", "      sc[j] = s;"]
-      : ["      part[(r * T + slice) * BK + j] = s;"]),
+    ...scores,
+    "    workgroupBarrier(); // K read, P written",
+    `    for (var i = lid; i < BK * DV; i += ${THREADS}i) {`,
+    "      let key = k0 + i / DV;",
+    "      kvs[i] = kv_t(select(0.0, Vb[select(0i, (kvh * n + key) * DV + i % DV, key < n)], key < n));",
     "    }",
-    ...(o.subgroups ? [] : ["    workgroupBarrier();"]),
-    "    var mx = m_i;",
-    "    for (var j = 0i; j < BK; j++) {",
-    ...(o.subgroups
-      ? ["      let s = sc[j];"]
-      : ["      var s = 0.0;", "      for (var t = 0i; t < T; t++) { s += part[(r * T + t) * BK + j]; }"]),
-    "      let key = k0 + j;",
-    "      var ok = key < n && q < n;",
-    `      if (ok && partial) { ok = spattn_allowed(q, key, head, n${hoisted.map((i) => `, sel${i}_tile`).join("")}); }`,
-    "      sc[j] = select(NEG_BIG, s * P.scale_log2, ok);",
-    "      mx = max(mx, sc[j]);",
-    "    }",
-    "    if (mx > NEG_BIG) { // some key of the row is allowed so far",
-    "      let alpha = exp2(m_i - mx);",
-    "      var lsum = 0.0;",
-    "      for (var x = 0i; x < DTV; x++) { acc[x] *= alpha; }",
-    "      for (var j = 0i; j < BK; j++) {",
-    "        let p = select(0.0, exp2(sc[j] - mx), sc[j] > NEG_BIG);",
-    "        lsum += p;",
-    "        for (var x = 0i; x < DTV; x++) {",
-    "          let col = slice * DTV + x;",
-    "          if (col < DV) { acc[x] += p * f32(vs[j * DV + col]); }",
-    "        }",
-    "      }",
-    "      l_i = l_i * alpha + lsum;",
-    "      m_i = mx;",
-    "    }",
+    ...(o.subgroups ? softmax : ["    if (lid < BQ) {", ...softmax.map((l) => `  ${l}`), "    }"]),
+    "    workgroupBarrier(); // V staged, P and the factors ready",
+    ...pv,
     "  }",
-    "  if (q < n) {",
-    "    let inv = select(0.0, 1.0 / l_i, l_i > 0.0);",
-    "    for (var x = 0i; x < DTV; x++) {",
-    "      let col = slice * DTV + x;",
-    "      if (col < DV) { Ob[(head * n + q) * DV + col] = acc[x] * inv; }",
-    "    }",
-    "    if (slice == 0i) {",
+    "  workgroupBarrier(); // the last tile's readers of rowv are done",
+    `  let sq = qt * BQ + sr;`,
+    `  if (${o.subgroups ? "half == 0i" : "lid < BQ"}) {`,
+    "    rowv[sr / RA][sr % RA] = select(0.0, 1.0 / l_i, l_i > 0.0);",
+    "    if (sq < n) {",
     "      let neg_inf_bits = 0xff800000u; // a let: a constant infinity would be a shader-creation error",
-    "      LSEb[head * n + q] = select(bitcast<f32>(neg_inf_bits), (m_i + log2(l_i)) * 0.6931471805599453, l_i > 0.0);",
+    "      LSEb[head * n + sq] = select(bitcast<f32>(neg_inf_bits), (m_i + log2(l_i)) * 0.6931471805599453, l_i > 0.0);",
     "    }",
     "  }",
+    "  workgroupBarrier();",
+    "  let inv = rowv[ty];",
+    ...range(RA).flatMap((a) => [
+      `  if (q0 + ${a}i < n) {`,
+      `    let at = (head * n + q0 + ${a}i) * DV + tx;`,
+      ...range(CV).map((c) => `    ${colGuard(c, `Ob[at + ${TX * c}i] = o${c}[${a}] * inv[${a}];`)}`),
+      "  }",
+    ]),
     "}",
     "",
   ];

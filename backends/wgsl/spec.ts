@@ -15,7 +15,7 @@ import { emitWgslBuilders, wgslBuilderParamFields } from "./select.js";
 import type { PatternSpec } from "./templates/host.js";
 
 /** Keys per attention tile the host may pick from, largest first. */
-export const WGSL_KEY_TILES = [16, 8, 4];
+export const WGSL_KEY_TILES = [32, 16, 8];
 
 /** A shader variant's key: keys per tile, s for subgroup sums, h for K and V in f16. */
 function variantKey(bk: number, subgroups: boolean, f16: boolean): string {
@@ -60,6 +60,7 @@ export function patternSpec(ir: PatternIR, d: number, dv = d): PatternSpec {
     dynFields: dynFieldNames(ir),
     headDependent: dependsOnHead(ir),
     queryTile: WGSL_BQ,
+    keyTiles: WGSL_KEY_TILES,
     maskWorkgroup: WGSL_MASK_WORKGROUP,
     maxN: wgslMaxSeqLen(ir),
     maxHeads: WGSL_MAX_HEADS,
@@ -122,6 +123,7 @@ export function emitWgslHost(ir: PatternIR, o: WgslHostOptions): string {
     `  dynFields: ${JSON.stringify(spec.dynFields)},`,
     `  headDependent: ${spec.headDependent},`,
     `  queryTile: ${spec.queryTile},`,
+    `  keyTiles: ${JSON.stringify(spec.keyTiles)},`,
     `  maskWorkgroup: ${spec.maskWorkgroup},`,
     `  maxN: ${spec.maxN},`,
     `  maxHeads: ${spec.maxHeads},`,

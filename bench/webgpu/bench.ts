@@ -5,6 +5,7 @@
 //
 //   npx tsx bench/webgpu/bench.ts [--n 512] [--heads 2] [--d 64] [--reps 3] [--out bench/results/webgpu]
 //     [--only moba,nsa]   (examples whose names hold one of these; for A/B runs)
+//     [--f16]             (K and V staged in f16, sparse and dense alike; needs shader-f16)
 //
 // Times are medians of `reps` calls of the host code's runAttention after one warm-up call:
 // the attention pass on the GPU by timestamp queries where the device has them (else the
@@ -40,12 +41,14 @@ const { values: args } = parseArgs({
     reps: { type: "string", default: "3" },
     out: { type: "string", default: "bench/results/webgpu" },
     only: { type: "string", default: "" },
+    f16: { type: "boolean", default: false },
   },
 });
 const N = Number(args.n);
 const HEADS = Number(args.heads);
 const D = Number(args.d);
 const REPS = Number(args.reps);
+const F16 = args.f16!;
 
 /** Grids of the layout examples near N tokens. */
 function layoutSizes(file: string): Record<string, Value> {
@@ -64,21 +67,23 @@ function mainPattern(file: string): PatternIR {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** Milliseconds with three significant-ish digits: a GPU's times are fractions of one, SwiftShader's hundreds. */
+const fmt = (ms: number) => ms.toFixed(ms < 10 ? 3 : 1);
 
 const info = await requestDevice();
 const device = info.device;
 const subgroups = canUseSubgroups(device);
 const timed = device.features.has("timestamp-query");
 const clock = timed ? "GPU time of the attention pass (timestamp queries)" : "wall time per call (uploads, dispatch, read-back)";
-console.log(`adapter: ${info.adapter}; subgroups: ${subgroups}; N about ${N}, H = ${HEADS}, D = ${D}, median of ${REPS}; ${clock}`);
+console.log(`adapter: ${info.adapter}; features: ${info.features.join(", ")}; subgroups: ${subgroups}; K and V in ${F16 ? "f16" : "f32"}; N about ${N}, H = ${HEADS}, D = ${D}, median of ${REPS}; ${clock}`);
 
 async function time(ir: PatternIR, n: number, heads: number): Promise<{ ms: number; tiles: Tiles; bk: number }> {
   const spec = patternSpec(ir, D);
   const [q, k, v] = [1, 2, 3].map((s) => randomTensor(heads, n, D, s));
-  const bk = keysPerTile(device, spec, subgroups);
+  const bk = keysPerTile(device, spec, subgroups, F16);
   const tiles = kernelInputs(ir, { seqLen: n, heads, q, k, blockQ: spec.queryTile, blockK: bk, permute: false }).tiles;
   const dyn = dynByName(ir, heads, n, q, k);
-  const call = () => runAttention(device, spec, q.data as Float32Array, k.data as Float32Array, v.data as Float32Array, { heads, kvHeads: heads, n }, { tiles, dyn, bk, subgroups, timed });
+  const call = () => runAttention(device, spec, q.data as Float32Array, k.data as Float32Array, v.data as Float32Array, { heads, kvHeads: heads, n }, { tiles, dyn, bk, subgroups, timed, f16: F16 });
   await call();
   const ms: number[] = [];
   for (let r = 0; r < REPS; r++) {
@@ -111,27 +116,29 @@ for (const file of readdirSync("examples").filter((f) => f.endsWith(".spattn") &
   const allTiles = tiles.tileHeads * tiles.numQTiles * Math.ceil(n / bk);
   const tileDensity = visited / allTiles;
   const speedup = dense.get(key)! / ms;
-  const result = { pattern: file.replace(/\.spattn$/, ""), n, heads, tokenDensity, tileDensity, sparseMs: ms, denseMs: dense.get(key)!, speedup, bound: 1 / tileDensity, ofBound: speedup * tileDensity };
+  // Effective rate: only the allowed (q, k) pairs count, 2 FLOPs each for Q.K and for P.V per dimension.
+  const tflops = (4 * (allowed / mask.heads) * heads * D) / (ms * 1e-3) / 1e12;
+  const result = { pattern: file.replace(/\.spattn$/, ""), n, heads, tokenDensity, tileDensity, sparseMs: ms, denseMs: dense.get(key)!, speedup, bound: 1 / tileDensity, ofBound: speedup * tileDensity, tflops };
   results.push(result);
   console.log(
     `${result.pattern.padEnd(18)} N=${n} tokens ${(100 * tokenDensity).toFixed(1).padStart(5)}%  tiles ${(100 * tileDensity).toFixed(1).padStart(5)}%  ` +
-      `sparse ${ms.toFixed(1).padStart(8)} ms  dense ${dense.get(key)!.toFixed(1).padStart(8)} ms  x${speedup.toFixed(2).padStart(6)} of bound x${(1 / tileDensity).toFixed(2).padStart(6)} (${(100 * result.ofBound).toFixed(0)}%)`,
+      `sparse ${fmt(ms).padStart(8)} ms  dense ${fmt(dense.get(key)!).padStart(8)} ms  x${speedup.toFixed(2).padStart(6)} of bound x${(1 / tileDensity).toFixed(2).padStart(6)} (${(100 * result.ofBound).toFixed(0)}%)  ${tflops.toFixed(2)} TFLOP/s`,
   );
 }
 releaseDevice(info);
 
-const slug = info.adapter.replace(/[^A-Za-z0-9]+/g, "_").replace(/^_|_$/g, "").toLowerCase() || "adapter";
+const slug = (info.adapter.replace(/[^A-Za-z0-9]+/g, "_").replace(/^_|_$/g, "").toLowerCase() || "adapter") + (F16 ? "_f16" : "");
 mkdirSync(args.out!, { recursive: true });
-const meta = { adapter: info.adapter, subgroups, clock, n: N, heads: HEADS, d: D, reps: REPS, date: new Date().toISOString(), command: `npx tsx bench/webgpu/bench.ts --n ${N} --heads ${HEADS} --d ${D} --reps ${REPS}${args.only ? ` --only ${args.only}` : ""}` };
+const meta = { adapter: info.adapter, subgroups, f16: F16, clock, n: N, heads: HEADS, d: D, reps: REPS, date: new Date().toISOString(), command: `npx tsx bench/webgpu/bench.ts --n ${N} --heads ${HEADS} --d ${D} --reps ${REPS}${args.only ? ` --only ${args.only}` : ""}${F16 ? " --f16" : ""}` };
 writeFileSync(join(args.out!, `${slug}.json`), JSON.stringify({ ...meta, rows: results }, null, 2) + "\n");
 const md = [
   `# WGSL attention, sparse against dense: ${info.adapter}`,
   "",
-  `${meta.command} (${meta.date}); subgroups ${subgroups}. Times: median of ${REPS} calls, ${clock}.`,
+  `${meta.command} (${meta.date}); subgroups ${subgroups}; K and V in ${F16 ? "f16" : "f32"}. Times: median of ${REPS} calls, ${clock}. Effective TFLOP/s counts the allowed pairs only.`,
   "",
-  "| pattern | N | token density | tile density | sparse ms | dense ms | speedup | bound | of bound |",
-  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-  ...results.map((r) => `| ${r.pattern} | ${r.n} | ${(100 * (r.tokenDensity as number)).toFixed(1)}% | ${(100 * (r.tileDensity as number)).toFixed(1)}% | ${(r.sparseMs as number).toFixed(1)} | ${(r.denseMs as number).toFixed(1)} | ${(r.speedup as number).toFixed(2)} | ${(r.bound as number).toFixed(2)} | ${(100 * (r.ofBound as number)).toFixed(0)}% |`),
+  "| pattern | N | token density | tile density | sparse ms | dense ms | speedup | bound | of bound | effective TFLOP/s |",
+  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  ...results.map((r) => `| ${r.pattern} | ${r.n} | ${(100 * (r.tokenDensity as number)).toFixed(1)}% | ${(100 * (r.tileDensity as number)).toFixed(1)}% | ${fmt(r.sparseMs as number)} | ${fmt(r.denseMs as number)} | ${(r.speedup as number).toFixed(2)} | ${(r.bound as number).toFixed(2)} | ${(100 * (r.ofBound as number)).toFixed(0)}% | ${(r.tflops as number).toFixed(2)} |`),
   "",
 ];
 writeFileSync(join(args.out!, `${slug}.md`), md.join("\n"));

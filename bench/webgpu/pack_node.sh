@@ -1,20 +1,18 @@
 #!/usr/bin/env bash
-# Packs what bench/webgpu/bench.ts needs on a GPU machine without Node: an xz-compressed Node
-# binary, the project compiled to JavaScript, the runtime packages (webgpu with its Linux x64
-# Dawn only), and the Vulkan loader (libvulkan.so.1, which Dawn opens; GPU drivers bring their
-# ICD but not always the loader). Writes .webgpunode/ (git-ignored) to carry with the device
-# call; there `bash bench/webgpu/node_run.sh ARGS...` runs the benchmark.
+# Packs what the WebGPU tests and bench/webgpu/bench.ts need on a GPU machine without Node: an
+# xz-compressed Node binary and the project's node_modules (Dawn for Linux x64 only, without the
+# native TypeScript compiler and node-gyp, which nothing run there uses), so that vitest and tsx
+# run the sources as they are. Writes .webgpunode/ (git-ignored, about 46 MB) to carry with the
+# device call; there `bash bench/webgpu/node_run.sh COMMAND...` unpacks it and runs the command
+# with that Node first on the PATH. The GPU's Vulkan loader (libvulkan.so.1) comes from
+# Debian's libvulkan1 package, which the device's notes say how to carry (.gl).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+[ -d node_modules/webgpu/dist/linux-x64 ] || { echo "pack_node.sh: run npm ci first" >&2; exit 1; }
 rm -rf .webgpunode
-mkdir -p .webgpunode/app/node_modules/webgpu/dist .webgpunode/lib
-npx tsc -p tsconfig.json --outDir .webgpunode/app/build
-cp package.json .webgpunode/app/
-cp -r examples .webgpunode/app/
-cp -r node_modules/chevrotain node_modules/@chevrotain node_modules/lodash-es node_modules/commander .webgpunode/app/node_modules/
-cp node_modules/webgpu/index.js node_modules/webgpu/package.json .webgpunode/app/node_modules/webgpu/
-cp -r node_modules/webgpu/dist/linux-x64 .webgpunode/app/node_modules/webgpu/dist/
-cp -L "$(ldconfig -p | awk '/libvulkan\.so\.1 .*x86-64/ {print $NF; exit}')" .webgpunode/lib/libvulkan.so.1
-tar -C .webgpunode -cJf .webgpunode/app.tar.xz app && rm -rf .webgpunode/app
+mkdir -p .webgpunode
+tar -cf - --exclude='node_modules/webgpu/dist/darwin-*' --exclude='node_modules/webgpu/dist/linux-arm64' \
+  --exclude='node_modules/webgpu/dist/win32-*' --exclude='node_modules/@typescript' --exclude='node_modules/node-gyp' \
+  node_modules | xz -T2 -6 > .webgpunode/node_modules.tar.xz
 xz -T2 -6 -c "$(command -v node)" > .webgpunode/node.xz
 du -sh .webgpunode

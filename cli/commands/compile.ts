@@ -37,9 +37,10 @@ export async function runCompile(file: string, o: CompileCommandOptions): Promis
     return;
   }
   if (o.target === "wgsl") {
-    // The host module embeds the attention shaders for 16, 8 and 4 keys per tile (it picks
-    // by the device's workgroup storage); the .wgsl files are the 16-key one and the mask
-    // generators, for reading and for other hosts.
+    // The host module embeds the attention shaders for 32, 16 and 8 keys per tile (it picks
+    // by the device's workgroup storage); the .wgsl files are the 16-key one (it fits the
+    // 32 KiB of workgroup storage most devices offer at D = 128) and the mask generators, for
+    // reading and for other hosts.
     const stem = safeFileName(ir.name);
     const d = o.headDim ?? 64;
     const dv = o.valueDim ?? d;

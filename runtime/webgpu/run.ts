@@ -21,6 +21,8 @@ export interface WebGpuRunOptions {
   lists?: "cpu" | "gpu";
   /** The shader's subgroup variant (default: where the device allows it). */
   subgroups?: boolean;
+  /** K and V staged in f16 (needs the device's `shader-f16`; default off). */
+  f16?: boolean;
 }
 
 /** The data-dependent arrays of the pattern for these inputs, by field name. */
@@ -44,7 +46,8 @@ export async function runWebGpu(device: GPUDevice, ir: PatternIR, q: Tensor4, k:
   checkSize(spec, heads, n, Math.max(d, dv)); // before the CPU's lists: WGSL's i32 must hold the sizes
   const dyn = n > 0 ? dynByName(ir, heads, n, q, k) : {};
   const subgroups = opts.subgroups ?? canUseSubgroups(device);
-  const bk = keysPerTile(device, spec, subgroups);
+  const f16 = opts.f16 ?? false;
+  const bk = keysPerTile(device, spec, subgroups, f16);
   const tiles = opts.lists === "gpu" || n === 0 ? undefined : kernelInputs(ir, { seqLen: n, heads, q, k, blockQ: spec.queryTile, blockK: bk, permute: false }).tiles;
-  return runAttention(device, spec, f32(q), f32(k), f32(v), { heads, kvHeads, n }, { dyn, tiles, bk, subgroups });
+  return runAttention(device, spec, f32(q), f32(k), f32(v), { heads, kvHeads, n }, { dyn, tiles, bk, subgroups, f16 });
 }

@@ -19,9 +19,9 @@ export interface PatternSpec {
   /** Head dimension of Q and K, and width of V and O rows, the attention shaders were made for. */
   d: number;
   dv: number;
-  /** The attention shader staging `bk` keys per tile (16, 8 or 4), summing dot products with
-   *  subgroup shuffles or through workgroup memory, staging K and V in f16 or f32, and its
-   *  workgroup storage in bytes. */
+  /** The attention shader staging `bk` keys per tile (one of `keyTiles`), running the softmax
+   *  on subgroup pairs or on one thread a row, staging K and V in f16 or f32, and its workgroup
+   *  storage in bytes. */
   attention(bk: number, subgroups: boolean, f16: boolean): { wgsl: string; bytes: number } | undefined;
   /** The mask generators: entry points mask_dense, mask_classes and mask_lists. */
   mask: string;
@@ -33,6 +33,8 @@ export interface PatternSpec {
   headDependent: boolean;
   /** Query rows per attention workgroup, and threads per mask-generator workgroup. */
   queryTile: number;
+  /** Keys per attention tile the shaders exist for, largest first. */
+  keyTiles: number[];
   maskWorkgroup: number;
   /** Sizes whose integer arithmetic fits the shaders' i32: the predicate's up to N = maxN with
    *  fewer than maxHeads heads (worked out by the compiler), the indices checked here. */
@@ -289,11 +291,11 @@ export async function runMaskGenerators(device: GPUDevice, spec: PatternSpec, o:
   }
 }
 
-/** Whether the attention shader can sum a row's partial products with subgroup shuffles: the
- *  device has the feature, and subgroups hold the 4 threads of a row (at least 4 invocations;
- *  SwiftShader's are exactly 4, GPUs' 8 to 128). */
+/** Whether the attention shader can run a row's softmax on two threads that combine their
+ *  halves with a subgroup shuffle: the device has the feature, and subgroups hold both (at
+ *  least 2 invocations; SwiftShader's are exactly 4, GPUs' 8 to 128). */
 export function canUseSubgroups(device: GPUDevice): boolean {
-  return device.features.has("subgroups") && (device.adapterInfo?.subgroupMinSize ?? 0) >= 4;
+  return device.features.has("subgroups") && (device.adapterInfo?.subgroupMinSize ?? 0) >= 2;
 }
 
 /** The data-dependent arrays, made on the device by the index builders: q and k are
@@ -415,9 +417,9 @@ export async function runIndexBuilders(device: GPUDevice, spec: PatternSpec, q: 
   return dyn;
 }
 
-/** Keys per attention tile: the largest of 16, 8, 4 whose workgroup storage the device allows. */
+/** Keys per attention tile: the largest of the spec's whose workgroup storage the device allows. */
 export function keysPerTile(device: GPUDevice, spec: PatternSpec, subgroups = canUseSubgroups(device), f16 = false): number {
-  for (const bk of [16, 8, 4]) {
+  for (const bk of spec.keyTiles) {
     const s = spec.attention(bk, subgroups, f16);
     if (s && s.bytes <= device.limits.maxComputeWorkgroupStorageSize) return bk;
   }
@@ -470,7 +472,7 @@ export async function runAttention(
   const lse = new Float32Array(heads * n);
   if (n === 0) return { out, lse };
   const subgroups = opts.subgroups ?? canUseSubgroups(device);
-  if (subgroups && !canUseSubgroups(device)) throw new SpattnWebGpuError("the subgroup variant needs the device's `subgroups` feature with subgroups of at least 4 invocations");
+  if (subgroups && !canUseSubgroups(device)) throw new SpattnWebGpuError("the subgroup variant needs the device's `subgroups` feature with subgroups of at least 2 invocations");
   const f16 = opts.f16 ?? false;
   if (f16 && !device.features.has("shader-f16")) throw new SpattnWebGpuError("K and V in f16 need the device's `shader-f16` feature");
   const bk = opts.bk ?? keysPerTile(device, spec, subgroups, f16);

@@ -1,4 +1,4 @@
-// spattn: attention under the pattern causal (f32, D = 64, DV = 64, 16 x 16 tiles).
+// spattn: attention under the pattern causal (f32, D = 64, DV = 64, 32 x 16 tiles).
 struct Params {
   n: i32,
   heads: i32,
@@ -23,18 +23,19 @@ struct Params {
 @group(0) @binding(7) var<storage, read> dyn: array<i32>;
 
 const D = 64i;
-const BQ = 16i;
-const BK = 16i;
-const T = 4i;
 const DV = 64i;
-const DT = 16i;
-const DTV = 16i;
+const BQ = 32i;
+const BK = 16i;
+const RA = 4i; // rows per thread
+const TY = 8i; // row groups
+const TX = 8i; // threads across keys and columns
 const NEG_BIG = -3.0e38; // a masked score: exp2 of it, less any finite maximum, is 0
 
 alias kv_t = f32; // the staged K and V
-var<workgroup> ks: array<kv_t, 1024>;
-var<workgroup> vs: array<kv_t, 1024>;
-var<workgroup> part: array<f32, 1024>;
+var<workgroup> qs: array<vec4<f32>, 512>; // Q^T: [dimension][row group], a vec4 of 4 rows
+var<workgroup> kvs: array<kv_t, 1088>; // K^T [dimension][key] (rows of BK + 1), then V [key][column]
+var<workgroup> ps: array<vec4<f32>, 128>; // P^T: [key][row group]
+var<workgroup> rowv: array<vec4<f32>, 8>; // per row: the rescaling factor, at the end 1 / l
 var<workgroup> np_wg: i32;
 var<workgroup> total_wg: i32;
 
@@ -67,86 +68,168 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx
   let qt = i32(wid.x);
   let head = i32(wid.y);
   let lid = i32(lidx);
-  let r = lid / T;
-  let slice = lid % T;
-  let q = qt * BQ + r;
+  let ty = lid / TX;
+  let tx = lid % TX;
+  let q0 = qt * BQ + ty * RA; // this thread's first row
+  let sr = lid % BQ; // the row whose softmax this thread runs (threads past BQ repeat it and write nothing)
+  let j0 = 0i;
   let kvh = head / (P.heads / P.kv_heads);
   let list = select(head, 0i, P.tile_heads == 1i) * P.num_q_tiles + qt;
   if (lid == 0i) {
     np_wg = lists[P.kv_num_off + list];
     total_wg = np_wg + lists[P.full_num_off + list];
   }
+  // Q^T, once: consecutive threads read consecutive columns of a row.
+  for (var i = lid; i < BQ * D; i += 64i) {
+    let row = i / D;
+    let col = i % D;
+    let q = qt * BQ + row;
+    qs[col * TY + row / RA][row % RA] = select(0.0, Qb[select(0i, (head * n + q) * D + col, q < n)], q < n);
+  }
   let np = workgroupUniformLoad(&np_wg);
   let total = workgroupUniformLoad(&total_wg);
-  var qv: array<f32, DT>;
-  var acc: array<f32, DTV>;
-  for (var x = 0i; x < DT; x++) {
-    let col = slice * DT + x;
-    qv[x] = select(0.0, Qb[select(0i, (head * n + q) * D + col, q < n && col < D)], q < n && col < D);
-  }
-  for (var x = 0i; x < DTV; x++) { acc[x] = 0.0; }
-  var m_i = NEG_BIG;
+  var o0 = vec4<f32>(0.0);
+  var o1 = vec4<f32>(0.0);
+  var o2 = vec4<f32>(0.0);
+  var o3 = vec4<f32>(0.0);
+  var o4 = vec4<f32>(0.0);
+  var o5 = vec4<f32>(0.0);
+  var o6 = vec4<f32>(0.0);
+  var o7 = vec4<f32>(0.0);
+  var m_i = NEG_BIG; // the softmax state of row sr
   var l_i = 0.0;
-  var sc: array<f32, BK>;
   for (var e = 0i; e < total; e++) {
     let partial = e < np;
     var kt: i32;
     if (partial) { kt = lists[P.kv_idx_off + list * P.stride + e]; } else { kt = lists[P.full_idx_off + list * P.stride + e - np]; }
     let k0 = kt * BK;
-    workgroupBarrier(); // the previous tile's readers are done
+    workgroupBarrier(); // the previous tile's readers of kvs, ps and rowv are done
     for (var i = lid; i < BK * D; i += 64i) {
       let key = k0 + i / D;
-      ks[i] = kv_t(select(0.0, Kb[select(0i, (kvh * n + key) * D + i % D, key < n)], key < n));
+      kvs[(i % D) * (BK + 1i) + i / D] = kv_t(select(0.0, Kb[select(0i, (kvh * n + key) * D + i % D, key < n)], key < n));
     }
+    workgroupBarrier();
+    // S = Q K^T over the tile: 4 rows x KT keys, as KT vec4s over the rows.
+    var s0 = vec4<f32>(0.0);
+    var s1 = vec4<f32>(0.0);
+    for (var c = 0i; c < D; c++) {
+      let qv = qs[c * TY + ty];
+      s0 += qv * f32(kvs[c * (BK + 1i) + tx + 0i]);
+      s1 += qv * f32(kvs[c * (BK + 1i) + tx + 8i]);
+    }
+    // Scaled, into P (transposed: a vec4 of the 4 rows per key).
+    ps[(tx + 0i) * TY + ty] = s0 * P.scale_log2;
+    ps[(tx + 8i) * TY + ty] = s1 * P.scale_log2;
+    // Masked where the tile is partial or crosses n: one call of the predicate in a loop over
+    // the thread's pairs (unrolled, every pair's copy of the predicate made shaders slow to build).
+    if (partial || k0 + BK > n || qt * BQ + BQ > n) {
+      for (var x = 0i; x < 8i; x++) {
+        let a = x % RA;
+        let at = (tx + TX * (x / RA)) * TY + ty;
+        let key = k0 + tx + TX * (x / RA);
+        var ok = key < n && q0 + a < n;
+        if (ok && partial) { ok = spattn_allowed(q0 + a, key, head, n); }
+        if (!ok) { ps[at][a] = NEG_BIG; }
+      }
+    }
+    workgroupBarrier(); // K read, P written
     for (var i = lid; i < BK * DV; i += 64i) {
       let key = k0 + i / DV;
-      vs[i] = kv_t(select(0.0, Vb[select(0i, (kvh * n + key) * DV + i % DV, key < n)], key < n));
+      kvs[i] = kv_t(select(0.0, Vb[select(0i, (kvh * n + key) * DV + i % DV, key < n)], key < n));
     }
-    workgroupBarrier();
-    for (var j = 0i; j < BK; j++) {
-      var s = 0.0;
-      for (var x = 0i; x < DT; x++) {
-        let col = slice * DT + x;
-        if (col < D) { s += qv[x] * f32(ks[j * D + col]); }
-      }
-      part[(r * T + slice) * BK + j] = s;
-    }
-    workgroupBarrier();
-    var mx = m_i;
-    for (var j = 0i; j < BK; j++) {
-      var s = 0.0;
-      for (var t = 0i; t < T; t++) { s += part[(r * T + t) * BK + j]; }
-      let key = k0 + j;
-      var ok = key < n && q < n;
-      if (ok && partial) { ok = spattn_allowed(q, key, head, n); }
-      sc[j] = select(NEG_BIG, s * P.scale_log2, ok);
-      mx = max(mx, sc[j]);
-    }
-    if (mx > NEG_BIG) { // some key of the row is allowed so far
-      let alpha = exp2(m_i - mx);
+    if (lid < BQ) {
+      // The online softmax of row sr over its tile's keys.
+      var mx = NEG_BIG;
+      for (var j = j0; j < j0 + 16i; j++) { mx = max(mx, ps[j * TY + sr / RA][sr % RA]); }
+      let m_new = max(m_i, mx);
+      let alpha = exp2(m_i - m_new); // 1 while nothing is allowed (both NEG_BIG); 0 after a jump from NEG_BIG
       var lsum = 0.0;
-      for (var x = 0i; x < DTV; x++) { acc[x] *= alpha; }
-      for (var j = 0i; j < BK; j++) {
-        let p = select(0.0, exp2(sc[j] - mx), sc[j] > NEG_BIG);
+      for (var j = j0; j < j0 + 16i; j++) {
+        let s = ps[j * TY + sr / RA][sr % RA];
+        let p = select(0.0, exp2(s - m_new), s > NEG_BIG);
+        ps[j * TY + sr / RA][sr % RA] = p;
         lsum += p;
-        for (var x = 0i; x < DTV; x++) {
-          let col = slice * DTV + x;
-          if (col < DV) { acc[x] += p * f32(vs[j * DV + col]); }
-        }
       }
       l_i = l_i * alpha + lsum;
-      m_i = mx;
+      m_i = m_new;
+      rowv[sr / RA][sr % RA] = alpha;
+    }
+    workgroupBarrier(); // V staged, P and the factors ready
+    // O = O * alpha + P V: 4 rows x CV columns, as CV vec4s over the rows.
+    let alpha4 = rowv[ty];
+    o0 *= alpha4;
+    o1 *= alpha4;
+    o2 *= alpha4;
+    o3 *= alpha4;
+    o4 *= alpha4;
+    o5 *= alpha4;
+    o6 *= alpha4;
+    o7 *= alpha4;
+    for (var j = 0i; j < BK; j++) {
+      let p = ps[j * TY + ty];
+      o0 += p * f32(kvs[j * DV + tx + 0i]);
+      o1 += p * f32(kvs[j * DV + tx + 8i]);
+      o2 += p * f32(kvs[j * DV + tx + 16i]);
+      o3 += p * f32(kvs[j * DV + tx + 24i]);
+      o4 += p * f32(kvs[j * DV + tx + 32i]);
+      o5 += p * f32(kvs[j * DV + tx + 40i]);
+      o6 += p * f32(kvs[j * DV + tx + 48i]);
+      o7 += p * f32(kvs[j * DV + tx + 56i]);
     }
   }
-  if (q < n) {
-    let inv = select(0.0, 1.0 / l_i, l_i > 0.0);
-    for (var x = 0i; x < DTV; x++) {
-      let col = slice * DTV + x;
-      if (col < DV) { Ob[(head * n + q) * DV + col] = acc[x] * inv; }
-    }
-    if (slice == 0i) {
+  workgroupBarrier(); // the last tile's readers of rowv are done
+  let sq = qt * BQ + sr;
+  if (lid < BQ) {
+    rowv[sr / RA][sr % RA] = select(0.0, 1.0 / l_i, l_i > 0.0);
+    if (sq < n) {
       let neg_inf_bits = 0xff800000u; // a let: a constant infinity would be a shader-creation error
-      LSEb[head * n + q] = select(bitcast<f32>(neg_inf_bits), (m_i + log2(l_i)) * 0.6931471805599453, l_i > 0.0);
+      LSEb[head * n + sq] = select(bitcast<f32>(neg_inf_bits), (m_i + log2(l_i)) * 0.6931471805599453, l_i > 0.0);
     }
+  }
+  workgroupBarrier();
+  let inv = rowv[ty];
+  if (q0 + 0i < n) {
+    let at = (head * n + q0 + 0i) * DV + tx;
+    Ob[at + 0i] = o0[0] * inv[0];
+    Ob[at + 8i] = o1[0] * inv[0];
+    Ob[at + 16i] = o2[0] * inv[0];
+    Ob[at + 24i] = o3[0] * inv[0];
+    Ob[at + 32i] = o4[0] * inv[0];
+    Ob[at + 40i] = o5[0] * inv[0];
+    Ob[at + 48i] = o6[0] * inv[0];
+    Ob[at + 56i] = o7[0] * inv[0];
+  }
+  if (q0 + 1i < n) {
+    let at = (head * n + q0 + 1i) * DV + tx;
+    Ob[at + 0i] = o0[1] * inv[1];
+    Ob[at + 8i] = o1[1] * inv[1];
+    Ob[at + 16i] = o2[1] * inv[1];
+    Ob[at + 24i] = o3[1] * inv[1];
+    Ob[at + 32i] = o4[1] * inv[1];
+    Ob[at + 40i] = o5[1] * inv[1];
+    Ob[at + 48i] = o6[1] * inv[1];
+    Ob[at + 56i] = o7[1] * inv[1];
+  }
+  if (q0 + 2i < n) {
+    let at = (head * n + q0 + 2i) * DV + tx;
+    Ob[at + 0i] = o0[2] * inv[2];
+    Ob[at + 8i] = o1[2] * inv[2];
+    Ob[at + 16i] = o2[2] * inv[2];
+    Ob[at + 24i] = o3[2] * inv[2];
+    Ob[at + 32i] = o4[2] * inv[2];
+    Ob[at + 40i] = o5[2] * inv[2];
+    Ob[at + 48i] = o6[2] * inv[2];
+    Ob[at + 56i] = o7[2] * inv[2];
+  }
+  if (q0 + 3i < n) {
+    let at = (head * n + q0 + 3i) * DV + tx;
+    Ob[at + 0i] = o0[3] * inv[3];
+    Ob[at + 8i] = o1[3] * inv[3];
+    Ob[at + 16i] = o2[3] * inv[3];
+    Ob[at + 24i] = o3[3] * inv[3];
+    Ob[at + 32i] = o4[3] * inv[3];
+    Ob[at + 40i] = o5[3] * inv[3];
+    Ob[at + 48i] = o6[3] * inv[3];
+    Ob[at + 56i] = o7[3] * inv[3];
   }
 }
