@@ -10,7 +10,9 @@
 // domain), to a P tile in workgroup memory; V is staged into the same storage while the
 // online softmax runs row by row on P (one thread a row, or two that combine their halves
 // with a subgroup shuffle, the subgroup variant) and leaves each row's rescaling factor; then
-// every thread rescales its O and adds P V.
+// every thread rescales its O and adds P V. K and V reach workgroup memory through registers,
+// loaded a step ahead (V while the scores run, the next tile's K while P V runs), so that a
+// workgroup waits for global memory less than once per tile.
 // Partial tiles evaluate the pattern's predicate; full tiles only mask keys past n. A row with
 // no allowed key gets O = 0 and lse = -inf, like the CPU reference.
 //
@@ -69,6 +71,34 @@ export function wgslParamFields(ir: PatternIR): string[] {
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
+/**
+ * Staging of one K or V tile through registers: every load of the thread is issued before any
+ * store (a GPU then waits for global memory once per tile, not once per element), from rows of
+ * `width` floats read as vec4s where the width allows. `store(col, key, value)` spells the
+ * workgroup store of one element. Returns the register declarations, the loads (for keys
+ * from `k0`) and the stores.
+ */
+function staging(name: string, buffer: string, width: number, bk: number, store: (col: string, key: string, value: string) => string) {
+  const w = width % 4 === 0 ? 4 : 1; // floats per load
+  const per = width / w; // loads per key
+  const total = bk * per;
+  const slots = Math.ceil(total / THREADS);
+  const guarded = total % THREADS !== 0;
+  const type = w === 4 ? "vec4<f32>" : "f32";
+  const idx = (u: number) => `(lid + ${THREADS * u}i)`;
+  const decls = range(slots).map((u) => `  var ${name}${u}: ${type};`);
+  const loads = range(slots).map((u) => {
+    const key = `k0 + ${idx(u)} / ${per}i`;
+    const ok = `${key} < n${guarded ? ` && ${idx(u)} < ${total}i` : ""}`;
+    return `${name}${u} = select(${type}(0.0), ${buffer}[select(0i, (kvh * n + ${key}) * ${per}i + ${idx(u)} % ${per}i, ${ok})], ${ok});`;
+  });
+  const stores = range(slots).flatMap((u) => {
+    const parts = range(w).map((j) => store(`${w === 4 ? `(${idx(u)} % ${per}i) * 4i + ${j}i` : `${idx(u)} % ${per}i`}`, `${idx(u)} / ${per}i`, w === 4 ? `${name}${u}[${j}]` : `${name}${u}`));
+    return guarded ? [`if (${idx(u)} < ${total}i) { ${parts.join(" ")} }`] : parts;
+  });
+  return { decls, loads, stores, type: w === 4 ? "array<vec4<f32>>" : "array<f32>" };
+}
+
 export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): string {
   const { d, bk } = o;
   const dv = o.dv ?? d;
@@ -81,6 +111,9 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
   // Kept blocks that cover whole key tiles: read once per partial tile and row (rows past n
   // have no kept row), not once per pair.
   const hoisted = tileConstantSelections(ir, bk);
+  // K transposed (rows of BK + 1), V as it is: both into kvs, one after the other.
+  const kStage = staging("kr", "Kb", d, bk, (col, key, v) => `kvs[(${col}) * (BK + 1i) + ${key}] = kv_t(${v});`);
+  const vStage = staging("vr", "Vb", dv, bk, (col, key, v) => `kvs[${key} * DV + ${col}] = kv_t(${v});`);
   const rowsPerSoftmaxThread = o.subgroups ? THREADS / WGSL_BQ : 1; // threads per row
   const span = bk / rowsPerSoftmaxThread; // keys each softmax thread reads
 
@@ -145,8 +178,8 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     ...wgslParamStruct(wgslParamFields(ir), ["scale_log2"]),
     "@group(0) @binding(0) var<uniform> P: Params;",
     "@group(0) @binding(1) var<storage, read> Qb: array<f32>;",
-    "@group(0) @binding(2) var<storage, read> Kb: array<f32>;",
-    "@group(0) @binding(3) var<storage, read> Vb: array<f32>;",
+    `@group(0) @binding(2) var<storage, read> Kb: ${kStage.type};`,
+    `@group(0) @binding(3) var<storage, read> Vb: ${vStage.type};`,
     "@group(0) @binding(4) var<storage, read_write> Ob: array<f32>;",
     "@group(0) @binding(5) var<storage, read_write> LSEb: array<f32>;",
     "@group(0) @binding(6) var<storage, read> lists: array<i32>;",
@@ -170,6 +203,12 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     "var<workgroup> total_wg: i32;",
     "",
     ...wgslPredicate(ir, hoisted),
+    "",
+    "// Key tile e of the query tile's lists: the np partial ones, then the full ones.",
+    "fn spattn_tile(list: i32, np: i32, e: i32) -> i32 {",
+    "  if (e < np) { return lists[P.kv_idx_off + list * P.stride + e]; }",
+    "  return lists[P.full_idx_off + list * P.stride + e - np];",
+    "}",
     ...hoisted.flatMap((i) => [
       "",
       `// Whether selection ${i} kept the key tile starting at k0 for query q (its blocks hold whole`,
@@ -209,25 +248,33 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     ...range(CV).map((c) => `  var o${c} = vec4<f32>(0.0);`),
     "  var m_i = NEG_BIG; // the softmax state of row sr",
     "  var l_i = 0.0;",
+    "  // The tiles' K and V pass through registers: K of tile e + 1 is loaded while tile e's P V",
+    "  // runs, V of tile e while its scores do.",
+    ...kStage.decls,
+    ...vStage.decls,
+    "  var kt = 0i;",
+    "  if (total > 0i) {",
+    "    kt = spattn_tile(list, np, 0i);",
+    "    let k0 = kt * BK;",
+    ...kStage.loads.map((l) => `    ${l}`),
+    "  }",
     "  for (var e = 0i; e < total; e++) {",
     "    let partial = e < np;",
-    "    var kt: i32;",
-    "    if (partial) { kt = lists[P.kv_idx_off + list * P.stride + e]; } else { kt = lists[P.full_idx_off + list * P.stride + e - np]; }",
     "    let k0 = kt * BK;",
     ...hoisted.map((i) => `    let sel${i}_rows = vec4<bool>(${range(RA).map((a) => `spattn_sel${i}_row(partial, q0 + ${a}i, k0, head, n)`).join(", ")});`),
     "    workgroupBarrier(); // the previous tile's readers of kvs, ps and rowv are done",
-    `    for (var i = lid; i < BK * D; i += ${THREADS}i) {`,
-    "      let key = k0 + i / D;",
-    "      kvs[(i % D) * (BK + 1i) + i / D] = kv_t(select(0.0, Kb[select(0i, (kvh * n + key) * D + i % D, key < n)], key < n));",
-    "    }",
+    ...kStage.stores.map((l) => `    ${l}`),
+    ...vStage.loads.map((l) => `    ${l}`),
     "    workgroupBarrier();",
     ...scores,
     "    workgroupBarrier(); // K read, P written",
-    `    for (var i = lid; i < BK * DV; i += ${THREADS}i) {`,
-    "      let key = k0 + i / DV;",
-    "      kvs[i] = kv_t(select(0.0, Vb[select(0i, (kvh * n + key) * DV + i % DV, key < n)], key < n));",
-    "    }",
+    ...vStage.stores.map((l) => `    ${l}`),
     ...(o.subgroups ? softmax : ["    if (lid < BQ) {", ...softmax.map((l) => `  ${l}`), "    }"]),
+    "    if (e + 1i < total) {",
+    "      kt = spattn_tile(list, np, e + 1i);",
+    "      let k0 = kt * BK;",
+    ...kStage.loads.map((l) => `      ${l}`),
+    "    }",
     "    workgroupBarrier(); // V staged, P and the factors ready",
     ...pv,
     "  }",

@@ -19,8 +19,8 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> Qb: array<f32>;
-@group(0) @binding(2) var<storage, read> Kb: array<f32>;
-@group(0) @binding(3) var<storage, read> Vb: array<f32>;
+@group(0) @binding(2) var<storage, read> Kb: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> Vb: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> Ob: array<f32>;
 @group(0) @binding(5) var<storage, read_write> LSEb: array<f32>;
 @group(0) @binding(6) var<storage, read> lists: array<i32>;
@@ -66,6 +66,12 @@ fn spattn_allowed(q: i32, k: i32, head: i32, n: i32) -> bool {
   return ((dyn[u32(P.dyn_route0_q + head * n + q)] == dyn[u32(P.dyn_route0_k + head * n + k)]) && (k <= q));
 }
 
+// Key tile e of the query tile's lists: the np partial ones, then the full ones.
+fn spattn_tile(list: i32, np: i32, e: i32) -> i32 {
+  if (e < np) { return lists[P.kv_idx_off + list * P.stride + e]; }
+  return lists[P.full_idx_off + list * P.stride + e - np];
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx: u32) {
   let n = P.n;
@@ -102,16 +108,49 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx
   var o7 = vec4<f32>(0.0);
   var m_i = NEG_BIG; // the softmax state of row sr
   var l_i = 0.0;
+  // The tiles' K and V pass through registers: K of tile e + 1 is loaded while tile e's P V
+  // runs, V of tile e while its scores do.
+  var kr0: vec4<f32>;
+  var kr1: vec4<f32>;
+  var kr2: vec4<f32>;
+  var kr3: vec4<f32>;
+  var vr0: vec4<f32>;
+  var vr1: vec4<f32>;
+  var vr2: vec4<f32>;
+  var vr3: vec4<f32>;
+  var kt = 0i;
+  if (total > 0i) {
+    kt = spattn_tile(list, np, 0i);
+    let k0 = kt * BK;
+    kr0 = select(vec4<f32>(0.0), Kb[select(0i, (kvh * n + k0 + (lid + 0i) / 16i) * 16i + (lid + 0i) % 16i, k0 + (lid + 0i) / 16i < n)], k0 + (lid + 0i) / 16i < n);
+    kr1 = select(vec4<f32>(0.0), Kb[select(0i, (kvh * n + k0 + (lid + 64i) / 16i) * 16i + (lid + 64i) % 16i, k0 + (lid + 64i) / 16i < n)], k0 + (lid + 64i) / 16i < n);
+    kr2 = select(vec4<f32>(0.0), Kb[select(0i, (kvh * n + k0 + (lid + 128i) / 16i) * 16i + (lid + 128i) % 16i, k0 + (lid + 128i) / 16i < n)], k0 + (lid + 128i) / 16i < n);
+    kr3 = select(vec4<f32>(0.0), Kb[select(0i, (kvh * n + k0 + (lid + 192i) / 16i) * 16i + (lid + 192i) % 16i, k0 + (lid + 192i) / 16i < n)], k0 + (lid + 192i) / 16i < n);
+  }
   for (var e = 0i; e < total; e++) {
     let partial = e < np;
-    var kt: i32;
-    if (partial) { kt = lists[P.kv_idx_off + list * P.stride + e]; } else { kt = lists[P.full_idx_off + list * P.stride + e - np]; }
     let k0 = kt * BK;
     workgroupBarrier(); // the previous tile's readers of kvs, ps and rowv are done
-    for (var i = lid; i < BK * D; i += 64i) {
-      let key = k0 + i / D;
-      kvs[(i % D) * (BK + 1i) + i / D] = kv_t(select(0.0, Kb[select(0i, (kvh * n + key) * D + i % D, key < n)], key < n));
-    }
+    kvs[(((lid + 0i) % 16i) * 4i + 0i) * (BK + 1i) + (lid + 0i) / 16i] = kv_t(kr0[0]);
+    kvs[(((lid + 0i) % 16i) * 4i + 1i) * (BK + 1i) + (lid + 0i) / 16i] = kv_t(kr0[1]);
+    kvs[(((lid + 0i) % 16i) * 4i + 2i) * (BK + 1i) + (lid + 0i) / 16i] = kv_t(kr0[2]);
+    kvs[(((lid + 0i) % 16i) * 4i + 3i) * (BK + 1i) + (lid + 0i) / 16i] = kv_t(kr0[3]);
+    kvs[(((lid + 64i) % 16i) * 4i + 0i) * (BK + 1i) + (lid + 64i) / 16i] = kv_t(kr1[0]);
+    kvs[(((lid + 64i) % 16i) * 4i + 1i) * (BK + 1i) + (lid + 64i) / 16i] = kv_t(kr1[1]);
+    kvs[(((lid + 64i) % 16i) * 4i + 2i) * (BK + 1i) + (lid + 64i) / 16i] = kv_t(kr1[2]);
+    kvs[(((lid + 64i) % 16i) * 4i + 3i) * (BK + 1i) + (lid + 64i) / 16i] = kv_t(kr1[3]);
+    kvs[(((lid + 128i) % 16i) * 4i + 0i) * (BK + 1i) + (lid + 128i) / 16i] = kv_t(kr2[0]);
+    kvs[(((lid + 128i) % 16i) * 4i + 1i) * (BK + 1i) + (lid + 128i) / 16i] = kv_t(kr2[1]);
+    kvs[(((lid + 128i) % 16i) * 4i + 2i) * (BK + 1i) + (lid + 128i) / 16i] = kv_t(kr2[2]);
+    kvs[(((lid + 128i) % 16i) * 4i + 3i) * (BK + 1i) + (lid + 128i) / 16i] = kv_t(kr2[3]);
+    kvs[(((lid + 192i) % 16i) * 4i + 0i) * (BK + 1i) + (lid + 192i) / 16i] = kv_t(kr3[0]);
+    kvs[(((lid + 192i) % 16i) * 4i + 1i) * (BK + 1i) + (lid + 192i) / 16i] = kv_t(kr3[1]);
+    kvs[(((lid + 192i) % 16i) * 4i + 2i) * (BK + 1i) + (lid + 192i) / 16i] = kv_t(kr3[2]);
+    kvs[(((lid + 192i) % 16i) * 4i + 3i) * (BK + 1i) + (lid + 192i) / 16i] = kv_t(kr3[3]);
+    vr0 = select(vec4<f32>(0.0), Vb[select(0i, (kvh * n + k0 + (lid + 0i) / 16i) * 16i + (lid + 0i) % 16i, k0 + (lid + 0i) / 16i < n)], k0 + (lid + 0i) / 16i < n);
+    vr1 = select(vec4<f32>(0.0), Vb[select(0i, (kvh * n + k0 + (lid + 64i) / 16i) * 16i + (lid + 64i) % 16i, k0 + (lid + 64i) / 16i < n)], k0 + (lid + 64i) / 16i < n);
+    vr2 = select(vec4<f32>(0.0), Vb[select(0i, (kvh * n + k0 + (lid + 128i) / 16i) * 16i + (lid + 128i) % 16i, k0 + (lid + 128i) / 16i < n)], k0 + (lid + 128i) / 16i < n);
+    vr3 = select(vec4<f32>(0.0), Vb[select(0i, (kvh * n + k0 + (lid + 192i) / 16i) * 16i + (lid + 192i) % 16i, k0 + (lid + 192i) / 16i < n)], k0 + (lid + 192i) / 16i < n);
     workgroupBarrier();
     // S = Q K^T over the tile: 4 rows x KT keys, as KT vec4s over the rows.
     var s0 = vec4<f32>(0.0);
@@ -137,10 +176,22 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx
       }
     }
     workgroupBarrier(); // K read, P written
-    for (var i = lid; i < BK * DV; i += 64i) {
-      let key = k0 + i / DV;
-      kvs[i] = kv_t(select(0.0, Vb[select(0i, (kvh * n + key) * DV + i % DV, key < n)], key < n));
-    }
+    kvs[(lid + 0i) / 16i * DV + ((lid + 0i) % 16i) * 4i + 0i] = kv_t(vr0[0]);
+    kvs[(lid + 0i) / 16i * DV + ((lid + 0i) % 16i) * 4i + 1i] = kv_t(vr0[1]);
+    kvs[(lid + 0i) / 16i * DV + ((lid + 0i) % 16i) * 4i + 2i] = kv_t(vr0[2]);
+    kvs[(lid + 0i) / 16i * DV + ((lid + 0i) % 16i) * 4i + 3i] = kv_t(vr0[3]);
+    kvs[(lid + 64i) / 16i * DV + ((lid + 64i) % 16i) * 4i + 0i] = kv_t(vr1[0]);
+    kvs[(lid + 64i) / 16i * DV + ((lid + 64i) % 16i) * 4i + 1i] = kv_t(vr1[1]);
+    kvs[(lid + 64i) / 16i * DV + ((lid + 64i) % 16i) * 4i + 2i] = kv_t(vr1[2]);
+    kvs[(lid + 64i) / 16i * DV + ((lid + 64i) % 16i) * 4i + 3i] = kv_t(vr1[3]);
+    kvs[(lid + 128i) / 16i * DV + ((lid + 128i) % 16i) * 4i + 0i] = kv_t(vr2[0]);
+    kvs[(lid + 128i) / 16i * DV + ((lid + 128i) % 16i) * 4i + 1i] = kv_t(vr2[1]);
+    kvs[(lid + 128i) / 16i * DV + ((lid + 128i) % 16i) * 4i + 2i] = kv_t(vr2[2]);
+    kvs[(lid + 128i) / 16i * DV + ((lid + 128i) % 16i) * 4i + 3i] = kv_t(vr2[3]);
+    kvs[(lid + 192i) / 16i * DV + ((lid + 192i) % 16i) * 4i + 0i] = kv_t(vr3[0]);
+    kvs[(lid + 192i) / 16i * DV + ((lid + 192i) % 16i) * 4i + 1i] = kv_t(vr3[1]);
+    kvs[(lid + 192i) / 16i * DV + ((lid + 192i) % 16i) * 4i + 2i] = kv_t(vr3[2]);
+    kvs[(lid + 192i) / 16i * DV + ((lid + 192i) % 16i) * 4i + 3i] = kv_t(vr3[3]);
     if (lid < BQ) {
       // The online softmax of row sr over its tile's keys.
       var mx = NEG_BIG;
@@ -157,6 +208,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx
       l_i = l_i * alpha + lsum;
       m_i = m_new;
       rowv[sr / RA][sr % RA] = alpha;
+    }
+    if (e + 1i < total) {
+      kt = spattn_tile(list, np, e + 1i);
+      let k0 = kt * BK;
+      kr0 = select(vec4<f32>(0.0), Kb[select(0i, (kvh * n + k0 + (lid + 0i) / 16i) * 16i + (lid + 0i) % 16i, k0 + (lid + 0i) / 16i < n)], k0 + (lid + 0i) / 16i < n);
+      kr1 = select(vec4<f32>(0.0), Kb[select(0i, (kvh * n + k0 + (lid + 64i) / 16i) * 16i + (lid + 64i) % 16i, k0 + (lid + 64i) / 16i < n)], k0 + (lid + 64i) / 16i < n);
+      kr2 = select(vec4<f32>(0.0), Kb[select(0i, (kvh * n + k0 + (lid + 128i) / 16i) * 16i + (lid + 128i) % 16i, k0 + (lid + 128i) / 16i < n)], k0 + (lid + 128i) / 16i < n);
+      kr3 = select(vec4<f32>(0.0), Kb[select(0i, (kvh * n + k0 + (lid + 192i) / 16i) * 16i + (lid + 192i) % 16i, k0 + (lid + 192i) / 16i < n)], k0 + (lid + 192i) / 16i < n);
     }
     workgroupBarrier(); // V staged, P and the factors ready
     // O = O * alpha + P V: 4 rows x CV columns, as CV vec4s over the rows.
