@@ -122,7 +122,7 @@ for (const file of readdirSync("examples").filter((f) => f.endsWith(".spattn") &
   results.push(result);
   console.log(
     `${result.pattern.padEnd(18)} N=${n} tokens ${(100 * tokenDensity).toFixed(1).padStart(5)}%  tiles ${(100 * tileDensity).toFixed(1).padStart(5)}%  ` +
-      `sparse ${fmt(ms).padStart(8)} ms  dense ${fmt(dense.get(key)!).padStart(8)} ms  x${speedup.toFixed(2).padStart(6)} of bound x${(1 / tileDensity).toFixed(2).padStart(6)} (${(100 * result.ofBound).toFixed(0)}%)  ${tflops.toFixed(2)} TFLOP/s`,
+      `sparse ${fmt(ms).padStart(8)} ms  dense ${fmt(dense.get(key)!).padStart(8)} ms  x${speedup.toFixed(2).padStart(6)} of bound x${(1 / tileDensity).toFixed(2).padStart(6)} (${(100 * result.ofBound).toFixed(0)}%)  ${tflops.toPrecision(3)} TFLOP/s`,
   );
 }
 releaseDevice(info);
@@ -138,7 +138,7 @@ const md = [
   "",
   "| pattern | N | token density | tile density | sparse ms | dense ms | speedup | bound | of bound | effective TFLOP/s |",
   "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-  ...results.map((r) => `| ${r.pattern} | ${r.n} | ${(100 * (r.tokenDensity as number)).toFixed(1)}% | ${(100 * (r.tileDensity as number)).toFixed(1)}% | ${fmt(r.sparseMs as number)} | ${fmt(r.denseMs as number)} | ${(r.speedup as number).toFixed(2)} | ${(r.bound as number).toFixed(2)} | ${(100 * (r.ofBound as number)).toFixed(0)}% | ${(r.tflops as number).toFixed(2)} |`),
+  ...results.map((r) => `| ${r.pattern} | ${r.n} | ${(100 * (r.tokenDensity as number)).toFixed(1)}% | ${(100 * (r.tileDensity as number)).toFixed(1)}% | ${fmt(r.sparseMs as number)} | ${fmt(r.denseMs as number)} | ${(r.speedup as number).toFixed(2)} | ${(r.bound as number).toFixed(2)} | ${(100 * (r.ofBound as number)).toFixed(0)}% | ${(r.tflops as number).toPrecision(3)} |`),
   "",
 ];
 writeFileSync(join(args.out!, `${slug}.md`), md.join("\n"));
