@@ -114,8 +114,8 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
   // K transposed (rows of BK + 1), V as it is: both into kvs, one after the other.
   const kStage = staging("kr", "Kb", d, bk, (col, key, v) => `kvs[(${col}) * (BK + 1i) + ${key}] = kv_t(${v});`);
   const vStage = staging("vr", "Vb", dv, bk, (col, key, v) => `kvs[${key} * DV + ${col}] = kv_t(${v});`);
-  const rowsPerSoftmaxThread = o.subgroups ? THREADS / WGSL_BQ : 1; // threads per row
-  const span = bk / rowsPerSoftmaxThread; // keys each softmax thread reads
+  const threadsPerRow = o.subgroups ? THREADS / WGSL_BQ : 1; // in the softmax
+  const span = bk / threadsPerRow; // keys each softmax thread reads
 
   const scores = [
     "    // S = Q K^T over the tile: 4 rows x KT keys, as KT vec4s over the rows.",
