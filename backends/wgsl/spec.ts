@@ -17,7 +17,7 @@ import type { PatternSpec } from "./templates/host.js";
 /** Keys per attention tile the host may pick from, largest first. */
 export const WGSL_KEY_TILES = [32, 16, 8];
 
-/** A shader variant's key: keys per tile, s for subgroup sums, h for K and V in f16. */
+/** A shader variant's key: keys per tile, s for the softmax on subgroup pairs, h for K and V in f16. */
 function variantKey(bk: number, subgroups: boolean, f16: boolean): string {
   return `k${bk}${subgroups ? "s" : ""}${f16 ? "h" : ""}`;
 }
