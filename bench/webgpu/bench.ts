@@ -6,6 +6,8 @@
 //   npx tsx bench/webgpu/bench.ts [--n 512] [--heads 2] [--d 64] [--reps 3] [--out bench/results/webgpu]
 //     [--only moba,nsa]   (examples whose names hold one of these; for A/B runs)
 //     [--f16]             (K and V staged in f16, sparse and dense alike; needs shader-f16)
+//     [--repeat 10]       (each timed call runs the pass this many times back to back, and
+//                          reports the median pass: see bench/webgpu/sizes.ts for why)
 //
 // Times are medians of `reps` calls of the host code's runAttention after one warm-up call:
 // the attention pass on the GPU by timestamp queries where the device has them (else the
@@ -42,6 +44,7 @@ const { values: args } = parseArgs({
     out: { type: "string", default: "bench/results/webgpu" },
     only: { type: "string", default: "" },
     f16: { type: "boolean", default: false },
+    repeat: { type: "string", default: "1" },
   },
 });
 const N = Number(args.n);
@@ -49,6 +52,7 @@ const HEADS = Number(args.heads);
 const D = Number(args.d);
 const REPS = Number(args.reps);
 const F16 = args.f16!;
+const REPEAT = Number(args.repeat);
 
 /** Grids of the layout examples near N tokens. */
 function layoutSizes(file: string): Record<string, Value> {
@@ -83,7 +87,7 @@ async function time(ir: PatternIR, n: number, heads: number): Promise<{ ms: numb
   const bk = keysPerTile(device, spec, subgroups, F16);
   const tiles = kernelInputs(ir, { seqLen: n, heads, q, k, blockQ: spec.queryTile, blockK: bk, permute: false }).tiles;
   const dyn = dynByName(ir, heads, n, q, k);
-  const call = () => runAttention(device, spec, q.data as Float32Array, k.data as Float32Array, v.data as Float32Array, { heads, kvHeads: heads, n }, { tiles, dyn, bk, subgroups, timed, f16: F16 });
+  const call = () => runAttention(device, spec, q.data as Float32Array, k.data as Float32Array, v.data as Float32Array, { heads, kvHeads: heads, n }, { tiles, dyn, bk, subgroups, timed, f16: F16, repeat: timed ? REPEAT : undefined });
   await call();
   const ms: number[] = [];
   for (let r = 0; r < REPS; r++) {
@@ -129,7 +133,7 @@ releaseDevice(info);
 
 const slug = (info.adapter.replace(/[^A-Za-z0-9]+/g, "_").replace(/^_|_$/g, "").toLowerCase() || "adapter") + (F16 ? "_f16" : "");
 mkdirSync(args.out!, { recursive: true });
-const meta = { adapter: info.adapter, subgroups, f16: F16, clock, n: N, heads: HEADS, d: D, reps: REPS, date: new Date().toISOString(), command: `npx tsx bench/webgpu/bench.ts --n ${N} --heads ${HEADS} --d ${D} --reps ${REPS}${args.only ? ` --only ${args.only}` : ""}${F16 ? " --f16" : ""}` };
+const meta = { adapter: info.adapter, subgroups, f16: F16, clock, n: N, heads: HEADS, d: D, reps: REPS, date: new Date().toISOString(), command: `npx tsx bench/webgpu/bench.ts --n ${N} --heads ${HEADS} --d ${D} --reps ${REPS}${args.only ? ` --only ${args.only}` : ""}${F16 ? " --f16" : ""}${REPEAT > 1 ? ` --repeat ${REPEAT}` : ""}` };
 writeFileSync(join(args.out!, `${slug}.json`), JSON.stringify({ ...meta, rows: results }, null, 2) + "\n");
 const md = [
   `# WGSL attention, sparse against dense: ${info.adapter}`,

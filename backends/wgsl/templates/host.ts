@@ -162,7 +162,8 @@ function packDyn(spec: PatternSpec, dyn: DynArrays | undefined): { data: Int32Ar
 
 /** Runs the passes in order in one submission, then copies `reads` back; a validation error
  *  of any step becomes an exception. With `timed` (the device must have `timestamp-query`),
- *  also the GPU time from the first pass's start to the last one's end, in nanoseconds. */
+ *  also the GPU time from the first pass's start to the last one's end, in nanoseconds: the
+ *  median over `repeat` runs of the passes, one after another in the same submission. */
 async function launch(
   device: GPUDevice,
   what: string,
@@ -171,38 +172,43 @@ async function launch(
   passes: { pipeline: GPUComputePipeline; workgroups: [number, number, number] }[],
   reads: GPUBuffer[],
   timed = false,
+  repeat = 1,
 ): Promise<{ data: ArrayBuffer[]; gpuNs?: number }> {
   const staging = reads.map((b) => device.createBuffer({ size: b.size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
-  const querySet = timed ? device.createQuerySet({ type: "timestamp", count: 2 }) : undefined;
-  const stamps = timed ? device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }) : undefined;
-  const stampsRead = timed ? device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }) : undefined;
+  const runs = timed ? repeat : 1;
+  const querySet = timed ? device.createQuerySet({ type: "timestamp", count: 2 * runs }) : undefined;
+  const stamps = timed ? device.createBuffer({ size: 16 * runs, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }) : undefined;
+  const stampsRead = timed ? device.createBuffer({ size: 16 * runs, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }) : undefined;
   device.pushErrorScope("validation");
   let failure: unknown;
   let result: { data: ArrayBuffer[]; gpuNs?: number } = { data: [] };
   try {
     const group = device.createBindGroup({ layout, entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })) });
     const enc = device.createCommandEncoder();
-    passes.forEach((p, i) => {
-      const writes: GPUComputePassTimestampWrites | undefined = querySet
-        ? { querySet, ...(i === 0 ? { beginningOfPassWriteIndex: 0 } : {}), ...(i === passes.length - 1 ? { endOfPassWriteIndex: 1 } : {}) }
-        : undefined;
-      const pass = enc.beginComputePass(writes ? { timestampWrites: writes } : {});
-      pass.setPipeline(p.pipeline);
-      pass.setBindGroup(0, group);
-      pass.dispatchWorkgroups(...p.workgroups);
-      pass.end();
-    });
+    for (let r = 0; r < runs; r++) {
+      passes.forEach((p, i) => {
+        const writes: GPUComputePassTimestampWrites | undefined = querySet
+          ? { querySet, ...(i === 0 ? { beginningOfPassWriteIndex: 2 * r } : {}), ...(i === passes.length - 1 ? { endOfPassWriteIndex: 2 * r + 1 } : {}) }
+          : undefined;
+        const pass = enc.beginComputePass(writes ? { timestampWrites: writes } : {});
+        pass.setPipeline(p.pipeline);
+        pass.setBindGroup(0, group);
+        pass.dispatchWorkgroups(...p.workgroups);
+        pass.end();
+      });
+    }
     reads.forEach((b, i) => enc.copyBufferToBuffer(b, 0, staging[i], 0, b.size));
     if (querySet && stamps && stampsRead) {
-      enc.resolveQuerySet(querySet, 0, 2, stamps, 0);
-      enc.copyBufferToBuffer(stamps, 0, stampsRead, 0, 16);
+      enc.resolveQuerySet(querySet, 0, 2 * runs, stamps, 0);
+      enc.copyBufferToBuffer(stamps, 0, stampsRead, 0, 16 * runs);
     }
     device.queue.submit([enc.finish()]);
     await Promise.all([...staging, ...(stampsRead ? [stampsRead] : [])].map((b) => b.mapAsync(GPUMapMode.READ)));
     result = { data: staging.map((b) => b.getMappedRange().slice(0)) };
     if (stampsRead) {
       const t = new BigUint64Array(stampsRead.getMappedRange());
-      result.gpuNs = Number(t[1] - t[0]);
+      const ns = Array.from({ length: runs }, (_, r) => Number(t[2 * r + 1] - t[2 * r])).sort((a, b) => a - b);
+      result.gpuNs = ns[Math.floor(runs / 2)];
     }
   } catch (e) {
     failure = e;
@@ -444,6 +450,10 @@ export interface AttentionOptions {
   subgroups?: boolean;
   /** Also time the attention pass on the GPU (needs the device's `timestamp-query` feature). */
   timed?: boolean;
+  /** With `timed`: run the attention pass this many times in the one submission and report the
+   *  median (default 1). Back-to-back passes keep the GPU at its working clocks; a single pass
+   *  after host work may start at idle clocks. */
+  repeat?: number;
   /** Stage K and V in f16 (needs `shader-f16`): half the workgroup storage, K and V rounded to
    *  f16 (about 1e-3 relative error); products, softmax and sums stay f32. Off by default. */
   f16?: boolean;
@@ -514,7 +524,8 @@ export async function runAttention(
   ];
   try {
     if (opts.timed && !device.features.has("timestamp-query")) throw new SpattnWebGpuError("timing the attention pass needs the device's `timestamp-query` feature");
-    const got = await launch(device, "the attention launch", layout, bufs, [{ pipeline, workgroups: [tiles.numQTiles, heads, 1] }], [bufs[4], bufs[5]], opts.timed);
+    if (opts.repeat !== undefined && !(Number.isInteger(opts.repeat) && opts.repeat >= 1)) throw new SpattnWebGpuError(`repeat must be a positive integer, got ${opts.repeat}`);
+    const got = await launch(device, "the attention launch", layout, bufs, [{ pipeline, workgroups: [tiles.numQTiles, heads, 1] }], [bufs[4], bufs[5]], opts.timed, opts.repeat);
     out.set(new Float32Array(got.data[0], 0, out.length));
     lse.set(new Float32Array(got.data[1], 0, lse.length));
     return got.gpuNs === undefined ? { out, lse } : { out, lse, gpuMs: got.gpuNs / 1e6 };

@@ -1,0 +1,124 @@
+// Dense, causal and windowed WGSL attention across sizes and head counts, each timed two ways,
+// with sampled rows checked against float64 attention: a diagnosis of how the attention
+// shader's time depends on N, the head count and the way it is measured.
+//   - "single": the median of `reps` calls of runAttention, one pass per call (as bench.ts did
+//     up to its --repeat option): between passes the host uploads, reads back and waits;
+//   - "chain": one call that runs the pass `chain` times back to back in one submission, the
+//     median pass by timestamp queries, and the wall time per pass of that call beyond a
+//     one-pass call's (a clock that does not depend on the timestamps).
+//
+//   npx tsx bench/webgpu/sizes.ts [--d 64] [--reps 5] [--chain 20] [--cases dense:8192:8,causal:8192:8,window256:8192:8,every4:4096:8]
+// Needs a device with `timestamp-query`.
+import { parseArgs } from "node:util";
+import { compile } from "../../compiler/compile.js";
+import { kernelInputs } from "../../backends/inputs.js";
+import { patternSpec } from "../../backends/wgsl/spec.js";
+import { canUseSubgroups, keysPerTile, runAttention } from "../../backends/wgsl/templates/host.js";
+import { releaseDevice, requestDevice } from "../../runtime/webgpu/device.js";
+import { rng } from "../../test/random.js";
+
+/** The patterns, as DSL source and as the same rule over (q, k) for the float64 check:
+ *  dense, causal, windowW (causal, the last W keys) and every4 (dense but for one key in 4, so
+ *  that every tile is partial and runs the predicate). */
+function pattern(name: string): { src: string; allowed: (q: number, k: number) => boolean } {
+  const w = /^window(\d+)$/.exec(name);
+  if (w) return { src: `pattern window() { mask causal and q - k < ${w[1]} }`, allowed: (q, k) => k <= q && q - k < Number(w[1]) };
+  if (name === "dense") return { src: "pattern dense() { mask true }", allowed: () => true };
+  if (name === "causal") return { src: "pattern causal() { mask causal }", allowed: (q, k) => k <= q };
+  if (name === "every4") return { src: "pattern every4() { mask (q - k) % 4 != 1 }", allowed: (q, k) => (((q - k) % 4) + 4) % 4 !== 1 };
+  throw new Error(`unknown pattern ${name}: dense, causal, window<W> or every4`);
+}
+
+const DEFAULT_CASES = [
+  "dense:8192:8", "dense:8192:4", "dense:8192:16", "dense:8191:8", "dense:8224:8", "dense:8281:8", "dense:4096:8", "dense:16384:8",
+  "causal:8192:8", "causal:8281:8", "window1024:8192:8", "dense:8192:8",
+].join(",");
+
+const { values: args } = parseArgs({
+  options: {
+    d: { type: "string", default: "64" },
+    reps: { type: "string", default: "5" },
+    chain: { type: "string", default: "20" },
+    cases: { type: "string", default: DEFAULT_CASES },
+  },
+});
+const D = Number(args.d);
+const REPS = Number(args.reps);
+const CHAIN = Number(args.chain);
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function random(len: number, seed: number): Float32Array {
+  const r = rng(seed);
+  const a = new Float32Array(len);
+  for (let i = 0; i < len; i++) a[i] = r() * 2 - 1;
+  return a;
+}
+
+/** The largest relative error of O over sampled rows of the first and last head, against
+ *  attention in float64 under `allowed`. */
+function sampledError(o: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, n: number, heads: number, allowed: (q: number, k: number) => boolean): number {
+  const rows = [0, 1, 31, 32, n >> 1, n - 33, n - 2, n - 1].filter((r) => r >= 0 && r < n);
+  let worst = 0;
+  const s = new Float64Array(n);
+  for (const h of new Set([0, heads - 1])) {
+    for (const r of rows) {
+      let mx = -Infinity;
+      for (let j = 0; j < n; j++) {
+        if (!allowed(r, j)) { s[j] = -Infinity; continue; }
+        let dot = 0;
+        for (let c = 0; c < D; c++) dot += q[(h * n + r) * D + c] * k[(h * n + j) * D + c];
+        s[j] = dot / Math.sqrt(D);
+        mx = Math.max(mx, s[j]);
+      }
+      let sum = 0;
+      const acc = new Float64Array(D);
+      for (let j = 0; j < n; j++) {
+        if (s[j] === -Infinity) continue;
+        const p = Math.exp(s[j] - mx);
+        sum += p;
+        for (let c = 0; c < D; c++) acc[c] += p * v[(h * n + j) * D + c];
+      }
+      let num = 0;
+      let den = 0;
+      for (let c = 0; c < D; c++) {
+        const want = sum > 0 ? acc[c] / sum : 0;
+        num = Math.max(num, Math.abs(o[(h * n + r) * D + c] - want));
+        den = Math.max(den, Math.abs(want));
+      }
+      worst = Math.max(worst, num / Math.max(den, 1e-30));
+    }
+  }
+  return worst;
+}
+
+const info = await requestDevice();
+const device = info.device;
+if (!device.features.has("timestamp-query")) throw new Error(`${info.adapter} has no timestamp-query: this diagnosis times passes on the GPU`);
+const subgroups = canUseSubgroups(device);
+console.log(`adapter: ${info.adapter}; subgroups: ${subgroups}; D = ${D}; single: median of ${REPS} one-pass calls; chain: ${CHAIN} passes in one submission`);
+console.log("case                 workgroups  single ms  chain ms  chain wall ms/pass  max rel err (sampled rows)");
+for (const c of args.cases!.split(",")) {
+  const [name, nText, hText] = c.split(":");
+  const n = Number(nText);
+  const heads = Number(hText);
+  const pat = pattern(name);
+  const ir = compile(pat.src);
+  const spec = patternSpec(ir, D);
+  const bk = keysPerTile(device, spec, subgroups, false);
+  const [q, k, v] = [1, 2, 3].map((seed) => random(heads * n * D, seed));
+  const tiles = kernelInputs(ir, { seqLen: n, heads, blockQ: spec.queryTile, blockK: bk, permute: false }).tiles;
+  const call = (repeat: number) => runAttention(device, spec, q, k, v, { heads, kvHeads: heads, n }, { tiles, bk, subgroups, timed: true, repeat });
+  const first = await call(1);
+  const single: number[] = [];
+  for (let r = 0; r < REPS; r++) single.push((await call(1)).gpuMs!);
+  let t0 = performance.now();
+  await call(1);
+  const oneWall = performance.now() - t0;
+  t0 = performance.now();
+  const chained = await call(CHAIN);
+  const chainWall = (performance.now() - t0 - oneWall) / (CHAIN - 1);
+  const err = sampledError(first.out, q, k, v, n, heads, pat.allowed);
+  console.log(`${c.padEnd(20)} ${String(tiles.numQTiles * heads).padStart(10)} ${median(single).toFixed(3).padStart(10)} ${chained.gpuMs!.toFixed(3).padStart(9)} ${chainWall.toFixed(3).padStart(19)}  ${err.toExponential(2)}`);
+}
+releaseDevice(info);
