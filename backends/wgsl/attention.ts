@@ -72,13 +72,13 @@ export function wgslParamFields(ir: PatternIR): string[] {
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 /**
- * Staging of one K or V tile through registers: every load of the thread is issued before any
- * store (a GPU then waits for global memory once per tile, not once per element), from rows of
- * `width` floats read as vec4s where the width allows. `store(col, key, value)` spells the
- * workgroup store of one element. Returns the register declarations, the loads (for keys
- * from `k0`) and the stores.
+ * Staging of one tile (`bk` rows of `width` floats: a K, V or Q tile) through registers: every
+ * load of the thread is issued before any store (a GPU then waits for global memory once per
+ * tile, not once per element), read as vec4s where the width allows. `store(col, row, value)`
+ * spells the workgroup store of one element. Returns the register declarations, the loads (of
+ * rows `first` + 0 .. bk - 1 of head `head`) and the stores.
  */
-function staging(name: string, buffer: string, width: number, bk: number, store: (col: string, key: string, value: string) => string) {
+function staging(name: string, buffer: string, width: number, bk: number, store: (col: string, key: string, value: string) => string, first = "k0", head = "kvh") {
   const w = width % 4 === 0 ? 4 : 1; // floats per load
   const per = width / w; // loads per key
   const total = bk * per;
@@ -88,9 +88,9 @@ function staging(name: string, buffer: string, width: number, bk: number, store:
   const idx = (u: number) => `(lid + ${THREADS * u}i)`;
   const decls = range(slots).map((u) => `  var ${name}${u}: ${type};`);
   const loads = range(slots).map((u) => {
-    const key = `k0 + ${idx(u)} / ${per}i`;
+    const key = `${first} + ${idx(u)} / ${per}i`;
     const ok = `${key} < n${guarded ? ` && ${idx(u)} < ${total}i` : ""}`;
-    return `${name}${u} = select(${type}(0.0), ${buffer}[select(0i, (kvh * n + ${key}) * ${per}i + ${idx(u)} % ${per}i, ${ok})], ${ok});`;
+    return `${name}${u} = select(${type}(0.0), ${buffer}[select(0i, (${head} * n + ${key}) * ${per}i + ${idx(u)} % ${per}i, ${ok})], ${ok});`;
   });
   const stores = range(slots).flatMap((u) => {
     const parts = range(w).map((j) => store(`${w === 4 ? `(${idx(u)} % ${per}i) * 4i + ${j}i` : `${idx(u)} % ${per}i`}`, `${idx(u)} / ${per}i`, w === 4 ? `${name}${u}[${j}]` : `${name}${u}`));
@@ -114,6 +114,8 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
   // K transposed (rows of BK + 1), V as it is: both into kvs, one after the other.
   const kStage = staging("kr", "Kb", d, bk, (col, key, v) => `kvs[(${col}) * (BK + 1i) + ${key}] = kv_t(${v});`);
   const vStage = staging("vr", "Vb", dv, bk, (col, key, v) => `kvs[${key} * DV + ${col}] = kv_t(${v});`);
+  // Q transposed, a vec4 of 4 rows per dimension and row group.
+  const qStage = staging("qr", "Qb", d, WGSL_BQ, (col, row, v) => `qs[(${col}) * TY + (${row}) / RA][(${row}) % RA] = ${v};`, "qt * BQ", "head");
   const threadsPerRow = o.subgroups ? THREADS / WGSL_BQ : 1; // in the softmax
   const span = bk / threadsPerRow; // keys each softmax thread reads
 
@@ -134,7 +136,7 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     "        let at = (tx + TX * (x / RA)) * TY + ty;",
     "        let key = k0 + tx + TX * (x / RA);",
     "        var ok = key < n && q0 + a < n;",
-    `        if (ok && partial) { ok = spattn_allowed(q0 + a, key, head, n${hoisted.map((i) => `, sel${i}_rows[a]`).join("")}); }`,
+    `        if (ok && partial) { ok = spattn_allowed(q0 + a, key, head, n${hoisted.map((i) => `, ((sel${i}_rows >> u32(a)) & 1u) == 1u`).join("")}); }`,
     "        if (!ok) { ps[at][a] = NEG_BIG; }",
     "      }",
     "    }",
@@ -177,7 +179,7 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     `// spattn: attention under the pattern ${commentText(ir.name)} (f32, D = ${d}, DV = ${dv}, ${WGSL_BQ} x ${bk} tiles${o.subgroups ? ", softmax on subgroup pairs" : ""}${o.f16 ? ", K and V staged in f16" : ""}).`,
     ...wgslParamStruct(wgslParamFields(ir), ["scale_log2"]),
     "@group(0) @binding(0) var<uniform> P: Params;",
-    "@group(0) @binding(1) var<storage, read> Qb: array<f32>;",
+    `@group(0) @binding(1) var<storage, read> Qb: ${qStage.type};`,
     `@group(0) @binding(2) var<storage, read> Kb: ${kStage.type};`,
     `@group(0) @binding(3) var<storage, read> Vb: ${vStage.type};`,
     "@group(0) @binding(4) var<storage, read_write> Ob: array<f32>;",
@@ -236,12 +238,11 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     "    np_wg = lists[P.kv_num_off + list];",
     "    total_wg = np_wg + lists[P.full_num_off + list];",
     "  }",
-    "  // Q^T, once: consecutive threads read consecutive columns of a row.",
-    `  for (var i = lid; i < BQ * D; i += ${THREADS}i) {`,
-    "    let row = i / D;",
-    "    let col = i % D;",
-    "    let q = qt * BQ + row;",
-    "    qs[col * TY + row / RA][row % RA] = select(0.0, Qb[select(0i, (head * n + q) * D + col, q < n)], q < n);",
+    "  // Q^T, once, through registers: every load issued before the first store.",
+    "  {",
+    ...qStage.decls.map((l) => `  ${l}`),
+    ...qStage.loads.map((l) => `    ${l}`),
+    ...qStage.stores.map((l) => `    ${l}`),
     "  }",
     "  let np = workgroupUniformLoad(&np_wg);",
     "  let total = workgroupUniformLoad(&total_wg);",
@@ -261,7 +262,7 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     "  for (var e = 0i; e < total; e++) {",
     "    let partial = e < np;",
     "    let k0 = kt * BK;",
-    ...hoisted.map((i) => `    let sel${i}_rows = vec4<bool>(${range(RA).map((a) => `spattn_sel${i}_row(partial, q0 + ${a}i, k0, head, n)`).join(", ")});`),
+    ...hoisted.map((i) => `    let sel${i}_rows = ${range(RA).map((a) => `(u32(spattn_sel${i}_row(partial, q0 + ${a}i, k0, head, n)) << ${a}u)`).join(" | ")}; // bit a: row q0 + a`),
     "    workgroupBarrier(); // the previous tile's readers of kvs, ps and rowv are done",
     ...kStage.stores.map((l) => `    ${l}`),
     ...vStage.loads.map((l) => `    ${l}`),

@@ -6,13 +6,15 @@
 //   npx tsx bench/webgpu/bench.ts [--n 512] [--heads 2] [--d 64] [--reps 3] [--out bench/results/webgpu]
 //     [--only moba,nsa]   (examples whose names hold one of these; for A/B runs)
 //     [--f16]             (K and V staged in f16, sparse and dense alike; needs shader-f16)
-//     [--repeat 10]       (each timed call runs the pass this many times back to back, and
-//                          reports the median pass: see bench/webgpu/sizes.ts for why)
+//     [--repeat 10]       (each timed call runs the pass this many times back to back: on a
+//                          GPU, whose timestamps may tick coarser than a short pass)
+//     [--warm-ms 1000]    (passes run before timing, to bring a GPU's clocks up)
 //
-// Times are medians of `reps` calls of the host code's runAttention after one warm-up call:
-// the attention pass on the GPU by timestamp queries where the device has them (else the
-// call's wall time: uploads, dispatch, read-back). Block lists and data-dependent arrays are
-// made once beforehand, on the CPU. Dense is the same shader under `mask true` (all tiles full).
+// Times are medians of `reps` calls of the host code's runAttention after a warm-up of at
+// least --warm-ms of passes (bench/webgpu/timing.ts says why): the attention pass on the GPU by
+// timestamp queries where the device has them (else the call's wall time: uploads, dispatch,
+// read-back), per pass of the call's --repeat. Block lists and data-dependent arrays are made
+// once beforehand, on the CPU. Dense is the same shader under `mask true` (all tiles full).
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -27,6 +29,7 @@ import { releaseDevice, requestDevice } from "../../runtime/webgpu/device.js";
 import { dynByName } from "../../runtime/webgpu/run.js";
 import { rng } from "../../test/random.js";
 import type { Tensor4 } from "../../compiler/blockmask/build.js";
+import { timePasses } from "./timing.js";
 
 function randomTensor(heads: number, n: number, d: number, seed: number): Tensor4 {
   const r = rng(seed);
@@ -45,6 +48,7 @@ const { values: args } = parseArgs({
     only: { type: "string", default: "" },
     f16: { type: "boolean", default: false },
     repeat: { type: "string", default: "1" },
+    "warm-ms": { type: "string", default: "1000" },
   },
 });
 const N = Number(args.n);
@@ -53,6 +57,7 @@ const D = Number(args.d);
 const REPS = Number(args.reps);
 const F16 = args.f16!;
 const REPEAT = Number(args.repeat);
+const WARM_MS = Number(args["warm-ms"]);
 
 /** Grids of the layout examples near N tokens. */
 function layoutSizes(file: string): Record<string, Value> {
@@ -70,7 +75,6 @@ function mainPattern(file: string): PatternIR {
   return compile(src, { fileName: file, pattern: names[names.length - 1], set: layoutSizes(file) });
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 /** Milliseconds with three significant-ish digits: a GPU's times are fractions of one, SwiftShader's hundreds. */
 const fmt = (ms: number) => ms.toFixed(ms < 10 ? 3 : 1);
 
@@ -78,7 +82,7 @@ const info = await requestDevice();
 const device = info.device;
 const subgroups = canUseSubgroups(device);
 const timed = device.features.has("timestamp-query");
-const clock = timed ? "GPU time of the attention pass (timestamp queries)" : "wall time per call (uploads, dispatch, read-back)";
+const clock = (timed ? "GPU time of the attention pass (timestamp queries)" : "wall time per call (uploads, dispatch, read-back)") + (REPEAT > 1 ? `, per pass of ${REPEAT} run back to back` : "") + `, after ${WARM_MS} ms of warm-up`;
 console.log(`adapter: ${info.adapter}; features: ${info.features.join(", ")}; subgroups: ${subgroups}; K and V in ${F16 ? "f16" : "f32"}; N about ${N}, H = ${HEADS}, D = ${D}, median of ${REPS}; ${clock}`);
 
 async function time(ir: PatternIR, n: number, heads: number): Promise<{ ms: number; tiles: Tiles; bk: number }> {
@@ -87,15 +91,8 @@ async function time(ir: PatternIR, n: number, heads: number): Promise<{ ms: numb
   const bk = keysPerTile(device, spec, subgroups, F16);
   const tiles = kernelInputs(ir, { seqLen: n, heads, q, k, blockQ: spec.queryTile, blockK: bk, permute: false }).tiles;
   const dyn = dynByName(ir, heads, n, q, k);
-  const call = () => runAttention(device, spec, q.data as Float32Array, k.data as Float32Array, v.data as Float32Array, { heads, kvHeads: heads, n }, { tiles, dyn, bk, subgroups, timed, f16: F16, repeat: timed ? REPEAT : undefined });
-  await call();
-  const ms: number[] = [];
-  for (let r = 0; r < REPS; r++) {
-    const t0 = performance.now();
-    const got = await call();
-    ms.push(got.gpuMs ?? performance.now() - t0);
-  }
-  return { ms: median(ms), tiles, bk };
+  const call = (repeat: number) => runAttention(device, spec, q.data as Float32Array, k.data as Float32Array, v.data as Float32Array, { heads, kvHeads: heads, n }, { tiles, dyn, bk, subgroups, timed, f16: F16, repeat });
+  return { ms: await timePasses(call, REPS, REPEAT, WARM_MS), tiles, bk };
 }
 
 const dense = new Map<string, number>();
@@ -133,7 +130,7 @@ releaseDevice(info);
 
 const slug = (info.adapter.replace(/[^A-Za-z0-9]+/g, "_").replace(/^_|_$/g, "").toLowerCase() || "adapter") + (F16 ? "_f16" : "");
 mkdirSync(args.out!, { recursive: true });
-const meta = { adapter: info.adapter, subgroups, f16: F16, clock, n: N, heads: HEADS, d: D, reps: REPS, date: new Date().toISOString(), command: `npx tsx bench/webgpu/bench.ts --n ${N} --heads ${HEADS} --d ${D} --reps ${REPS}${args.only ? ` --only ${args.only}` : ""}${F16 ? " --f16" : ""}${REPEAT > 1 ? ` --repeat ${REPEAT}` : ""}` };
+const meta = { adapter: info.adapter, subgroups, f16: F16, clock, n: N, heads: HEADS, d: D, reps: REPS, date: new Date().toISOString(), command: `npx tsx bench/webgpu/bench.ts --n ${N} --heads ${HEADS} --d ${D} --reps ${REPS}${args.only ? ` --only ${args.only}` : ""}${F16 ? " --f16" : ""}${REPEAT > 1 ? ` --repeat ${REPEAT}` : ""}${WARM_MS !== 1000 ? ` --warm-ms ${WARM_MS}` : ""}` };
 writeFileSync(join(args.out!, `${slug}.json`), JSON.stringify({ ...meta, rows: results }, null, 2) + "\n");
 const md = [
   `# WGSL attention, sparse against dense: ${info.adapter}`,

@@ -25,8 +25,8 @@ if ! grep -q '^adapter:' "$OUT/probe.log" || grep -qi swiftshader "$OUT/probe.lo
 fi
 $run npx vitest run test/runtime/webgpu.test.ts test/backends/wgsl-select.test.ts test/backends/wgsl-f64.test.ts 2>&1 | tee "$OUT/vitest.log" | grep -E '✓|✗|×|FAIL|Test Files|Tests ' | tail -60
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
-bench=(--n 8192 --heads 8 --d 64 --reps 5 "$@")
-timeout 240 $run npx tsx bench/webgpu/bench.ts "${bench[@]}" --out "$OUT" 2>&1 | tee "$OUT/bench.log" || status=1
+bench=(--n 8192 --heads 8 --d 64 --reps 5 --repeat 10 "$@")
+timeout 420 $run npx tsx bench/webgpu/bench.ts "${bench[@]}" --out "$OUT" 2>&1 | tee "$OUT/bench.log" || status=1
 if grep -q 'shader-f16' "$OUT/probe.log"; then
   timeout 180 $run npx tsx bench/webgpu/bench.ts "${bench[@]}" --f16 --out "$OUT" 2>&1 | tee "$OUT/bench_f16.log" || status=1
 else

@@ -1,11 +1,12 @@
 // Dense, causal and windowed WGSL attention across sizes and head counts, each timed two ways,
 // with sampled rows checked against float64 attention: a diagnosis of how the attention
 // shader's time depends on N, the head count and the way it is measured.
-//   - "single": the median of `reps` calls of runAttention, one pass per call (as bench.ts did
-//     up to its --repeat option): between passes the host uploads, reads back and waits;
-//   - "chain": one call that runs the pass `chain` times back to back in one submission, the
-//     median pass by timestamp queries, and the wall time per pass of that call beyond a
-//     one-pass call's (a clock that does not depend on the timestamps).
+//   - "single": the median of `reps` calls of runAttention, one pass per call and no warm-up
+//     (as bench.ts timed up to its --repeat and --warm-ms options);
+//   - "warm": as bench.ts times now (bench/webgpu/timing.ts): a second of passes first, then
+//     the median of `reps` calls of `chain` passes back to back in one submission;
+//   - "wall": the wall time per pass of one call of `chain` passes beyond a one-pass call's (a
+//     clock that does not depend on the timestamps).
 //
 //   npx tsx bench/webgpu/sizes.ts [--d 64] [--reps 5] [--chain 20] [--cases dense:8192:8,causal:8192:8,window256:8192:8,every4:4096:8]
 // Needs a device with `timestamp-query`.
@@ -16,6 +17,7 @@ import { patternSpec } from "../../backends/wgsl/spec.js";
 import { canUseSubgroups, keysPerTile, runAttention } from "../../backends/wgsl/templates/host.js";
 import { releaseDevice, requestDevice } from "../../runtime/webgpu/device.js";
 import { rng } from "../../test/random.js";
+import { timePasses } from "./timing.js";
 
 /** The patterns, as DSL source and as the same rule over (q, k) for the float64 check:
  *  dense, causal, windowW (causal, the last W keys) and every4 (dense but for one key in 4, so
@@ -96,8 +98,8 @@ const info = await requestDevice();
 const device = info.device;
 if (!device.features.has("timestamp-query")) throw new Error(`${info.adapter} has no timestamp-query: this diagnosis times passes on the GPU`);
 const subgroups = canUseSubgroups(device);
-console.log(`adapter: ${info.adapter}; subgroups: ${subgroups}; D = ${D}; single: median of ${REPS} one-pass calls; chain: ${CHAIN} passes in one submission`);
-console.log("case                 workgroups  single ms  chain ms  chain wall ms/pass  max rel err (sampled rows)");
+console.log(`adapter: ${info.adapter}; subgroups: ${subgroups}; D = ${D}; single: median of ${REPS} one-pass calls; warm and wall: ${CHAIN} passes in one submission`);
+console.log("case                 workgroups  single ms   warm ms  wall ms/pass  max rel err (sampled rows)");
 for (const c of args.cases!.split(",")) {
   const [name, nText, hText] = c.split(":");
   const n = Number(nText);
@@ -112,13 +114,14 @@ for (const c of args.cases!.split(",")) {
   const first = await call(1);
   const single: number[] = [];
   for (let r = 0; r < REPS; r++) single.push((await call(1)).gpuMs!);
+  const warm = await timePasses(call, REPS, CHAIN);
   let t0 = performance.now();
   await call(1);
   const oneWall = performance.now() - t0;
   t0 = performance.now();
-  const chained = await call(CHAIN);
-  const chainWall = (performance.now() - t0 - oneWall) / (CHAIN - 1);
+  await call(CHAIN);
+  const wall = (performance.now() - t0 - oneWall) / (CHAIN - 1);
   const err = sampledError(first.out, q, k, v, n, heads, pat.allowed);
-  console.log(`${c.padEnd(20)} ${String(tiles.numQTiles * heads).padStart(10)} ${median(single).toFixed(3).padStart(10)} ${chained.gpuMs!.toFixed(3).padStart(9)} ${chainWall.toFixed(3).padStart(19)}  ${err.toExponential(2)}`);
+  console.log(`${c.padEnd(20)} ${String(tiles.numQTiles * heads).padStart(10)} ${median(single).toFixed(3).padStart(10)} ${warm.toFixed(3).padStart(9)} ${wall.toFixed(3).padStart(13)}  ${err.toExponential(2)}`);
 }
 releaseDevice(info);

@@ -162,8 +162,9 @@ function packDyn(spec: PatternSpec, dyn: DynArrays | undefined): { data: Int32Ar
 
 /** Runs the passes in order in one submission, then copies `reads` back; a validation error
  *  of any step becomes an exception. With `timed` (the device must have `timestamp-query`),
- *  also the GPU time from the first pass's start to the last one's end, in nanoseconds: the
- *  median over `repeat` runs of the passes, one after another in the same submission. */
+ *  also the GPU time from the first pass's start to the last one's end, in nanoseconds: with
+ *  `repeat` runs of the passes, one after another in the same submission, the span of all
+ *  runs divided by their number. */
 async function launch(
   device: GPUDevice,
   what: string,
@@ -207,8 +208,9 @@ async function launch(
     result = { data: staging.map((b) => b.getMappedRange().slice(0)) };
     if (stampsRead) {
       const t = new BigUint64Array(stampsRead.getMappedRange());
-      const ns = Array.from({ length: runs }, (_, r) => Number(t[2 * r + 1] - t[2 * r])).sort((a, b) => a - b);
-      result.gpuNs = ns[Math.floor(runs / 2)];
+      // The span over the runs, per run: some drivers' timestamps tick in tens of microseconds
+      // (NVIDIA's Vulkan driver on an H200: 65.5 us), too coarse for one short pass.
+      result.gpuNs = Number(t[2 * runs - 1] - t[0]) / runs;
     }
   } catch (e) {
     failure = e;
@@ -450,9 +452,9 @@ export interface AttentionOptions {
   subgroups?: boolean;
   /** Also time the attention pass on the GPU (needs the device's `timestamp-query` feature). */
   timed?: boolean;
-  /** With `timed`: run the attention pass this many times in the one submission and report the
-   *  median (default 1). Back-to-back passes keep the GPU at its working clocks; a single pass
-   *  after host work may start at idle clocks. */
+  /** With `timed`: run the attention pass this many times in the one submission and report
+   *  their time divided by their number (default 1). For benchmarks: one short pass can be
+   *  shorter than the timestamps' tick, and a pass after host work may run at idle clocks. */
   repeat?: number;
   /** Stage K and V in f16 (needs `shader-f16`): half the workgroup storage, K and V rounded to
    *  f16 (about 1e-3 relative error); products, softmax and sums stay f32. Off by default. */

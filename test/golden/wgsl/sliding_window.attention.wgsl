@@ -14,7 +14,7 @@ struct Params {
   pad11: i32,
 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> Qb: array<f32>;
+@group(0) @binding(1) var<storage, read> Qb: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> Kb: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> Vb: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> Ob: array<f32>;
@@ -85,12 +85,56 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx
     np_wg = lists[P.kv_num_off + list];
     total_wg = np_wg + lists[P.full_num_off + list];
   }
-  // Q^T, once: consecutive threads read consecutive columns of a row.
-  for (var i = lid; i < BQ * D; i += 64i) {
-    let row = i / D;
-    let col = i % D;
-    let q = qt * BQ + row;
-    qs[col * TY + row / RA][row % RA] = select(0.0, Qb[select(0i, (head * n + q) * D + col, q < n)], q < n);
+  // Q^T, once, through registers: every load issued before the first store.
+  {
+    var qr0: vec4<f32>;
+    var qr1: vec4<f32>;
+    var qr2: vec4<f32>;
+    var qr3: vec4<f32>;
+    var qr4: vec4<f32>;
+    var qr5: vec4<f32>;
+    var qr6: vec4<f32>;
+    var qr7: vec4<f32>;
+    qr0 = select(vec4<f32>(0.0), Qb[select(0i, (head * n + qt * BQ + (lid + 0i) / 16i) * 16i + (lid + 0i) % 16i, qt * BQ + (lid + 0i) / 16i < n)], qt * BQ + (lid + 0i) / 16i < n);
+    qr1 = select(vec4<f32>(0.0), Qb[select(0i, (head * n + qt * BQ + (lid + 64i) / 16i) * 16i + (lid + 64i) % 16i, qt * BQ + (lid + 64i) / 16i < n)], qt * BQ + (lid + 64i) / 16i < n);
+    qr2 = select(vec4<f32>(0.0), Qb[select(0i, (head * n + qt * BQ + (lid + 128i) / 16i) * 16i + (lid + 128i) % 16i, qt * BQ + (lid + 128i) / 16i < n)], qt * BQ + (lid + 128i) / 16i < n);
+    qr3 = select(vec4<f32>(0.0), Qb[select(0i, (head * n + qt * BQ + (lid + 192i) / 16i) * 16i + (lid + 192i) % 16i, qt * BQ + (lid + 192i) / 16i < n)], qt * BQ + (lid + 192i) / 16i < n);
+    qr4 = select(vec4<f32>(0.0), Qb[select(0i, (head * n + qt * BQ + (lid + 256i) / 16i) * 16i + (lid + 256i) % 16i, qt * BQ + (lid + 256i) / 16i < n)], qt * BQ + (lid + 256i) / 16i < n);
+    qr5 = select(vec4<f32>(0.0), Qb[select(0i, (head * n + qt * BQ + (lid + 320i) / 16i) * 16i + (lid + 320i) % 16i, qt * BQ + (lid + 320i) / 16i < n)], qt * BQ + (lid + 320i) / 16i < n);
+    qr6 = select(vec4<f32>(0.0), Qb[select(0i, (head * n + qt * BQ + (lid + 384i) / 16i) * 16i + (lid + 384i) % 16i, qt * BQ + (lid + 384i) / 16i < n)], qt * BQ + (lid + 384i) / 16i < n);
+    qr7 = select(vec4<f32>(0.0), Qb[select(0i, (head * n + qt * BQ + (lid + 448i) / 16i) * 16i + (lid + 448i) % 16i, qt * BQ + (lid + 448i) / 16i < n)], qt * BQ + (lid + 448i) / 16i < n);
+    qs[(((lid + 0i) % 16i) * 4i + 0i) * TY + ((lid + 0i) / 16i) / RA][((lid + 0i) / 16i) % RA] = qr0[0];
+    qs[(((lid + 0i) % 16i) * 4i + 1i) * TY + ((lid + 0i) / 16i) / RA][((lid + 0i) / 16i) % RA] = qr0[1];
+    qs[(((lid + 0i) % 16i) * 4i + 2i) * TY + ((lid + 0i) / 16i) / RA][((lid + 0i) / 16i) % RA] = qr0[2];
+    qs[(((lid + 0i) % 16i) * 4i + 3i) * TY + ((lid + 0i) / 16i) / RA][((lid + 0i) / 16i) % RA] = qr0[3];
+    qs[(((lid + 64i) % 16i) * 4i + 0i) * TY + ((lid + 64i) / 16i) / RA][((lid + 64i) / 16i) % RA] = qr1[0];
+    qs[(((lid + 64i) % 16i) * 4i + 1i) * TY + ((lid + 64i) / 16i) / RA][((lid + 64i) / 16i) % RA] = qr1[1];
+    qs[(((lid + 64i) % 16i) * 4i + 2i) * TY + ((lid + 64i) / 16i) / RA][((lid + 64i) / 16i) % RA] = qr1[2];
+    qs[(((lid + 64i) % 16i) * 4i + 3i) * TY + ((lid + 64i) / 16i) / RA][((lid + 64i) / 16i) % RA] = qr1[3];
+    qs[(((lid + 128i) % 16i) * 4i + 0i) * TY + ((lid + 128i) / 16i) / RA][((lid + 128i) / 16i) % RA] = qr2[0];
+    qs[(((lid + 128i) % 16i) * 4i + 1i) * TY + ((lid + 128i) / 16i) / RA][((lid + 128i) / 16i) % RA] = qr2[1];
+    qs[(((lid + 128i) % 16i) * 4i + 2i) * TY + ((lid + 128i) / 16i) / RA][((lid + 128i) / 16i) % RA] = qr2[2];
+    qs[(((lid + 128i) % 16i) * 4i + 3i) * TY + ((lid + 128i) / 16i) / RA][((lid + 128i) / 16i) % RA] = qr2[3];
+    qs[(((lid + 192i) % 16i) * 4i + 0i) * TY + ((lid + 192i) / 16i) / RA][((lid + 192i) / 16i) % RA] = qr3[0];
+    qs[(((lid + 192i) % 16i) * 4i + 1i) * TY + ((lid + 192i) / 16i) / RA][((lid + 192i) / 16i) % RA] = qr3[1];
+    qs[(((lid + 192i) % 16i) * 4i + 2i) * TY + ((lid + 192i) / 16i) / RA][((lid + 192i) / 16i) % RA] = qr3[2];
+    qs[(((lid + 192i) % 16i) * 4i + 3i) * TY + ((lid + 192i) / 16i) / RA][((lid + 192i) / 16i) % RA] = qr3[3];
+    qs[(((lid + 256i) % 16i) * 4i + 0i) * TY + ((lid + 256i) / 16i) / RA][((lid + 256i) / 16i) % RA] = qr4[0];
+    qs[(((lid + 256i) % 16i) * 4i + 1i) * TY + ((lid + 256i) / 16i) / RA][((lid + 256i) / 16i) % RA] = qr4[1];
+    qs[(((lid + 256i) % 16i) * 4i + 2i) * TY + ((lid + 256i) / 16i) / RA][((lid + 256i) / 16i) % RA] = qr4[2];
+    qs[(((lid + 256i) % 16i) * 4i + 3i) * TY + ((lid + 256i) / 16i) / RA][((lid + 256i) / 16i) % RA] = qr4[3];
+    qs[(((lid + 320i) % 16i) * 4i + 0i) * TY + ((lid + 320i) / 16i) / RA][((lid + 320i) / 16i) % RA] = qr5[0];
+    qs[(((lid + 320i) % 16i) * 4i + 1i) * TY + ((lid + 320i) / 16i) / RA][((lid + 320i) / 16i) % RA] = qr5[1];
+    qs[(((lid + 320i) % 16i) * 4i + 2i) * TY + ((lid + 320i) / 16i) / RA][((lid + 320i) / 16i) % RA] = qr5[2];
+    qs[(((lid + 320i) % 16i) * 4i + 3i) * TY + ((lid + 320i) / 16i) / RA][((lid + 320i) / 16i) % RA] = qr5[3];
+    qs[(((lid + 384i) % 16i) * 4i + 0i) * TY + ((lid + 384i) / 16i) / RA][((lid + 384i) / 16i) % RA] = qr6[0];
+    qs[(((lid + 384i) % 16i) * 4i + 1i) * TY + ((lid + 384i) / 16i) / RA][((lid + 384i) / 16i) % RA] = qr6[1];
+    qs[(((lid + 384i) % 16i) * 4i + 2i) * TY + ((lid + 384i) / 16i) / RA][((lid + 384i) / 16i) % RA] = qr6[2];
+    qs[(((lid + 384i) % 16i) * 4i + 3i) * TY + ((lid + 384i) / 16i) / RA][((lid + 384i) / 16i) % RA] = qr6[3];
+    qs[(((lid + 448i) % 16i) * 4i + 0i) * TY + ((lid + 448i) / 16i) / RA][((lid + 448i) / 16i) % RA] = qr7[0];
+    qs[(((lid + 448i) % 16i) * 4i + 1i) * TY + ((lid + 448i) / 16i) / RA][((lid + 448i) / 16i) % RA] = qr7[1];
+    qs[(((lid + 448i) % 16i) * 4i + 2i) * TY + ((lid + 448i) / 16i) / RA][((lid + 448i) / 16i) % RA] = qr7[2];
+    qs[(((lid + 448i) % 16i) * 4i + 3i) * TY + ((lid + 448i) / 16i) / RA][((lid + 448i) / 16i) % RA] = qr7[3];
   }
   let np = workgroupUniformLoad(&np_wg);
   let total = workgroupUniformLoad(&total_wg);
