@@ -15,6 +15,11 @@
 // workgroup waits for global memory less than once per tile.
 // Partial tiles evaluate the pattern's predicate; full tiles only mask keys past n. A row with
 // no allowed key gets O = 0 and lse = -inf, like the CPU reference.
+// Workgroups take work items from a table the host makes, longest first: a query tile and head,
+// and a range of its list. A query tile whose list is much longer than the others' is split
+// into parts (as flash decoding splits keys): each part's workgroup writes its normalised O and
+// its lse to a slot of `parts`, and the entry point spattn_combine merges a tile's parts by
+// their lse into O and lse.
 //
 // Control flow that holds a barrier must be uniform in WGSL: the list's counts reach every
 // thread through workgroupUniformLoad, and rows past n still take part (they write nothing).
@@ -63,9 +68,16 @@ export function wgslWorkgroupBytes(o: WgslAttentionOptions): number {
   return qs + kv + p + 4 * WGSL_BQ + 8;
 }
 
+/** Words per work item (query tile, head, first and end list entry, slot of a part or -1) and
+ *  per combine item (query tile, head, first slot, number of parts), in the lists buffer. */
+export const WGSL_ITEM_WORDS = 5;
+export const WGSL_COMBINE_WORDS = 4;
+/** Workgroups along x of the attention and combine dispatches (more go along y). */
+export const WGSL_GROUPS_X = 32768;
+
 /** Field names of the parameter block, in order (all 4-byte scalars). */
 export function wgslParamFields(ir: PatternIR): string[] {
-  const fixed = ["n", "heads", "kv_heads", "num_q_tiles", "stride", "tile_heads", "kv_num_off", "kv_idx_off", "full_num_off", "full_idx_off", "scale_log2"];
+  const fixed = ["n", "heads", "kv_heads", "num_q_tiles", "stride", "tile_heads", "kv_num_off", "kv_idx_off", "full_num_off", "full_idx_off", "items_off", "num_items", "combine_off", "num_combine", "scale_log2"];
   return [...fixed, ...dynFieldNames(ir).map((f) => `dyn_${f}`)];
 }
 
@@ -186,6 +198,7 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     "@group(0) @binding(5) var<storage, read_write> LSEb: array<f32>;",
     "@group(0) @binding(6) var<storage, read> lists: array<i32>;",
     "@group(0) @binding(7) var<storage, read> dyn: array<i32>;",
+    "@group(0) @binding(8) var<storage, read_write> parts: array<f32>; // per slot: O [BQ][DV], then lse [BQ]",
     "",
     `const D = ${d}i;`,
     `const DV = ${dv}i;`,
@@ -195,6 +208,8 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     `const TY = ${ty}i; // row groups`,
     `const TX = ${TX}i; // threads across keys and columns`,
     "const NEG_BIG = -3.0e38; // a masked score: exp2 of it, less any finite maximum, is 0",
+    `const PART = ${WGSL_BQ * dv + WGSL_BQ}i; // words of a slot of parts`,
+    `const GROUPS_X = ${WGSL_GROUPS_X}u; // workgroups along x; item = x + GROUPS_X * y`,
     "",
     `alias kv_t = ${o.f16 ? "f16" : "f32"}; // the staged K and V`,
     `var<workgroup> qs: array<vec4<f32>, ${d * ty}>; // Q^T: [dimension][row group], a vec4 of 4 rows`,
@@ -202,6 +217,7 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     `var<workgroup> ps: array<vec4<f32>, ${bk * ty}>; // P^T: [key][row group]`,
     `var<workgroup> rowv: array<vec4<f32>, ${ty}>; // per row: the rescaling factor, at the end 1 / l`,
     "var<workgroup> np_wg: i32;",
+    "var<workgroup> first_wg: i32;",
     "var<workgroup> total_wg: i32;",
     "",
     ...wgslPredicate(ir, hoisted),
@@ -223,8 +239,12 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     `@compute @workgroup_size(${THREADS})`,
     "fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx: u32) {",
     "  let n = P.n;",
-    "  let qt = i32(wid.x);",
-    "  let head = i32(wid.y);",
+    "  let item = i32(wid.x + GROUPS_X * wid.y);",
+    "  if (item >= P.num_items) { return; }",
+    `  let it = P.items_off + ${WGSL_ITEM_WORDS}i * item;`,
+    "  let qt = lists[it];",
+    "  let head = lists[it + 1i];",
+    "  let slot = lists[it + 4i]; // -1: the whole list, written to O and lse",
     "  let lid = i32(lidx);",
     "  let ty = lid / TX;",
     "  let tx = lid % TX;",
@@ -236,7 +256,8 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     "  let list = select(head, 0i, P.tile_heads == 1i) * P.num_q_tiles + qt;",
     "  if (lid == 0i) {",
     "    np_wg = lists[P.kv_num_off + list];",
-    "    total_wg = np_wg + lists[P.full_num_off + list];",
+    "    first_wg = lists[it + 2i];",
+    "    total_wg = lists[it + 3i];",
     "  }",
     "  // Q^T, once, through registers: every load issued before the first store.",
     "  {",
@@ -245,6 +266,7 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     ...qStage.stores.map((l) => `    ${l}`),
     "  }",
     "  let np = workgroupUniformLoad(&np_wg);",
+    "  let first = workgroupUniformLoad(&first_wg); // this item's entries of the list: first .. total - 1",
     "  let total = workgroupUniformLoad(&total_wg);",
     ...range(CV).map((c) => `  var o${c} = vec4<f32>(0.0);`),
     "  var m_i = NEG_BIG; // the softmax state of row sr",
@@ -254,12 +276,12 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     ...kStage.decls,
     ...vStage.decls,
     "  var kt = 0i;",
-    "  if (total > 0i) {",
-    "    kt = spattn_tile(list, np, 0i);",
+    "  if (total > first) {",
+    "    kt = spattn_tile(list, np, first);",
     "    let k0 = kt * BK;",
     ...kStage.loads.map((l) => `    ${l}`),
     "  }",
-    "  for (var e = 0i; e < total; e++) {",
+    "  for (var e = first; e < total; e++) {",
     "    let partial = e < np;",
     "    let k0 = kt * BK;",
     ...hoisted.map((i) => `    let sel${i}_rows = ${range(RA).map((a) => `(u32(spattn_sel${i}_row(partial, q0 + ${a}i, k0, head, n)) << ${a}u)`).join(" | ")}; // bit a: row q0 + a`),
@@ -283,19 +305,62 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     `  let sq = qt * BQ + sr;`,
     `  if (${o.subgroups ? "half == 0i" : "lid < BQ"}) {`,
     "    rowv[sr / RA][sr % RA] = select(0.0, 1.0 / l_i, l_i > 0.0);",
-    "    if (sq < n) {",
+    "    let lse = (m_i + log2(l_i)) * 0.6931471805599453; // where l_i > 0",
+    "    // A part with no allowed key gets NEG_BIG, not -inf: the combine computes with it.",
+    "    if (slot >= 0i) { parts[slot * PART + BQ * DV + sr] = select(NEG_BIG, lse, l_i > 0.0); }",
+    "    else if (sq < n) {",
     "      let neg_inf_bits = 0xff800000u; // a let: a constant infinity would be a shader-creation error",
-    "      LSEb[head * n + sq] = select(bitcast<f32>(neg_inf_bits), (m_i + log2(l_i)) * 0.6931471805599453, l_i > 0.0);",
+    "      LSEb[head * n + sq] = select(bitcast<f32>(neg_inf_bits), lse, l_i > 0.0);",
     "    }",
     "  }",
     "  workgroupBarrier();",
     "  let inv = rowv[ty];",
+    "  if (slot >= 0i) {",
+    ...range(RA).flatMap((a) => [
+      `    let at${a} = slot * PART + (ty * RA + ${a}i) * DV + tx;`,
+      ...range(CV).map((c) => `    ${colGuard(c, `parts[at${a} + ${TX * c}i] = o${c}[${a}] * inv[${a}];`)}`),
+    ]),
+    "    return;",
+    "  }",
     ...range(RA).flatMap((a) => [
       `  if (q0 + ${a}i < n) {`,
       `    let at = (head * n + q0 + ${a}i) * DV + tx;`,
       ...range(CV).map((c) => `    ${colGuard(c, `Ob[at + ${TX * c}i] = o${c}[${a}] * inv[${a}];`)}`),
       "  }",
     ]),
+    "}",
+    "",
+    "// The parts of a split query tile merged: each row's lse from its parts' lse, and O as their",
+    "// O weighted by exp(lse_part - lse). A row no part allows keeps O = 0 and lse = -inf.",
+    `@compute @workgroup_size(${THREADS})`,
+    "fn spattn_combine(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx: u32) {",
+    "  let n = P.n;",
+    "  let item = i32(wid.x + GROUPS_X * wid.y);",
+    "  if (item >= P.num_combine) { return; }",
+    `  let it = P.combine_off + ${WGSL_COMBINE_WORDS}i * item;`,
+    "  let qt = lists[it];",
+    "  let head = lists[it + 1i];",
+    "  let s0 = lists[it + 2i];",
+    "  let count = lists[it + 3i];",
+    `  for (var i = i32(lidx); i < BQ * DV; i += ${THREADS}i) {`,
+    "    let r = i / DV;",
+    "    let q = qt * BQ + r;",
+    "    if (q >= n) { break; } // i grows, and with it r",
+    "    var mx = NEG_BIG;",
+    "    for (var j = 0i; j < count; j++) { mx = max(mx, parts[(s0 + j) * PART + BQ * DV + r]); }",
+    "    var sum = 0.0;",
+    "    var acc = 0.0;",
+    "    if (mx > NEG_BIG) {",
+    "      for (var j = 0i; j < count; j++) {",
+    "        let w = exp(parts[(s0 + j) * PART + BQ * DV + r] - mx);",
+    "        sum += w;",
+    "        acc += w * parts[(s0 + j) * PART + i];",
+    "      }",
+    "    }",
+    "    Ob[(head * n + q) * DV + i % DV] = select(0.0, acc / sum, sum > 0.0);",
+    "    let neg_inf_bits = 0xff800000u;",
+    "    if (i % DV == 0i) { LSEb[head * n + q] = select(bitcast<f32>(neg_inf_bits), mx + log(sum), sum > 0.0); }",
+    "  }",
     "}",
     "",
   ];

@@ -459,6 +459,74 @@ export interface AttentionOptions {
   /** Stage K and V in f16 (needs `shader-f16`): half the workgroup storage, K and V rounded to
    *  f16 (about 1e-3 relative error); products, softmax and sums stay f32. Off by default. */
   f16?: boolean;
+  /** The most key tiles one workgroup runs: longer lists are split and their parts combined
+   *  (default: see `workItems`). */
+  splitTiles?: number;
+}
+
+/** Words of the attention shader's work items and combine items, and its workgroups along x
+ *  (WGSL_ITEM_WORDS, WGSL_COMBINE_WORDS and WGSL_GROUPS_X in backends/wgsl/attention.ts). */
+const ITEM_WORDS = 5;
+const COMBINE_WORDS = 4;
+const GROUPS_X = 32768;
+
+/** What the attention pass runs: work items (query tile, head, first and end entry of its
+ *  list, slot or -1), longest first, and for each query tile split into parts a combine item
+ *  (query tile, head, first slot, parts). */
+export interface WorkItems {
+  items: Int32Array;
+  combine: Int32Array;
+  /** Slots of partial results (parts) the split tiles need. */
+  slots: number;
+  /** Most list entries a work item takes: longer lists are split. */
+  chunk: number;
+}
+
+/**
+ * The work items of the attention pass. A workgroup runs its item's tiles one after another, so
+ * a list much longer than the others (Longformer's and BigBird's global rows) would set the
+ * pass's time alone: lists longer than `chunk` entries are split into near-equal parts, run
+ * side by side, then combined. By default `chunk` is four times the mean list length, at least
+ * 32 (lists that long amortise a workgroup's start), doubled until the parts' partial results
+ * fit `maxBytes`. Items are ordered longest first, so that long ones do not start last.
+ */
+export function workItems(tiles: Tiles, heads: number, bytesPerSlot: number, maxBytes: number, chunk?: number): WorkItems {
+  const lens: number[] = [];
+  for (let h = 0; h < heads; h++)
+    for (let qt = 0; qt < tiles.numQTiles; qt++) {
+      const list = (tiles.tileHeads === 1 ? 0 : h) * tiles.numQTiles + qt;
+      lens.push(tiles.kvNum[list] + tiles.fullNum[list]);
+    }
+  const mean = lens.reduce((a, b) => a + b, 0) / Math.max(1, lens.length);
+  let c = chunk ?? Math.max(32, Math.ceil(4 * mean));
+  if (!(Number.isInteger(c) && c >= 1)) throw new SpattnWebGpuError(`the tiles per work item must be a positive integer, got ${c}`);
+  const partsOf = (len: number) => (len > c ? Math.ceil(len / c) : 0);
+  const slotsAt = () => lens.reduce((a, len) => a + partsOf(len), 0);
+  while (slotsAt() * bytesPerSlot > maxBytes) {
+    if (chunk !== undefined) throw new SpattnWebGpuError(`${chunk} tiles per work item need ${slotsAt() * bytesPerSlot} bytes of partial results; the device binds at most ${maxBytes}`);
+    c *= 2;
+  }
+  const items: number[][] = [];
+  const combine: number[] = [];
+  let slots = 0;
+  lens.forEach((len, i) => {
+    const head = Math.floor(i / tiles.numQTiles);
+    const qt = i % tiles.numQTiles;
+    const parts = partsOf(len);
+    if (!parts) return void items.push([qt, head, 0, len, -1]);
+    for (let j = 0; j < parts; j++) items.push([qt, head, Math.floor((j * len) / parts), Math.floor(((j + 1) * len) / parts), slots + j]);
+    combine.push(qt, head, slots, parts);
+    slots += parts;
+  });
+  items.sort((a, b) => b[3] - b[2] - (a[3] - a[2])); // stable: ties keep tile order
+  return { items: Int32Array.from(items.flat()), combine: Int32Array.from(combine), slots, chunk: c };
+}
+
+/** Workgroups of a dispatch of `count` items: GROUPS_X along x, the rest along y. */
+function itemGroups(device: GPUDevice, count: number): [number, number, number] {
+  const y = Math.ceil(count / GROUPS_X);
+  if (y > device.limits.maxComputeWorkgroupsPerDimension) throw new SpattnWebGpuError(`${count} work items need ${y} workgroups along y; the device allows ${device.limits.maxComputeWorkgroupsPerDimension}`);
+  return [Math.min(count, GROUPS_X), y, 1];
 }
 
 /** Attention under the pattern, float32: q [heads][n][d], k [kvHeads][n][d], v [kvHeads][n][dv]
@@ -498,8 +566,11 @@ export async function runAttention(
   }
   const tiles = opts.tiles ?? (await runMaskGenerators(device, spec, { n, heads: spec.headDependent ? heads : 1, blockQ: spec.queryTile, blockK: bk, dyn: given })).tiles;
   if (tiles.numQTiles !== Math.ceil(n / spec.queryTile)) throw new SpattnWebGpuError(`the lists have ${tiles.numQTiles} query tiles; N = ${n} in tiles of ${spec.queryTile} needs ${Math.ceil(n / spec.queryTile)}`);
-  if (tiles.numQTiles > device.limits.maxComputeWorkgroupsPerDimension) throw new SpattnWebGpuError(`N = ${n} needs ${tiles.numQTiles} workgroups along x; the device allows ${device.limits.maxComputeWorkgroupsPerDimension}`);
-  const parts = [["kv_num_off", tiles.kvNum], ["kv_idx_off", tiles.kvIdx], ["full_num_off", tiles.fullNum], ["full_idx_off", tiles.fullIdx]] as const;
+  const slotWords = spec.queryTile * (dv + 1);
+  const work = workItems(tiles, heads, 4 * slotWords, device.limits.maxStorageBufferBindingSize, opts.splitTiles);
+  const numItems = work.items.length / ITEM_WORDS;
+  const numCombine = work.combine.length / COMBINE_WORDS;
+  const parts = [["kv_num_off", tiles.kvNum], ["kv_idx_off", tiles.kvIdx], ["full_num_off", tiles.fullNum], ["full_idx_off", tiles.fullIdx], ["items_off", work.items], ["combine_off", work.combine]] as const;
   const lists = new Int32Array(parts.reduce((s, [, a]) => s + a.length, 0));
   const offsets: Record<string, number> = {};
   let at = 0;
@@ -509,10 +580,11 @@ export async function runAttention(
     at += arr.length;
   }
   const dyn = packDyn(spec, given);
-  const values = { n, heads, kv_heads: kvHeads, num_q_tiles: tiles.numQTiles, stride: tiles.stride, tile_heads: tiles.tileHeads, scale_log2: Math.LOG2E / Math.sqrt(d), ...offsets, ...dyn.offsets };
+  const values = { n, heads, kv_heads: kvHeads, num_q_tiles: tiles.numQTiles, stride: tiles.stride, tile_heads: tiles.tileHeads, num_items: numItems, num_combine: numCombine, scale_log2: Math.LOG2E / Math.sqrt(d), ...offsets, ...dyn.offsets };
   const r: GPUBufferBindingType = "read-only-storage";
-  const layout = bufferLayout(device, ["uniform", r, r, r, "storage", "storage", r, r]);
+  const layout = bufferLayout(device, ["uniform", r, r, r, "storage", "storage", r, r, "storage"]);
   const pipeline = await pipelineFor(device, shader.wgsl, layout);
+  const combine = numCombine ? await pipelineFor(device, shader.wgsl, layout, "spattn_combine") : undefined;
   const S = GPUBufferUsage.STORAGE;
   const bufs = [
     upload(device, paramBlock(spec.attentionParams, values, ["scale_log2"]), GPUBufferUsage.UNIFORM),
@@ -523,11 +595,13 @@ export async function runAttention(
     device.createBuffer({ size: Math.max(16, lse.byteLength), usage: S | GPUBufferUsage.COPY_SRC }),
     upload(device, lists, S),
     upload(device, dyn.data, S),
+    device.createBuffer({ size: Math.max(16, 4 * slotWords * work.slots), usage: S }),
   ];
   try {
     if (opts.timed && !device.features.has("timestamp-query")) throw new SpattnWebGpuError("timing the attention pass needs the device's `timestamp-query` feature");
     if (opts.repeat !== undefined && !(Number.isInteger(opts.repeat) && opts.repeat >= 1)) throw new SpattnWebGpuError(`repeat must be a positive integer, got ${opts.repeat}`);
-    const got = await launch(device, "the attention launch", layout, bufs, [{ pipeline, workgroups: [tiles.numQTiles, heads, 1] }], [bufs[4], bufs[5]], opts.timed, opts.repeat);
+    const passes = [{ pipeline, workgroups: itemGroups(device, numItems) }, ...(combine ? [{ pipeline: combine, workgroups: itemGroups(device, numCombine) }] : [])];
+    const got = await launch(device, "the attention launch", layout, bufs, passes, [bufs[4], bufs[5]], opts.timed, opts.repeat);
     out.set(new Float32Array(got.data[0], 0, out.length));
     lse.set(new Float32Array(got.data[1], 0, lse.length));
     return got.gpuNs === undefined ? { out, lse } : { out, lse, gpuMs: got.gpuNs / 1e6 };

@@ -10,6 +10,10 @@ struct Params {
   kv_idx_off: i32,
   full_num_off: i32,
   full_idx_off: i32,
+  items_off: i32,
+  num_items: i32,
+  combine_off: i32,
+  num_combine: i32,
   scale_log2: f32,
   dyn_sel0_kept: i32,
 }
@@ -21,6 +25,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> LSEb: array<f32>;
 @group(0) @binding(6) var<storage, read> lists: array<i32>;
 @group(0) @binding(7) var<storage, read> dyn: array<i32>;
+@group(0) @binding(8) var<storage, read_write> parts: array<f32>; // per slot: O [BQ][DV], then lse [BQ]
 
 const D = 64i;
 const DV = 64i;
@@ -30,6 +35,8 @@ const RA = 4i; // rows per thread
 const TY = 8i; // row groups
 const TX = 8i; // threads across keys and columns
 const NEG_BIG = -3.0e38; // a masked score: exp2 of it, less any finite maximum, is 0
+const PART = 2080i; // words of a slot of parts
+const GROUPS_X = 32768u; // workgroups along x; item = x + GROUPS_X * y
 
 alias kv_t = f32; // the staged K and V
 var<workgroup> qs: array<vec4<f32>, 512>; // Q^T: [dimension][row group], a vec4 of 4 rows
@@ -37,6 +44,7 @@ var<workgroup> kvs: array<kv_t, 1088>; // K^T [dimension][key] (rows of BK + 1),
 var<workgroup> ps: array<vec4<f32>, 128>; // P^T: [key][row group]
 var<workgroup> rowv: array<vec4<f32>, 8>; // per row: the rescaling factor, at the end 1 / l
 var<workgroup> np_wg: i32;
+var<workgroup> first_wg: i32;
 var<workgroup> total_wg: i32;
 
 // Floor division and modulo by a positive constant (WGSL's / and % truncate toward zero).
@@ -77,8 +85,12 @@ fn spattn_sel0_row(partial: bool, q: i32, k0: i32, head: i32, n: i32) -> bool {
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx: u32) {
   let n = P.n;
-  let qt = i32(wid.x);
-  let head = i32(wid.y);
+  let item = i32(wid.x + GROUPS_X * wid.y);
+  if (item >= P.num_items) { return; }
+  let it = P.items_off + 5i * item;
+  let qt = lists[it];
+  let head = lists[it + 1i];
+  let slot = lists[it + 4i]; // -1: the whole list, written to O and lse
   let lid = i32(lidx);
   let ty = lid / TX;
   let tx = lid % TX;
@@ -89,7 +101,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx
   let list = select(head, 0i, P.tile_heads == 1i) * P.num_q_tiles + qt;
   if (lid == 0i) {
     np_wg = lists[P.kv_num_off + list];
-    total_wg = np_wg + lists[P.full_num_off + list];
+    first_wg = lists[it + 2i];
+    total_wg = lists[it + 3i];
   }
   // Q^T, once, through registers: every load issued before the first store.
   {
@@ -143,6 +156,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx
     qs[(((lid + 448i) % 16i) * 4i + 3i) * TY + ((lid + 448i) / 16i) / RA][((lid + 448i) / 16i) % RA] = qr7[3];
   }
   let np = workgroupUniformLoad(&np_wg);
+  let first = workgroupUniformLoad(&first_wg); // this item's entries of the list: first .. total - 1
   let total = workgroupUniformLoad(&total_wg);
   var o0 = vec4<f32>(0.0);
   var o1 = vec4<f32>(0.0);
@@ -165,15 +179,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx
   var vr2: vec4<f32>;
   var vr3: vec4<f32>;
   var kt = 0i;
-  if (total > 0i) {
-    kt = spattn_tile(list, np, 0i);
+  if (total > first) {
+    kt = spattn_tile(list, np, first);
     let k0 = kt * BK;
     kr0 = select(vec4<f32>(0.0), Kb[select(0i, (kvh * n + k0 + (lid + 0i) / 16i) * 16i + (lid + 0i) % 16i, k0 + (lid + 0i) / 16i < n)], k0 + (lid + 0i) / 16i < n);
     kr1 = select(vec4<f32>(0.0), Kb[select(0i, (kvh * n + k0 + (lid + 64i) / 16i) * 16i + (lid + 64i) % 16i, k0 + (lid + 64i) / 16i < n)], k0 + (lid + 64i) / 16i < n);
     kr2 = select(vec4<f32>(0.0), Kb[select(0i, (kvh * n + k0 + (lid + 128i) / 16i) * 16i + (lid + 128i) % 16i, k0 + (lid + 128i) / 16i < n)], k0 + (lid + 128i) / 16i < n);
     kr3 = select(vec4<f32>(0.0), Kb[select(0i, (kvh * n + k0 + (lid + 192i) / 16i) * 16i + (lid + 192i) % 16i, k0 + (lid + 192i) / 16i < n)], k0 + (lid + 192i) / 16i < n);
   }
-  for (var e = 0i; e < total; e++) {
+  for (var e = first; e < total; e++) {
     let partial = e < np;
     let k0 = kt * BK;
     let sel0_rows = (u32(spattn_sel0_row(partial, q0 + 0i, k0, head, n)) << 0u) | (u32(spattn_sel0_row(partial, q0 + 1i, k0, head, n)) << 1u) | (u32(spattn_sel0_row(partial, q0 + 2i, k0, head, n)) << 2u) | (u32(spattn_sel0_row(partial, q0 + 3i, k0, head, n)) << 3u); // bit a: row q0 + a
@@ -291,13 +305,55 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx
   let sq = qt * BQ + sr;
   if (lid < BQ) {
     rowv[sr / RA][sr % RA] = select(0.0, 1.0 / l_i, l_i > 0.0);
-    if (sq < n) {
+    let lse = (m_i + log2(l_i)) * 0.6931471805599453; // where l_i > 0
+    // A part with no allowed key gets NEG_BIG, not -inf: the combine computes with it.
+    if (slot >= 0i) { parts[slot * PART + BQ * DV + sr] = select(NEG_BIG, lse, l_i > 0.0); }
+    else if (sq < n) {
       let neg_inf_bits = 0xff800000u; // a let: a constant infinity would be a shader-creation error
-      LSEb[head * n + sq] = select(bitcast<f32>(neg_inf_bits), (m_i + log2(l_i)) * 0.6931471805599453, l_i > 0.0);
+      LSEb[head * n + sq] = select(bitcast<f32>(neg_inf_bits), lse, l_i > 0.0);
     }
   }
   workgroupBarrier();
   let inv = rowv[ty];
+  if (slot >= 0i) {
+    let at0 = slot * PART + (ty * RA + 0i) * DV + tx;
+    parts[at0 + 0i] = o0[0] * inv[0];
+    parts[at0 + 8i] = o1[0] * inv[0];
+    parts[at0 + 16i] = o2[0] * inv[0];
+    parts[at0 + 24i] = o3[0] * inv[0];
+    parts[at0 + 32i] = o4[0] * inv[0];
+    parts[at0 + 40i] = o5[0] * inv[0];
+    parts[at0 + 48i] = o6[0] * inv[0];
+    parts[at0 + 56i] = o7[0] * inv[0];
+    let at1 = slot * PART + (ty * RA + 1i) * DV + tx;
+    parts[at1 + 0i] = o0[1] * inv[1];
+    parts[at1 + 8i] = o1[1] * inv[1];
+    parts[at1 + 16i] = o2[1] * inv[1];
+    parts[at1 + 24i] = o3[1] * inv[1];
+    parts[at1 + 32i] = o4[1] * inv[1];
+    parts[at1 + 40i] = o5[1] * inv[1];
+    parts[at1 + 48i] = o6[1] * inv[1];
+    parts[at1 + 56i] = o7[1] * inv[1];
+    let at2 = slot * PART + (ty * RA + 2i) * DV + tx;
+    parts[at2 + 0i] = o0[2] * inv[2];
+    parts[at2 + 8i] = o1[2] * inv[2];
+    parts[at2 + 16i] = o2[2] * inv[2];
+    parts[at2 + 24i] = o3[2] * inv[2];
+    parts[at2 + 32i] = o4[2] * inv[2];
+    parts[at2 + 40i] = o5[2] * inv[2];
+    parts[at2 + 48i] = o6[2] * inv[2];
+    parts[at2 + 56i] = o7[2] * inv[2];
+    let at3 = slot * PART + (ty * RA + 3i) * DV + tx;
+    parts[at3 + 0i] = o0[3] * inv[3];
+    parts[at3 + 8i] = o1[3] * inv[3];
+    parts[at3 + 16i] = o2[3] * inv[3];
+    parts[at3 + 24i] = o3[3] * inv[3];
+    parts[at3 + 32i] = o4[3] * inv[3];
+    parts[at3 + 40i] = o5[3] * inv[3];
+    parts[at3 + 48i] = o6[3] * inv[3];
+    parts[at3 + 56i] = o7[3] * inv[3];
+    return;
+  }
   if (q0 + 0i < n) {
     let at = (head * n + q0 + 0i) * DV + tx;
     Ob[at + 0i] = o0[0] * inv[0];
@@ -341,5 +397,38 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx
     Ob[at + 40i] = o5[3] * inv[3];
     Ob[at + 48i] = o6[3] * inv[3];
     Ob[at + 56i] = o7[3] * inv[3];
+  }
+}
+
+// The parts of a split query tile merged: each row's lse from its parts' lse, and O as their
+// O weighted by exp(lse_part - lse). A row no part allows keeps O = 0 and lse = -inf.
+@compute @workgroup_size(64)
+fn spattn_combine(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx: u32) {
+  let n = P.n;
+  let item = i32(wid.x + GROUPS_X * wid.y);
+  if (item >= P.num_combine) { return; }
+  let it = P.combine_off + 4i * item;
+  let qt = lists[it];
+  let head = lists[it + 1i];
+  let s0 = lists[it + 2i];
+  let count = lists[it + 3i];
+  for (var i = i32(lidx); i < BQ * DV; i += 64i) {
+    let r = i / DV;
+    let q = qt * BQ + r;
+    if (q >= n) { break; } // i grows, and with it r
+    var mx = NEG_BIG;
+    for (var j = 0i; j < count; j++) { mx = max(mx, parts[(s0 + j) * PART + BQ * DV + r]); }
+    var sum = 0.0;
+    var acc = 0.0;
+    if (mx > NEG_BIG) {
+      for (var j = 0i; j < count; j++) {
+        let w = exp(parts[(s0 + j) * PART + BQ * DV + r] - mx);
+        sum += w;
+        acc += w * parts[(s0 + j) * PART + i];
+      }
+    }
+    Ob[(head * n + q) * DV + i % DV] = select(0.0, acc / sum, sum > 0.0);
+    let neg_inf_bits = 0xff800000u;
+    if (i % DV == 0i) { LSEb[head * n + q] = select(bitcast<f32>(neg_inf_bits), mx + log(sum), sum > 0.0); }
   }
 }
