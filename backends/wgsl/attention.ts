@@ -15,11 +15,13 @@
 // workgroup waits for global memory less than once per tile.
 // Partial tiles evaluate the pattern's predicate; full tiles only mask keys past n. A row with
 // no allowed key gets O = 0 and lse = -inf, like the CPU reference.
-// Workgroups take work items from a table the host makes, longest first: a query tile and head,
-// and a range of its list. A query tile whose list is much longer than the others' is split
-// into parts (as flash decoding splits keys): each part's workgroup writes its normalised O and
-// its lse to a slot of `parts`, and the entry point spattn_combine merges a tile's parts by
-// their lse into O and lse.
+// A query tile whose list is much longer than the others' is split into parts, as flash
+// decoding splits keys: the tile's own workgroup runs the first part, and work items from a
+// table the host makes run the others, in rows of workgroups dispatched before the heads'
+// rows; each part writes its normalised O and its lse to a slot of `parts`, and the entry
+// point spattn_combine merges a tile's parts by their lse into O and lse. The heads' rows take
+// the query tile and head from the workgroup's id, not from memory: so the driver knows them
+// uniform (loaded from a table instead, dense attention ran 1.5 times slower on an H200).
 //
 // Control flow that holds a barrier must be uniform in WGSL: the list's counts reach every
 // thread through workgroupUniformLoad, and rows past n still take part (they write nothing).
@@ -68,16 +70,16 @@ export function wgslWorkgroupBytes(o: WgslAttentionOptions): number {
   return qs + kv + p + 4 * WGSL_BQ + 8;
 }
 
-/** Words per work item (query tile, head, first and end list entry, slot of a part or -1) and
- *  per combine item (query tile, head, first slot, number of parts), in the lists buffer. */
+/** Words, in the lists buffer, per work item (query tile, head, first and end entry of its
+ *  list, slot), per combine item (query tile, head, first slot, number of parts) and per query
+ *  tile of a head where some list is split (end of the first part, its slot or -1). */
 export const WGSL_ITEM_WORDS = 5;
 export const WGSL_COMBINE_WORDS = 4;
-/** Workgroups along x of the attention and combine dispatches (more go along y). */
-export const WGSL_GROUPS_X = 32768;
+export const WGSL_SPLIT_WORDS = 2;
 
 /** Field names of the parameter block, in order (all 4-byte scalars). */
 export function wgslParamFields(ir: PatternIR): string[] {
-  const fixed = ["n", "heads", "kv_heads", "num_q_tiles", "stride", "tile_heads", "kv_num_off", "kv_idx_off", "full_num_off", "full_idx_off", "items_off", "num_items", "combine_off", "num_combine", "scale_log2"];
+  const fixed = ["n", "heads", "kv_heads", "num_q_tiles", "stride", "tile_heads", "kv_num_off", "kv_idx_off", "full_num_off", "full_idx_off", "split_off", "items_off", "num_items", "extra_rows", "combine_off", "num_combine", "scale_log2"];
   return [...fixed, ...dynFieldNames(ir).map((f) => `dyn_${f}`)];
 }
 
@@ -209,16 +211,13 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     `const TX = ${TX}i; // threads across keys and columns`,
     "const NEG_BIG = -3.0e38; // a masked score: exp2 of it, less any finite maximum, is 0",
     `const PART = ${WGSL_BQ * dv + WGSL_BQ}i; // words of a slot of parts`,
-    `const GROUPS_X = ${WGSL_GROUPS_X}u; // workgroups along x; item = x + GROUPS_X * y`,
     "",
     `alias kv_t = ${o.f16 ? "f16" : "f32"}; // the staged K and V`,
     `var<workgroup> qs: array<vec4<f32>, ${d * ty}>; // Q^T: [dimension][row group], a vec4 of 4 rows`,
     `var<workgroup> kvs: array<kv_t, ${kvWords(o)}>; // K^T [dimension][key] (rows of BK + 1), then V [key][column]`,
     `var<workgroup> ps: array<vec4<f32>, ${bk * ty}>; // P^T: [key][row group]`,
     `var<workgroup> rowv: array<vec4<f32>, ${ty}>; // per row: the rescaling factor, at the end 1 / l`,
-    "var<workgroup> np_wg: i32;",
-    "var<workgroup> first_wg: i32;",
-    "var<workgroup> total_wg: i32;",
+    "var<workgroup> span_wg: vec4<i32>; // the list's partial tiles, then the first and end entry and the slot to run",
     "",
     ...wgslPredicate(ir, hoisted),
     "",
@@ -236,16 +235,25 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
       "}",
     ]),
     "",
+    "// Workgroup rows from extra_rows on: query tile x of head y - extra_rows, its list's first part",
+    "// (all of it where the list is not split). Rows before: the work items of the other parts.",
     `@compute @workgroup_size(${THREADS})`,
     "fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx: u32) {",
-    "  let n = P.n;",
-    "  let item = i32(wid.x + GROUPS_X * wid.y);",
+    "  let y = i32(wid.y) - P.extra_rows;",
+    "  if (y >= 0i) {",
+    "    spattn_attend(i32(wid.x), y, -1i, i32(lidx));",
+    "    return;",
+    "  }",
+    "  let item = i32(wid.y) * P.num_q_tiles + i32(wid.x);",
     "  if (item >= P.num_items) { return; }",
     `  let it = P.items_off + ${WGSL_ITEM_WORDS}i * item;`,
-    "  let qt = lists[it];",
-    "  let head = lists[it + 1i];",
-    "  let slot = lists[it + 4i]; // -1: the whole list, written to O and lse",
-    "  let lid = i32(lidx);",
+    "  spattn_attend(lists[it], lists[it + 1i], it, i32(lidx));",
+    "}",
+    "",
+    "// Query tile qt of head `head` over the entries of its list that the work item at `it` names,",
+    "// or (it < 0) over its first part.",
+    "fn spattn_attend(qt: i32, head: i32, it: i32, lid: i32) {",
+    "  let n = P.n;",
     "  let ty = lid / TX;",
     "  let tx = lid % TX;",
     "  let q0 = qt * BQ + ty * RA; // this thread's first row",
@@ -255,9 +263,15 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     "  let kvh = head / (P.heads / P.kv_heads);",
     "  let list = select(head, 0i, P.tile_heads == 1i) * P.num_q_tiles + qt;",
     "  if (lid == 0i) {",
-    "    np_wg = lists[P.kv_num_off + list];",
-    "    first_wg = lists[it + 2i];",
-    "    total_wg = lists[it + 3i];",
+    "    let np = lists[P.kv_num_off + list];",
+    "    var span = vec4<i32>(np, 0i, np + lists[P.full_num_off + list], -1i);",
+    "    if (it >= 0i) {",
+    "      span = vec4<i32>(np, lists[it + 2i], lists[it + 3i], lists[it + 4i]);",
+    "    } else if (P.num_combine > 0i) {",
+    `      let at = P.split_off + ${WGSL_SPLIT_WORDS}i * (head * P.num_q_tiles + qt);`,
+    "      span = vec4<i32>(np, 0i, lists[at], lists[at + 1i]);",
+    "    }",
+    "    span_wg = span;",
     "  }",
     "  // Q^T, once, through registers: every load issued before the first store.",
     "  {",
@@ -265,9 +279,11 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     ...qStage.loads.map((l) => `    ${l}`),
     ...qStage.stores.map((l) => `    ${l}`),
     "  }",
-    "  let np = workgroupUniformLoad(&np_wg);",
-    "  let first = workgroupUniformLoad(&first_wg); // this item's entries of the list: first .. total - 1",
-    "  let total = workgroupUniformLoad(&total_wg);",
+    "  let span = workgroupUniformLoad(&span_wg);",
+    "  let np = span.x;",
+    "  let first = span.y; // entries first .. total - 1 of the list",
+    "  let total = span.z;",
+    "  let slot = span.w; // -1: O and lse; else a slot of parts",
     ...range(CV).map((c) => `  var o${c} = vec4<f32>(0.0);`),
     "  var m_i = NEG_BIG; // the softmax state of row sr",
     "  var l_i = 0.0;",
@@ -335,7 +351,7 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     `@compute @workgroup_size(${THREADS})`,
     "fn spattn_combine(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx: u32) {",
     "  let n = P.n;",
-    "  let item = i32(wid.x + GROUPS_X * wid.y);",
+    "  let item = i32(wid.y) * P.num_q_tiles + i32(wid.x);",
     "  if (item >= P.num_combine) { return; }",
     `  let it = P.combine_off + ${WGSL_COMBINE_WORDS}i * item;`,
     "  let qt = lists[it];",

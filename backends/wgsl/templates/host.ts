@@ -163,8 +163,7 @@ function packDyn(spec: PatternSpec, dyn: DynArrays | undefined): { data: Int32Ar
 /** Runs the passes in order in one submission, then copies `reads` back; a validation error
  *  of any step becomes an exception. With `timed` (the device must have `timestamp-query`),
  *  also the GPU time from the first pass's start to the last one's end, in nanoseconds: with
- *  `repeat` runs of the passes, one after another in the same submission, the span of all
- *  runs divided by their number. */
+ *  `repeat` runs of the passes, one after another in the same submission, their mean. */
 async function launch(
   device: GPUDevice,
   what: string,
@@ -208,9 +207,12 @@ async function launch(
     result = { data: staging.map((b) => b.getMappedRange().slice(0)) };
     if (stampsRead) {
       const t = new BigUint64Array(stampsRead.getMappedRange());
-      // The span over the runs, per run: some drivers' timestamps tick in tens of microseconds
-      // (NVIDIA's Vulkan driver on an H200: 65.5 us), too coarse for one short pass.
-      result.gpuNs = Number(t[2 * runs - 1] - t[0]) / runs;
+      // The mean over the runs: some drivers' timestamps tick in tens of microseconds (NVIDIA's
+      // Vulkan driver on an H200: 65.5 us), too coarse for one short pass. Not the span of all
+      // runs: between two runs that driver left gaps of up to a millisecond.
+      let ns = 0;
+      for (let r = 0; r < runs; r++) ns += Number(t[2 * r + 1] - t[2 * r]);
+      result.gpuNs = ns / runs;
     }
   } catch (e) {
     failure = e;
@@ -453,8 +455,8 @@ export interface AttentionOptions {
   /** Also time the attention pass on the GPU (needs the device's `timestamp-query` feature). */
   timed?: boolean;
   /** With `timed`: run the attention pass this many times in the one submission and report
-   *  their time divided by their number (default 1). For benchmarks: one short pass can be
-   *  shorter than the timestamps' tick, and a pass after host work may run at idle clocks. */
+   *  the mean (default 1). For benchmarks: one short pass can be shorter than the timestamps'
+   *  tick, and a pass after host work may run at idle clocks. */
   repeat?: number;
   /** Stage K and V in f16 (needs `shader-f16`): half the workgroup storage, K and V rounded to
    *  f16 (about 1e-3 relative error); products, softmax and sums stay f32. Off by default. */
@@ -464,31 +466,34 @@ export interface AttentionOptions {
   splitTiles?: number;
 }
 
-/** Words of the attention shader's work items and combine items, and its workgroups along x
- *  (WGSL_ITEM_WORDS, WGSL_COMBINE_WORDS and WGSL_GROUPS_X in backends/wgsl/attention.ts). */
+/** Words of the attention shader's work items, combine items and split rows
+ *  (WGSL_ITEM_WORDS, WGSL_COMBINE_WORDS, WGSL_SPLIT_WORDS in backends/wgsl/attention.ts). */
 const ITEM_WORDS = 5;
 const COMBINE_WORDS = 4;
-const GROUPS_X = 32768;
+const SPLIT_WORDS = 2;
 
-/** What the attention pass runs: work items (query tile, head, first and end entry of its
- *  list, slot or -1), longest first, and for each query tile split into parts a combine item
- *  (query tile, head, first slot, parts). */
+/** How the attention pass splits long lists. The workgroup of (query tile, head) runs its
+ *  list's first part; work items (query tile, head, first and end entry, slot) run the other
+ *  parts; combine items (query tile, head, first slot, parts) merge them. */
 export interface WorkItems {
+  /** Per head and query tile: the end of the first part and its slot (-1: not split); empty
+   *  where no list is split. */
+  split: Int32Array;
   items: Int32Array;
   combine: Int32Array;
   /** Slots of partial results (parts) the split tiles need. */
   slots: number;
-  /** Most list entries a work item takes: longer lists are split. */
+  /** Most list entries a workgroup takes: longer lists are split. */
   chunk: number;
 }
 
 /**
- * The work items of the attention pass. A workgroup runs its item's tiles one after another, so
- * a list much longer than the others (Longformer's and BigBird's global rows) would set the
- * pass's time alone: lists longer than `chunk` entries are split into near-equal parts, run
- * side by side, then combined. By default `chunk` is four times the mean list length, at least
- * 32 (lists that long amortise a workgroup's start), doubled until the parts' partial results
- * fit `maxBytes`. Items are ordered longest first, so that long ones do not start last.
+ * The work of the attention pass. A workgroup runs its tiles one after another, so a list much
+ * longer than the others (Longformer's and BigBird's global rows) would set the pass's time
+ * alone: lists longer than `chunk` entries are split into near-equal parts, run side by side,
+ * then combined. By default `chunk` is four times the mean list length, at least 32 (lists
+ * that long amortise a workgroup's start), doubled until the parts' partial results fit
+ * `maxBytes`.
  */
 export function workItems(tiles: Tiles, heads: number, bytesPerSlot: number, maxBytes: number, chunk?: number): WorkItems {
   const lens: number[] = [];
@@ -506,27 +511,23 @@ export function workItems(tiles: Tiles, heads: number, bytesPerSlot: number, max
     if (chunk !== undefined) throw new SpattnWebGpuError(`${chunk} tiles per work item need ${slotsAt() * bytesPerSlot} bytes of partial results; the device binds at most ${maxBytes}`);
     c *= 2;
   }
-  const items: number[][] = [];
+  const slots = slotsAt();
+  const split = new Int32Array(slots ? SPLIT_WORDS * lens.length : 0);
+  const items: number[] = [];
   const combine: number[] = [];
-  let slots = 0;
+  let slot = 0;
   lens.forEach((len, i) => {
     const head = Math.floor(i / tiles.numQTiles);
     const qt = i % tiles.numQTiles;
     const parts = partsOf(len);
-    if (!parts) return void items.push([qt, head, 0, len, -1]);
-    for (let j = 0; j < parts; j++) items.push([qt, head, Math.floor((j * len) / parts), Math.floor(((j + 1) * len) / parts), slots + j]);
-    combine.push(qt, head, slots, parts);
-    slots += parts;
+    const end = (j: number) => Math.floor((j * len) / Math.max(1, parts));
+    if (slots) split.set([parts ? end(1) : len, parts ? slot : -1], SPLIT_WORDS * i);
+    if (!parts) return;
+    for (let j = 1; j < parts; j++) items.push(qt, head, end(j), end(j + 1), slot + j);
+    combine.push(qt, head, slot, parts);
+    slot += parts;
   });
-  items.sort((a, b) => b[3] - b[2] - (a[3] - a[2])); // stable: ties keep tile order
-  return { items: Int32Array.from(items.flat()), combine: Int32Array.from(combine), slots, chunk: c };
-}
-
-/** Workgroups of a dispatch of `count` items: GROUPS_X along x, the rest along y. */
-function itemGroups(device: GPUDevice, count: number): [number, number, number] {
-  const y = Math.ceil(count / GROUPS_X);
-  if (y > device.limits.maxComputeWorkgroupsPerDimension) throw new SpattnWebGpuError(`${count} work items need ${y} workgroups along y; the device allows ${device.limits.maxComputeWorkgroupsPerDimension}`);
-  return [Math.min(count, GROUPS_X), y, 1];
+  return { split, items: Int32Array.from(items), combine: Int32Array.from(combine), slots, chunk: c };
 }
 
 /** Attention under the pattern, float32: q [heads][n][d], k [kvHeads][n][d], v [kvHeads][n][dv]
@@ -570,7 +571,11 @@ export async function runAttention(
   const work = workItems(tiles, heads, 4 * slotWords, device.limits.maxStorageBufferBindingSize, opts.splitTiles);
   const numItems = work.items.length / ITEM_WORDS;
   const numCombine = work.combine.length / COMBINE_WORDS;
-  const parts = [["kv_num_off", tiles.kvNum], ["kv_idx_off", tiles.kvIdx], ["full_num_off", tiles.fullNum], ["full_idx_off", tiles.fullIdx], ["items_off", work.items], ["combine_off", work.combine]] as const;
+  // Workgroups: a row of query tiles per head, after the rows of the extra parts' work items.
+  const extraRows = Math.ceil(numItems / tiles.numQTiles);
+  const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
+  if (tiles.numQTiles > maxGroups || extraRows + heads > maxGroups) throw new SpattnWebGpuError(`N = ${n} with ${heads} heads needs ${tiles.numQTiles} x ${extraRows + heads} workgroups; the device allows ${maxGroups} along each`);
+  const parts = [["kv_num_off", tiles.kvNum], ["kv_idx_off", tiles.kvIdx], ["full_num_off", tiles.fullNum], ["full_idx_off", tiles.fullIdx], ["split_off", work.split], ["items_off", work.items], ["combine_off", work.combine]] as const;
   const lists = new Int32Array(parts.reduce((s, [, a]) => s + a.length, 0));
   const offsets: Record<string, number> = {};
   let at = 0;
@@ -580,7 +585,7 @@ export async function runAttention(
     at += arr.length;
   }
   const dyn = packDyn(spec, given);
-  const values = { n, heads, kv_heads: kvHeads, num_q_tiles: tiles.numQTiles, stride: tiles.stride, tile_heads: tiles.tileHeads, num_items: numItems, num_combine: numCombine, scale_log2: Math.LOG2E / Math.sqrt(d), ...offsets, ...dyn.offsets };
+  const values = { n, heads, kv_heads: kvHeads, num_q_tiles: tiles.numQTiles, stride: tiles.stride, tile_heads: tiles.tileHeads, num_items: numItems, extra_rows: extraRows, num_combine: numCombine, scale_log2: Math.LOG2E / Math.sqrt(d), ...offsets, ...dyn.offsets };
   const r: GPUBufferBindingType = "read-only-storage";
   const layout = bufferLayout(device, ["uniform", r, r, r, "storage", "storage", r, r, "storage"]);
   const pipeline = await pipelineFor(device, shader.wgsl, layout);
@@ -600,7 +605,8 @@ export async function runAttention(
   try {
     if (opts.timed && !device.features.has("timestamp-query")) throw new SpattnWebGpuError("timing the attention pass needs the device's `timestamp-query` feature");
     if (opts.repeat !== undefined && !(Number.isInteger(opts.repeat) && opts.repeat >= 1)) throw new SpattnWebGpuError(`repeat must be a positive integer, got ${opts.repeat}`);
-    const passes = [{ pipeline, workgroups: itemGroups(device, numItems) }, ...(combine ? [{ pipeline: combine, workgroups: itemGroups(device, numCombine) }] : [])];
+    const passes: { pipeline: GPUComputePipeline; workgroups: [number, number, number] }[] = [{ pipeline, workgroups: [tiles.numQTiles, extraRows + heads, 1] }];
+    if (combine) passes.push({ pipeline: combine, workgroups: [tiles.numQTiles, Math.ceil(numCombine / tiles.numQTiles), 1] });
     const got = await launch(device, "the attention launch", layout, bufs, passes, [bufs[4], bufs[5]], opts.timed, opts.repeat);
     out.set(new Float32Array(got.data[0], 0, out.length));
     lse.set(new Float32Array(got.data[1], 0, lse.length));

@@ -10,12 +10,16 @@ struct Params {
   kv_idx_off: i32,
   full_num_off: i32,
   full_idx_off: i32,
+  split_off: i32,
   items_off: i32,
   num_items: i32,
+  extra_rows: i32,
   combine_off: i32,
   num_combine: i32,
   scale_log2: f32,
   dyn_sel0_kept: i32,
+  pad18: i32,
+  pad19: i32,
 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> Qb: array<vec4<f32>>;
@@ -36,16 +40,13 @@ const TY = 8i; // row groups
 const TX = 8i; // threads across keys and columns
 const NEG_BIG = -3.0e38; // a masked score: exp2 of it, less any finite maximum, is 0
 const PART = 2080i; // words of a slot of parts
-const GROUPS_X = 32768u; // workgroups along x; item = x + GROUPS_X * y
 
 alias kv_t = f32; // the staged K and V
 var<workgroup> qs: array<vec4<f32>, 512>; // Q^T: [dimension][row group], a vec4 of 4 rows
 var<workgroup> kvs: array<kv_t, 1088>; // K^T [dimension][key] (rows of BK + 1), then V [key][column]
 var<workgroup> ps: array<vec4<f32>, 128>; // P^T: [key][row group]
 var<workgroup> rowv: array<vec4<f32>, 8>; // per row: the rescaling factor, at the end 1 / l
-var<workgroup> np_wg: i32;
-var<workgroup> first_wg: i32;
-var<workgroup> total_wg: i32;
+var<workgroup> span_wg: vec4<i32>; // the list's partial tiles, then the first and end entry and the slot to run
 
 // Floor division and modulo by a positive constant (WGSL's / and % truncate toward zero).
 fn spattn_fdiv(a: i32, b: i32) -> i32 {
@@ -82,16 +83,25 @@ fn spattn_sel0_row(partial: bool, q: i32, k0: i32, head: i32, n: i32) -> bool {
   return partial && q < n && (dyn[u32(P.dyn_sel0_kept + (head * ((n + 63i) / 64i) + q / 64i) * ((n + 63i) / 64i) + k0 / 64i)] != 0i);
 }
 
+// Workgroup rows from extra_rows on: query tile x of head y - extra_rows, its list's first part
+// (all of it where the list is not split). Rows before: the work items of the other parts.
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx: u32) {
-  let n = P.n;
-  let item = i32(wid.x + GROUPS_X * wid.y);
+  let y = i32(wid.y) - P.extra_rows;
+  if (y >= 0i) {
+    spattn_attend(i32(wid.x), y, -1i, i32(lidx));
+    return;
+  }
+  let item = i32(wid.y) * P.num_q_tiles + i32(wid.x);
   if (item >= P.num_items) { return; }
   let it = P.items_off + 5i * item;
-  let qt = lists[it];
-  let head = lists[it + 1i];
-  let slot = lists[it + 4i]; // -1: the whole list, written to O and lse
-  let lid = i32(lidx);
+  spattn_attend(lists[it], lists[it + 1i], it, i32(lidx));
+}
+
+// Query tile qt of head `head` over the entries of its list that the work item at `it` names,
+// or (it < 0) over its first part.
+fn spattn_attend(qt: i32, head: i32, it: i32, lid: i32) {
+  let n = P.n;
   let ty = lid / TX;
   let tx = lid % TX;
   let q0 = qt * BQ + ty * RA; // this thread's first row
@@ -100,9 +110,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx
   let kvh = head / (P.heads / P.kv_heads);
   let list = select(head, 0i, P.tile_heads == 1i) * P.num_q_tiles + qt;
   if (lid == 0i) {
-    np_wg = lists[P.kv_num_off + list];
-    first_wg = lists[it + 2i];
-    total_wg = lists[it + 3i];
+    let np = lists[P.kv_num_off + list];
+    var span = vec4<i32>(np, 0i, np + lists[P.full_num_off + list], -1i);
+    if (it >= 0i) {
+      span = vec4<i32>(np, lists[it + 2i], lists[it + 3i], lists[it + 4i]);
+    } else if (P.num_combine > 0i) {
+      let at = P.split_off + 2i * (head * P.num_q_tiles + qt);
+      span = vec4<i32>(np, 0i, lists[at], lists[at + 1i]);
+    }
+    span_wg = span;
   }
   // Q^T, once, through registers: every load issued before the first store.
   {
@@ -155,9 +171,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx
     qs[(((lid + 448i) % 16i) * 4i + 2i) * TY + ((lid + 448i) / 16i) / RA][((lid + 448i) / 16i) % RA] = qr7[2];
     qs[(((lid + 448i) % 16i) * 4i + 3i) * TY + ((lid + 448i) / 16i) / RA][((lid + 448i) / 16i) % RA] = qr7[3];
   }
-  let np = workgroupUniformLoad(&np_wg);
-  let first = workgroupUniformLoad(&first_wg); // this item's entries of the list: first .. total - 1
-  let total = workgroupUniformLoad(&total_wg);
+  let span = workgroupUniformLoad(&span_wg);
+  let np = span.x;
+  let first = span.y; // entries first .. total - 1 of the list
+  let total = span.z;
+  let slot = span.w; // -1: O and lse; else a slot of parts
   var o0 = vec4<f32>(0.0);
   var o1 = vec4<f32>(0.0);
   var o2 = vec4<f32>(0.0);
@@ -405,7 +423,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx
 @compute @workgroup_size(64)
 fn spattn_combine(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx: u32) {
   let n = P.n;
-  let item = i32(wid.x + GROUPS_X * wid.y);
+  let item = i32(wid.y) * P.num_q_tiles + i32(wid.x);
   if (item >= P.num_combine) { return; }
   let it = P.combine_off + 4i * item;
   let qt = lists[it];
