@@ -9,8 +9,6 @@
 //     [--repeat 10]       (each timed call runs the pass this many times back to back: on a
 //                          GPU, whose timestamps may tick coarser than a short pass)
 //     [--warm-ms 1000]    (passes run before timing, to bring a GPU's clocks up)
-//     [--split-tiles T]   (the most key tiles a workgroup runs, longer lists split; default:
-//                          the host code's choice; a large T never splits)
 //
 // Times are medians of `reps` calls of the host code's runAttention after a warm-up of at
 // least --warm-ms of passes (bench/webgpu/timing.ts says why): the attention pass on the GPU by
@@ -51,7 +49,6 @@ const { values: args } = parseArgs({
     f16: { type: "boolean", default: false },
     repeat: { type: "string", default: "1" },
     "warm-ms": { type: "string", default: "1000" },
-    "split-tiles": { type: "string", default: "" },
   },
 });
 const N = Number(args.n);
@@ -61,7 +58,6 @@ const REPS = Number(args.reps);
 const F16 = args.f16!;
 const REPEAT = Number(args.repeat);
 const WARM_MS = Number(args["warm-ms"]);
-const SPLIT = args["split-tiles"] ? Number(args["split-tiles"]) : undefined;
 
 /** Grids of the layout examples near N tokens. */
 function layoutSizes(file: string): Record<string, Value> {
@@ -95,7 +91,7 @@ async function time(ir: PatternIR, n: number, heads: number): Promise<{ ms: numb
   const bk = keysPerTile(device, spec, subgroups, F16);
   const tiles = kernelInputs(ir, { seqLen: n, heads, q, k, blockQ: spec.queryTile, blockK: bk, permute: false }).tiles;
   const dyn = dynByName(ir, heads, n, q, k);
-  const call = (repeat: number) => runAttention(device, spec, q.data as Float32Array, k.data as Float32Array, v.data as Float32Array, { heads, kvHeads: heads, n }, { tiles, dyn, bk, subgroups, timed, f16: F16, repeat, splitTiles: SPLIT });
+  const call = (repeat: number) => runAttention(device, spec, q.data as Float32Array, k.data as Float32Array, v.data as Float32Array, { heads, kvHeads: heads, n }, { tiles, dyn, bk, subgroups, timed, f16: F16, repeat });
   return { ms: await timePasses(call, REPS, REPEAT, WARM_MS), tiles, bk };
 }
 
@@ -134,7 +130,7 @@ releaseDevice(info);
 
 const slug = (info.adapter.replace(/[^A-Za-z0-9]+/g, "_").replace(/^_|_$/g, "").toLowerCase() || "adapter") + (F16 ? "_f16" : "");
 mkdirSync(args.out!, { recursive: true });
-const meta = { adapter: info.adapter, subgroups, f16: F16, clock, n: N, heads: HEADS, d: D, reps: REPS, date: new Date().toISOString(), command: `npx tsx bench/webgpu/bench.ts --n ${N} --heads ${HEADS} --d ${D} --reps ${REPS}${args.only ? ` --only ${args.only}` : ""}${F16 ? " --f16" : ""}${REPEAT > 1 ? ` --repeat ${REPEAT}` : ""}${WARM_MS !== 1000 ? ` --warm-ms ${WARM_MS}` : ""}${SPLIT ? ` --split-tiles ${SPLIT}` : ""}` };
+const meta = { adapter: info.adapter, subgroups, f16: F16, clock, n: N, heads: HEADS, d: D, reps: REPS, date: new Date().toISOString(), command: `npx tsx bench/webgpu/bench.ts --n ${N} --heads ${HEADS} --d ${D} --reps ${REPS}${args.only ? ` --only ${args.only}` : ""}${F16 ? " --f16" : ""}${REPEAT > 1 ? ` --repeat ${REPEAT}` : ""}${WARM_MS !== 1000 ? ` --warm-ms ${WARM_MS}` : ""}` };
 writeFileSync(join(args.out!, `${slug}.json`), JSON.stringify({ ...meta, rows: results }, null, 2) + "\n");
 const md = [
   `# WGSL attention, sparse against dense: ${info.adapter}`,
