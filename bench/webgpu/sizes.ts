@@ -1,4 +1,4 @@
-// Dense, causal and windowed WGSL attention across sizes and head counts, each timed two ways,
+// Dense, causal and windowed WGSL attention across sizes and head counts, each timed three ways,
 // with sampled rows checked against float64 attention: a diagnosis of how the attention
 // shader's time depends on N, the head count and the way it is measured.
 //   - "single": the median of `reps` calls of runAttention, one pass per call and no warm-up

@@ -1,9 +1,9 @@
-// How the WebGPU benchmarks time a pass. Measured on an H200 (NVIDIA's Vulkan driver,
-// bench/results/webgpu/h200/timing/clocks.csv): between calls the host uploads and reads back, and
-// the GPU's clock then drops, to 345 MHz at times against 1980 at work, and climbs back over
-// about a second; the timestamps tick every 65.5 us. So a measurement first keeps the GPU
-// busy for `warmMs` of passes, then takes the median of `reps` calls, each the mean pass of
-// `repeat` passes run back to back in one submission.
+// How the WebGPU benchmarks time a pass. Measured on an H200 with NVIDIA's Vulkan driver
+// (bench/results/webgpu/h200/timing/clocks.csv): between calls the host uploads and reads
+// back, the GPU's clock then drops, to 345 MHz at times against 1980 at work, and it climbs
+// back over about a second; the timestamps tick every 65.5 us. So a measurement first keeps
+// the GPU busy for `warmMs` of passes, then takes the median of `reps` calls, each the mean
+// pass of `repeat` passes run back to back in one submission.
 
 /** One call: `repeat` passes back to back; its GPU time per pass in ms (timestamp queries),
  *  or undefined where the device cannot time passes. */
