@@ -12,6 +12,9 @@ if [ ! -x "$bin/node" ]; then
   xz -dc .webgpunode/node.xz > "$bin/node.tmp" && chmod +x "$bin/node.tmp" && mv "$bin/node.tmp" "$bin/node"
 fi
 [ -d node_modules/webgpu ] || xz -dc .webgpunode/node_modules.tar.xz | tar -xf -
+if [ -f .webgpunode/prior-art.tar.xz ] && [ ! -d bench/webgpu/prior-art/node_modules/onnxruntime-web ]; then
+  xz -dc .webgpunode/prior-art.tar.xz | tar -xf -
+fi
 # npm's own files are not packed: npx is node_modules/.bin's tools, run by this Node.
 if [ "${1:-}" = npx ]; then shift; set -- "node_modules/.bin/$1" "${@:2}"; fi
 PATH="$bin:$PATH" exec "$@"

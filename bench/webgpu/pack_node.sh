@@ -5,7 +5,9 @@
 # run the sources as they are. Writes .webgpunode/ (git-ignored, about 46 MB) to carry with the
 # device call; there `bash bench/webgpu/node_run.sh COMMAND...` unpacks it and runs the command
 # with that Node first on the PATH. The GPU's Vulkan loader (libvulkan.so.1) comes from
-# Debian's libvulkan1 package, which the device's notes say how to carry (.gl).
+# Debian's libvulkan1 package, which the device's notes say how to carry (.gl). Where
+# bench/webgpu/prior-art is installed (npm ci there), the part of ONNX Runtime Web that
+# bench/webgpu/prior-art.ts loads is packed too.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ -d node_modules/webgpu/dist/linux-x64 ] || { echo "pack_node.sh: run npm ci first" >&2; exit 1; }
@@ -15,4 +17,11 @@ tar -cf - --exclude='node_modules/webgpu/dist/darwin-*' --exclude='node_modules/
   --exclude='node_modules/webgpu/dist/win32-*' --exclude='node_modules/@typescript' --exclude='node_modules/node-gyp' \
   node_modules | xz -T2 -6 > .webgpunode/node_modules.tar.xz
 xz -T2 -6 -c "$(command -v node)" > .webgpunode/node.xz
+# ONNX Runtime Web for bench/webgpu/prior-art.ts, where it is installed: the three files its
+# WebGPU build loads (about 5 MB packed).
+ort=bench/webgpu/prior-art/node_modules/onnxruntime-web
+if [ -f "$ort/dist/ort.webgpu.min.mjs" ]; then
+  tar -cf - "$ort/package.json" "$ort/dist/ort.webgpu.min.mjs" "$ort/dist/ort-wasm-simd-threaded.asyncify.mjs" \
+    "$ort/dist/ort-wasm-simd-threaded.asyncify.wasm" | xz -T2 -6 > .webgpunode/prior-art.tar.xz
+fi
 du -sh .webgpunode

@@ -16,7 +16,7 @@ import { kernelInputs } from "../../backends/inputs.js";
 import { patternSpec } from "../../backends/wgsl/spec.js";
 import { canUseSubgroups, keysPerTile, runAttention } from "../../backends/wgsl/templates/host.js";
 import { releaseDevice, requestDevice } from "../../runtime/webgpu/device.js";
-import { rng } from "../../test/random.js";
+import { random, sampledError } from "./check.js";
 import { timePasses } from "./timing.js";
 
 /** The patterns, as DSL source and as the same rule over (q, k) for the float64 check:
@@ -49,51 +49,6 @@ const REPS = Number(args.reps);
 const CHAIN = Number(args.chain);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-function random(len: number, seed: number): Float32Array {
-  const r = rng(seed);
-  const a = new Float32Array(len);
-  for (let i = 0; i < len; i++) a[i] = r() * 2 - 1;
-  return a;
-}
-
-/** The largest relative error of O over sampled rows of the first and last head, against
- *  attention in float64 under `allowed`. */
-function sampledError(o: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, n: number, heads: number, allowed: (q: number, k: number) => boolean): number {
-  const rows = [0, 1, 31, 32, n >> 1, n - 33, n - 2, n - 1].filter((r) => r >= 0 && r < n);
-  let worst = 0;
-  const s = new Float64Array(n);
-  for (const h of new Set([0, heads - 1])) {
-    for (const r of rows) {
-      let mx = -Infinity;
-      for (let j = 0; j < n; j++) {
-        if (!allowed(r, j)) { s[j] = -Infinity; continue; }
-        let dot = 0;
-        for (let c = 0; c < D; c++) dot += q[(h * n + r) * D + c] * k[(h * n + j) * D + c];
-        s[j] = dot / Math.sqrt(D);
-        mx = Math.max(mx, s[j]);
-      }
-      let sum = 0;
-      const acc = new Float64Array(D);
-      for (let j = 0; j < n; j++) {
-        if (s[j] === -Infinity) continue;
-        const p = Math.exp(s[j] - mx);
-        sum += p;
-        for (let c = 0; c < D; c++) acc[c] += p * v[(h * n + j) * D + c];
-      }
-      let num = 0;
-      let den = 0;
-      for (let c = 0; c < D; c++) {
-        const want = sum > 0 ? acc[c] / sum : 0;
-        num = Math.max(num, Math.abs(o[(h * n + r) * D + c] - want));
-        den = Math.max(den, Math.abs(want));
-      }
-      worst = Math.max(worst, num / Math.max(den, 1e-30));
-    }
-  }
-  return worst;
-}
-
 const info = await requestDevice();
 const device = info.device;
 if (!device.features.has("timestamp-query")) throw new Error(`${info.adapter} has no timestamp-query: this diagnosis times passes on the GPU`);
@@ -121,7 +76,7 @@ for (const c of args.cases!.split(",")) {
   t0 = performance.now();
   await call(CHAIN);
   const wall = (performance.now() - t0 - oneWall) / (CHAIN - 1);
-  const err = sampledError(first.out, q, k, v, n, heads, pat.allowed);
+  const err = sampledError(first.out, q, k, v, n, heads, D, pat.allowed);
   console.log(`${c.padEnd(20)} ${String(tiles.numQTiles * heads).padStart(10)} ${median(single).toFixed(3).padStart(10)} ${warm.toFixed(3).padStart(9)} ${wall.toFixed(3).padStart(13)}  ${err.toExponential(2)}`);
 }
 releaseDevice(info);
