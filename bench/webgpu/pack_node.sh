@@ -2,12 +2,12 @@
 # Packs what the WebGPU tests and bench/webgpu/bench.ts need on a GPU machine without Node: an
 # xz-compressed Node binary and the project's node_modules (Dawn for Linux x64 only, without the
 # native TypeScript compiler and node-gyp, which nothing run there uses), so that vitest and tsx
-# run the sources as they are. Writes .webgpunode/ (git-ignored, about 46 MB) to carry with the
-# device call; there `bash bench/webgpu/node_run.sh COMMAND...` unpacks it and runs the command
-# with that Node first on the PATH. The GPU's Vulkan loader (libvulkan.so.1) comes from
-# Debian's libvulkan1 package, which the device's notes say how to carry (.gl). Where
-# bench/webgpu/prior-art is installed (npm ci there), the part of ONNX Runtime Web that
-# bench/webgpu/prior-art.ts loads is packed too.
+# run the sources as they are. Writes .webgpunode/ (git-ignored, about 46 MB; 50 with ONNX
+# Runtime Web, below) to carry with the device call; there `bash bench/webgpu/node_run.sh
+# COMMAND...` unpacks it and runs the command with that Node first on the PATH. The GPU's
+# Vulkan loader (libvulkan.so.1) comes from Debian's libvulkan1 package, which the device's
+# notes say how to carry (.gl). Where bench/webgpu/prior-art is installed (npm ci there), the
+# part of ONNX Runtime Web that bench/webgpu/prior-art.ts loads is packed too.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ -d node_modules/webgpu/dist/linux-x64 ] || { echo "pack_node.sh: run npm ci first" >&2; exit 1; }
