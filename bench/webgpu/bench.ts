@@ -29,6 +29,7 @@ import { releaseDevice, requestDevice } from "../../runtime/webgpu/device.js";
 import { dynByName } from "../../runtime/webgpu/run.js";
 import { rng } from "../../test/random.js";
 import type { Tensor4 } from "../../compiler/blockmask/build.js";
+import { ClockLog, type ClockRange, clockText } from "./clock.js";
 import { timePasses } from "./timing.js";
 
 function randomTensor(heads: number, n: number, d: number, seed: number): Tensor4 {
@@ -85,18 +86,38 @@ const timed = device.features.has("timestamp-query");
 const clock = (timed ? "GPU time of the attention pass (timestamp queries)" : "wall time per call (uploads, dispatch, read-back)") + (REPEAT > 1 ? `, per pass of ${REPEAT} run back to back` : "") + `, after ${WARM_MS} ms of warm-up`;
 console.log(`adapter: ${info.adapter}; features: ${info.features.join(", ")}; subgroups: ${subgroups}; K and V in ${F16 ? "f16" : "f32"}; N about ${N}, H = ${HEADS}, D = ${D}, median of ${REPS}; ${clock}`);
 
-async function time(ir: PatternIR, n: number, heads: number): Promise<{ ms: number; tiles: Tiles; bk: number }> {
+const clocks = new ClockLog();
+
+async function time(ir: PatternIR, n: number, heads: number): Promise<{ ms: number; tiles: Tiles; bk: number; clock?: ClockRange }> {
   const spec = patternSpec(ir, D);
   const [q, k, v] = [1, 2, 3].map((s) => randomTensor(heads, n, D, s));
   const bk = keysPerTile(device, spec, subgroups, F16);
   const tiles = kernelInputs(ir, { seqLen: n, heads, q, k, blockQ: spec.queryTile, blockK: bk, permute: false }).tiles;
   const dyn = dynByName(ir, heads, n, q, k);
   const call = (repeat: number) => runAttention(device, spec, q.data as Float32Array, k.data as Float32Array, v.data as Float32Array, { heads, kvHeads: heads, n }, { tiles, dyn, bk, subgroups, timed, f16: F16, repeat });
-  return { ms: await timePasses(call, REPS, REPEAT, WARM_MS), tiles, bk };
+  const window = { t0: 0, t1: 0 };
+  const ms = await timePasses(call, REPS, REPEAT, WARM_MS, window);
+  return { ms, tiles, bk, clock: clocks.during(window.t0, window.t1) };
 }
 
 const dense = new Map<string, number>();
-const results: Record<string, number | string>[] = [];
+/** One example's result, as printed and written to the JSON file. */
+interface Row {
+  pattern: string;
+  n: number;
+  heads: number;
+  tokenDensity: number;
+  tileDensity: number;
+  sparseMs: number;
+  denseMs: number;
+  speedup: number;
+  bound: number;
+  ofBound: number;
+  tflops: number;
+  /** The SM clock while the sparse pass was timed, where nvidia-smi reports it. */
+  smClockMHz?: ClockRange;
+}
+const results: Row[] = [];
 const only = args.only ? args.only.split(",") : [];
 for (const file of readdirSync("examples").filter((f) => f.endsWith(".spattn") && (!only.length || only.some((o) => f.includes(o)))).sort()) {
   const ir = mainPattern(file);
@@ -104,7 +125,7 @@ for (const file of readdirSync("examples").filter((f) => f.endsWith(".spattn") &
   const heads = ir.heads ?? HEADS;
   const key = `${n}/${heads}`;
   if (!dense.has(key)) dense.set(key, (await time(compile("pattern dense() { mask true }"), n, heads)).ms);
-  const { ms, tiles, bk } = await time(ir, n, heads);
+  const { ms, tiles, bk, clock } = await time(ir, n, heads);
   const q = randomTensor(heads, n, D, 1);
   const k = randomTensor(heads, n, D, 2);
   // The compiler's dense mask (exact, by boxes: fast for positional patterns; H x N^2 bytes).
@@ -119,27 +140,29 @@ for (const file of readdirSync("examples").filter((f) => f.endsWith(".spattn") &
   const speedup = dense.get(key)! / ms;
   // Effective rate: only the allowed (q, k) pairs count, 2 FLOPs each for Q.K and for P.V per dimension.
   const tflops = (4 * (allowed / mask.heads) * heads * D) / (ms * 1e-3) / 1e12;
-  const result = { pattern: file.replace(/\.spattn$/, ""), n, heads, tokenDensity, tileDensity, sparseMs: ms, denseMs: dense.get(key)!, speedup, bound: 1 / tileDensity, ofBound: speedup * tileDensity, tflops };
+  const result: Row = { pattern: file.replace(/\.spattn$/, ""), n, heads, tokenDensity, tileDensity, sparseMs: ms, denseMs: dense.get(key)!, speedup, bound: 1 / tileDensity, ofBound: speedup * tileDensity, tflops, ...(clock ? { smClockMHz: clock } : {}) };
   results.push(result);
   console.log(
     `${result.pattern.padEnd(18)} N=${n} tokens ${(100 * tokenDensity).toFixed(1).padStart(5)}%  tiles ${(100 * tileDensity).toFixed(1).padStart(5)}%  ` +
-      `sparse ${fmt(ms).padStart(8)} ms  dense ${fmt(dense.get(key)!).padStart(8)} ms  x${speedup.toFixed(2).padStart(6)} of bound x${(1 / tileDensity).toFixed(2).padStart(6)} (${(100 * result.ofBound).toFixed(0)}%)  ${tflops.toPrecision(3)} TFLOP/s`,
+      `sparse ${fmt(ms).padStart(8)} ms  dense ${fmt(dense.get(key)!).padStart(8)} ms  x${speedup.toFixed(2).padStart(6)} of bound x${(1 / tileDensity).toFixed(2).padStart(6)} (${(100 * result.ofBound).toFixed(0)}%)  ${tflops.toPrecision(3)} TFLOP/s${clockText(clock)}`,
   );
 }
 releaseDevice(info);
+clocks.stop();
 
 const slug = (info.adapter.replace(/[^A-Za-z0-9]+/g, "_").replace(/^_|_$/g, "").toLowerCase() || "adapter") + (F16 ? "_f16" : "");
 mkdirSync(args.out!, { recursive: true });
 const meta = { adapter: info.adapter, subgroups, f16: F16, clock, n: N, heads: HEADS, d: D, reps: REPS, date: new Date().toISOString(), command: `npx tsx bench/webgpu/bench.ts --n ${N} --heads ${HEADS} --d ${D} --reps ${REPS}${args.only ? ` --only ${args.only}` : ""}${F16 ? " --f16" : ""}${REPEAT > 1 ? ` --repeat ${REPEAT}` : ""}${WARM_MS !== 1000 ? ` --warm-ms ${WARM_MS}` : ""}` };
 writeFileSync(join(args.out!, `${slug}.json`), JSON.stringify({ ...meta, rows: results }, null, 2) + "\n");
+const withClock = results.some((r) => r.smClockMHz);
 const md = [
   `# WGSL attention, sparse against dense: ${info.adapter}`,
   "",
   `${meta.command} (${meta.date}); subgroups ${subgroups}; K and V in ${F16 ? "f16" : "f32"}. Times: median of ${REPS} calls, ${clock}. Effective TFLOP/s counts the allowed pairs only.`,
   "",
-  "| pattern | N | token density | tile density | sparse ms | dense ms | speedup | bound | of bound | effective TFLOP/s |",
-  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-  ...results.map((r) => `| ${r.pattern} | ${r.n} | ${(100 * (r.tokenDensity as number)).toFixed(1)}% | ${(100 * (r.tileDensity as number)).toFixed(1)}% | ${fmt(r.sparseMs as number)} | ${fmt(r.denseMs as number)} | ${(r.speedup as number).toFixed(2)} | ${(r.bound as number).toFixed(2)} | ${(100 * (r.ofBound as number)).toFixed(0)}% | ${(r.tflops as number).toPrecision(3)} |`),
+  `| pattern | N | token density | tile density | sparse ms | dense ms | speedup | bound | of bound | effective TFLOP/s |${withClock ? " SM clock, MHz |" : ""}`,
+  `| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |${withClock ? " --- |" : ""}`,
+  ...results.map((r) => `| ${r.pattern} | ${r.n} | ${(100 * (r.tokenDensity as number)).toFixed(1)}% | ${(100 * (r.tileDensity as number)).toFixed(1)}% | ${fmt(r.sparseMs as number)} | ${fmt(r.denseMs as number)} | ${(r.speedup as number).toFixed(2)} | ${(r.bound as number).toFixed(2)} | ${(100 * (r.ofBound as number)).toFixed(0)}% | ${(r.tflops as number).toPrecision(3)} |${withClock ? ` ${r.smClockMHz ? `${r.smClockMHz.min}-${r.smClockMHz.max}` : ""} |` : ""}`),
   "",
 ];
 writeFileSync(join(args.out!, `${slug}.md`), md.join("\n"));

@@ -9,7 +9,8 @@
 //     clock that does not depend on the timestamps).
 //
 //   npx tsx bench/webgpu/sizes.ts [--d 64] [--reps 5] [--chain 20] [--cases dense:8192:8,causal:8192:8,window256:8192:8,every4:4096:8]
-// Needs a device with `timestamp-query`.
+// Needs a device with `timestamp-query`. Where nvidia-smi runs, the SM clock during the "warm"
+// timing follows each line (bench/webgpu/clock.ts).
 import { parseArgs } from "node:util";
 import { compile } from "../../compiler/compile.js";
 import { kernelInputs } from "../../backends/inputs.js";
@@ -17,6 +18,7 @@ import { patternSpec } from "../../backends/wgsl/spec.js";
 import { canUseSubgroups, keysPerTile, runAttention } from "../../backends/wgsl/templates/host.js";
 import { releaseDevice, requestDevice } from "../../runtime/webgpu/device.js";
 import { random, sampledError } from "./check.js";
+import { ClockLog, clockText } from "./clock.js";
 import { timePasses } from "./timing.js";
 
 /** The patterns, as DSL source and as the same rule over (q, k) for the float64 check:
@@ -49,6 +51,7 @@ const REPS = Number(args.reps);
 const CHAIN = Number(args.chain);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const clocks = new ClockLog();
 const info = await requestDevice();
 const device = info.device;
 if (!device.features.has("timestamp-query")) throw new Error(`${info.adapter} has no timestamp-query: this diagnosis times passes on the GPU`);
@@ -69,7 +72,8 @@ for (const c of args.cases!.split(",")) {
   const first = await call(1);
   const single: number[] = [];
   for (let r = 0; r < REPS; r++) single.push((await call(1)).gpuMs!);
-  const warm = await timePasses(call, REPS, CHAIN);
+  const window = { t0: 0, t1: 0 };
+  const warm = await timePasses(call, REPS, CHAIN, 1000, window);
   let t0 = performance.now();
   await call(1);
   const oneWall = performance.now() - t0;
@@ -77,6 +81,7 @@ for (const c of args.cases!.split(",")) {
   await call(CHAIN);
   const wall = (performance.now() - t0 - oneWall) / (CHAIN - 1);
   const err = sampledError(first.out, q, k, v, n, heads, D, pat.allowed);
-  console.log(`${c.padEnd(20)} ${String(tiles.numQTiles * heads).padStart(10)} ${median(single).toFixed(3).padStart(10)} ${warm.toFixed(3).padStart(9)} ${wall.toFixed(3).padStart(13)}  ${err.toExponential(2)}`);
+  console.log(`${c.padEnd(20)} ${String(tiles.numQTiles * heads).padStart(10)} ${median(single).toFixed(3).padStart(10)} ${warm.toFixed(3).padStart(9)} ${wall.toFixed(3).padStart(13)}  ${err.toExponential(2)}${clockText(clocks.during(window.t0, window.t1))}`);
 }
 releaseDevice(info);
+clocks.stop();

@@ -12,8 +12,9 @@ export type TimedCall = (repeat: number) => Promise<{ gpuMs?: number }>;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** The median over `reps` calls of the time per pass (ms): GPU time where the device has
- *  timestamps, else each call's wall time (uploads and read-back included) divided by `repeat`. */
-export async function timePasses(call: TimedCall, reps: number, repeat: number, warmMs = 1000): Promise<number> {
+ *  timestamps, else each call's wall time (uploads and read-back included) divided by `repeat`.
+ *  `window`, if given, receives when the timed calls began and ended (performance.now()). */
+export async function timePasses(call: TimedCall, reps: number, repeat: number, warmMs = 1000, window?: { t0: number; t1: number }): Promise<number> {
   const once = async () => {
     const t0 = performance.now();
     const got = await call(repeat);
@@ -23,6 +24,8 @@ export async function timePasses(call: TimedCall, reps: number, repeat: number, 
   let busy = (await once()) * repeat;
   for (let i = 1; busy < warmMs && i < 50; i++) busy += (await once()) * repeat;
   const ms: number[] = [];
+  const t0 = performance.now();
   for (let r = 0; r < reps; r++) ms.push(await once());
+  if (window) Object.assign(window, { t0, t1: performance.now() });
   return median(ms);
 }
