@@ -4,7 +4,8 @@
 # say): finds NVIDIA's Vulkan driver, prints the adapter, runs the WebGPU tests on it (every
 # example against the float64 reference in f32 and, where the GPU has shader-f16, with K and V
 # in f16; the index builders and binary64 arithmetic bit for bit against the CPU), then the
-# benchmark in f32, and in f16 where the adapter has shader-f16. Logs under $OUT.
+# benchmark in f32, the comparison with ONNX Runtime Web where it was packed, and the benchmark
+# in f16 where the adapter has shader-f16. Logs under $OUT.
 #   (device) for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig; bash bench/webgpu/gpu_run.sh [BENCH ARGS]
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -27,6 +28,11 @@ $run npx vitest run test/runtime/webgpu.test.ts test/backends/wgsl-select.test.t
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
 bench=(--n 8192 --heads 8 --d 64 --reps 5 --repeat 10 "$@")
 timeout 420 $run npx tsx bench/webgpu/bench.ts "${bench[@]}" --out "$OUT" 2>&1 | tee "$OUT/bench.log" || status=1
+if [ -f .webgpunode/prior-art.tar.xz ] || [ -d bench/webgpu/prior-art/node_modules/onnxruntime-web ]; then
+  timeout 150 $run npx tsx bench/webgpu/prior-art.ts --n 8192 --heads 8 --d 64 2>&1 | tee "$OUT/prior_art.log" || status=1
+else
+  echo "ONNX Runtime Web not packed (npm ci in bench/webgpu/prior-art, then pack_node.sh): no comparison with it"
+fi
 if grep -q 'shader-f16' "$OUT/probe.log"; then
   timeout 180 $run npx tsx bench/webgpu/bench.ts "${bench[@]}" --f16 --out "$OUT" 2>&1 | tee "$OUT/bench_f16.log" || status=1
 else
