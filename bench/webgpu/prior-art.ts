@@ -24,6 +24,7 @@ import { patternSpec } from "../../backends/wgsl/spec.js";
 import { canUseSubgroups, keysPerTile, runAttention } from "../../backends/wgsl/templates/host.js";
 import { releaseDevice, requestDevice, swiftShaderIcd } from "../../runtime/webgpu/device.js";
 import { random, rowAt, sampledError } from "./check.js";
+import { ClockLog, clockText } from "./clock.js";
 import { singleNodeModel } from "./prior-art/onnx.js";
 import { timePasses } from "./timing.js";
 
@@ -68,9 +69,13 @@ const interleave = (t: Float32Array) => {
   return out;
 };
 
-/** Wall ms per run: `repeat` runs less one, over repeat - 1; the median of `reps`. */
-async function wallPerRun(run: (times: number) => Promise<void>): Promise<number> {
+const clocks = new ClockLog();
+
+/** Wall ms per run: `repeat` runs less one, over repeat - 1; the median of `reps`; with the SM
+ *  clock meanwhile, where nvidia-smi reports it. */
+async function wallPerRun(run: (times: number) => Promise<void>): Promise<{ ms: number; clock: string }> {
   await run(REPEAT); // warm-up
+  const start = performance.now();
   const ms: number[] = [];
   for (let r = 0; r < REPS; r++) {
     let t0 = performance.now();
@@ -80,7 +85,7 @@ async function wallPerRun(run: (times: number) => Promise<void>): Promise<number
     await run(REPEAT);
     ms.push((performance.now() - t0 - one) / (REPEAT - 1));
   }
-  return median(ms);
+  return { ms: median(ms), clock: clockText(clocks.during(start, performance.now())) };
 }
 
 for (const causal of [false, true]) {
@@ -111,7 +116,7 @@ for (const causal of [false, true]) {
     console.log(`${name}: ONNX Runtime on wasm, max rel err ${sampledError(got.o.data, interleave(q), interleave(k), interleave(v), N, H, D, allowed, rowAt(N, H, D, true)).toExponential(2)}`);
     await cpu.release();
   }
-  const ortMs = await wallPerRun(async (times) => {
+  const { ms: ortMs, clock: ortClock } = await wallPerRun(async (times) => {
     for (let i = 0; i < times; i++) (await session.run(feeds)).o.dispose();
     await device.queue.onSubmittedWorkDone();
   });
@@ -126,12 +131,13 @@ for (const causal of [false, true]) {
   const call = (repeat: number) => runAttention(info.device, spec, q, k, v, { heads: H, kvHeads: H, n: N }, { tiles, bk, subgroups, timed, repeat });
   const ours = await call(1);
   const ourErr = sampledError(ours.out, q, k, v, N, H, D, allowed);
-  const ourWall = await wallPerRun(async (times) => void (await call(times)));
+  const { ms: ourWall, clock: ourClock } = await wallPerRun(async (times) => void (await call(times)));
   const ourGpu = timed ? await timePasses(call, REPS, REPEAT) : undefined;
   const flops = 4 * H * D * (causal ? (N * (N + 1)) / 2 : N * N);
   const rate = (ms: number) => (flops / (ms * 1e-3) / 1e12).toPrecision(3);
   if (!(ortErr < 1e-3)) console.log(`${name}: ONNX Runtime's output is wrong on this adapter (max relative error ${ortErr.toExponential(2)} on sampled rows): its time below compares nothing`);
-  console.log(`${name.padEnd(7)} ONNX Runtime ${ortMs.toFixed(3)} ms (${rate(ortMs)} TFLOP/s, max rel err ${ortErr.toExponential(2)})  spattn ${ourWall.toFixed(3)} ms (${rate(ourWall)} TFLOP/s, max rel err ${ourErr.toExponential(2)})${ourGpu === undefined ? "" : `, by timestamps ${ourGpu.toFixed(3)} ms`}  ratio x${(ortMs / ourWall).toFixed(2)}`);
+  console.log(`${name.padEnd(7)} ONNX Runtime ${ortMs.toFixed(3)} ms (${rate(ortMs)} TFLOP/s, max rel err ${ortErr.toExponential(2)})${ortClock}  spattn ${ourWall.toFixed(3)} ms (${rate(ourWall)} TFLOP/s, max rel err ${ourErr.toExponential(2)})${ourClock}${ourGpu === undefined ? "" : `, by timestamps ${ourGpu.toFixed(3)} ms`}  ratio x${(ortMs / ourWall).toFixed(2)}`);
 }
 releaseDevice(info);
+clocks.stop();
 process.exit(0); // ONNX Runtime's device keeps the event loop alive
