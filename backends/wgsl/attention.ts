@@ -78,7 +78,7 @@ const range = (n: number) => Array.from({ length: n }, (_, i) => i);
  * spells the workgroup store of one element. Returns the register declarations, the loads (of
  * rows `first` + 0 .. bk - 1 of head `head`) and the stores.
  */
-function staging(name: string, buffer: string, width: number, bk: number, store: (col: string, key: string, value: string) => string, first = "k0", head = "kvh") {
+function staging(name: string, buffer: string, width: number, bk: number, store: (col: string, row: string, value: string) => string, first = "k0", head = "kvh") {
   const w = width % 4 === 0 ? 4 : 1; // floats per load
   const per = width / w; // loads per key
   const total = bk * per;

@@ -27,17 +27,12 @@ import { patternSpec } from "../../backends/wgsl/spec.js";
 import { canUseSubgroups, keysPerTile, runAttention, type Tiles } from "../../backends/wgsl/templates/host.js";
 import { releaseDevice, requestDevice } from "../../runtime/webgpu/device.js";
 import { dynByName } from "../../runtime/webgpu/run.js";
-import { rng } from "../../test/random.js";
 import type { Tensor4 } from "../../compiler/blockmask/build.js";
+import { random } from "./check.js";
 import { ClockLog, type ClockRange, clockText } from "./clock.js";
 import { timePasses } from "./timing.js";
 
-function randomTensor(heads: number, n: number, d: number, seed: number): Tensor4 {
-  const r = rng(seed);
-  const data = new Float32Array(heads * n * d);
-  for (let i = 0; i < data.length; i++) data[i] = r() * 2 - 1;
-  return { shape: [1, heads, n, d], data };
-}
+const randomTensor = (heads: number, n: number, d: number, seed: number): Tensor4 => ({ shape: [1, heads, n, d], data: random(heads * n * d, seed) });
 
 const { values: args } = parseArgs({
   options: {
@@ -88,9 +83,17 @@ console.log(`adapter: ${info.adapter}; features: ${info.features.join(", ")}; su
 
 const clocks = new ClockLog();
 
+/** Q, K and V of `heads` heads of n rows (seeds 1, 2, 3), made once per size for every example. */
+const inputs = new Map<string, Tensor4[]>();
+function inputsFor(n: number, heads: number): Tensor4[] {
+  const key = `${n}/${heads}`;
+  if (!inputs.has(key)) inputs.set(key, [1, 2, 3].map((s) => randomTensor(heads, n, D, s)));
+  return inputs.get(key)!;
+}
+
 async function time(ir: PatternIR, n: number, heads: number): Promise<{ ms: number; tiles: Tiles; bk: number; clock?: ClockRange }> {
   const spec = patternSpec(ir, D);
-  const [q, k, v] = [1, 2, 3].map((s) => randomTensor(heads, n, D, s));
+  const [q, k, v] = inputsFor(n, heads);
   const bk = keysPerTile(device, spec, subgroups, F16);
   const tiles = kernelInputs(ir, { seqLen: n, heads, q, k, blockQ: spec.queryTile, blockK: bk, permute: false }).tiles;
   const dyn = dynByName(ir, heads, n, q, k);
@@ -126,8 +129,7 @@ for (const file of readdirSync("examples").filter((f) => f.endsWith(".spattn") &
   const key = `${n}/${heads}`;
   if (!dense.has(key)) dense.set(key, (await time(compile("pattern dense() { mask true }"), n, heads)).ms);
   const { ms, tiles, bk, clock } = await time(ir, n, heads);
-  const q = randomTensor(heads, n, D, 1);
-  const k = randomTensor(heads, n, D, 2);
+  const [q, k] = inputsFor(n, heads);
   // The compiler's dense mask (exact, by boxes: fast for positional patterns; H x N^2 bytes).
   const mask = buildDenseMask(ir, { seqLen: n, heads: dependsOnHead(ir) ? heads : 1, q, k });
   let allowed = 0;

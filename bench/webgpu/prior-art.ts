@@ -26,7 +26,7 @@ import { releaseDevice, requestDevice, swiftShaderIcd } from "../../runtime/webg
 import { random, rowAt, sampledError } from "./check.js";
 import { ClockLog, clockText } from "./clock.js";
 import { singleNodeModel } from "./prior-art/onnx.js";
-import { timePasses } from "./timing.js";
+import { median, timePasses } from "./timing.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -39,7 +39,6 @@ const { values: args } = parseArgs({
   },
 });
 const [N, H, D, REPS, REPEAT] = [args.n, args.heads, args.d, args.reps, args.repeat].map(Number);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const ortFile = join(import.meta.dirname, "prior-art/node_modules/onnxruntime-web/dist/ort.webgpu.min.mjs");
 if (!existsSync(ortFile)) throw new Error(`ONNX Runtime Web is not installed: run (cd bench/webgpu/prior-art && npm ci)`);
@@ -68,6 +67,7 @@ const interleave = (t: Float32Array) => {
   for (let h = 0; h < H; h++) for (let r = 0; r < N; r++) out.set(t.subarray((h * N + r) * D, (h * N + r + 1) * D), (r * H + h) * D);
   return out;
 };
+const [qi, ki, vi] = [q, k, v].map(interleave);
 
 const clocks = new ClockLog();
 
@@ -97,8 +97,7 @@ for (const causal of [false, true]) {
   const session = await ort.InferenceSession.create(model, { executionProviders: ["webgpu"], preferredOutputLocation: "gpu-buffer" });
   const device: GPUDevice = ort.env.webgpu.device;
   const feeds = Object.fromEntries(
-    [["q", q], ["k", k], ["v", v]].map(([n, t]) => {
-      const data = interleave(t as Float32Array);
+    ([["q", qi], ["k", ki], ["v", vi]] as const).map(([n, data]) => {
       const buf = device.createBuffer({ size: data.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
       device.queue.writeBuffer(buf, 0, data);
       return [n, ort.Tensor.fromGpuBuffer(buf, { dataType: "float32", dims })];
@@ -107,13 +106,13 @@ for (const causal of [false, true]) {
   const first = await session.run(feeds);
   const ortOut = (await first.o.getData()) as Float32Array;
   first.o.dispose();
-  const ortErr = sampledError(ortOut, interleave(q), interleave(k), interleave(v), N, H, D, allowed, rowAt(N, H, D, true));
+  const ortErr = sampledError(ortOut, qi, ki, vi, N, H, D, allowed, rowAt(N, H, D, true));
   if (args.wasm) {
     // The same model on ONNX Runtime's CPU (wasm) execution provider: tells its operator's
     // meaning apart from its WebGPU kernels.
     const cpu = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
-    const got = await cpu.run(Object.fromEntries([["q", q], ["k", k], ["v", v]].map(([n, t]) => [n, new ort.Tensor("float32", interleave(t as Float32Array), dims)])));
-    console.log(`${name}: ONNX Runtime on wasm, max rel err ${sampledError(got.o.data, interleave(q), interleave(k), interleave(v), N, H, D, allowed, rowAt(N, H, D, true)).toExponential(2)}`);
+    const got = await cpu.run(Object.fromEntries([["q", qi], ["k", ki], ["v", vi]].map(([n, t]) => [n, new ort.Tensor("float32", t, dims)])));
+    console.log(`${name}: ONNX Runtime on wasm, max rel err ${sampledError(got.o.data, qi, ki, vi, N, H, D, allowed, rowAt(N, H, D, true)).toExponential(2)}`);
     await cpu.release();
   }
   const { ms: ortMs, clock: ortClock } = await wallPerRun(async (times) => {

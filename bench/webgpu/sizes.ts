@@ -19,7 +19,7 @@ import { canUseSubgroups, keysPerTile, runAttention } from "../../backends/wgsl/
 import { releaseDevice, requestDevice } from "../../runtime/webgpu/device.js";
 import { random, sampledError } from "./check.js";
 import { ClockLog, clockText } from "./clock.js";
-import { timePasses } from "./timing.js";
+import { median, timePasses } from "./timing.js";
 
 /** The patterns, as DSL source and as the same rule over (q, k) for the float64 check:
  *  dense, causal, windowW (causal, the last W keys) and every4 (dense but for one key in 4, so
@@ -50,7 +50,6 @@ const D = Number(args.d);
 const REPS = Number(args.reps);
 const CHAIN = Number(args.chain);
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const clocks = new ClockLog();
 const info = await requestDevice();
 const device = info.device;

@@ -9,7 +9,8 @@
  *  or undefined where the device cannot time passes. */
 export type TimedCall = (repeat: number) => Promise<{ gpuMs?: number }>;
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** The middle value (the upper one of an even count). */
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** The median over `reps` calls of the time per pass (ms): GPU time where the device has
  *  timestamps, else each call's wall time (uploads and read-back included) divided by `repeat`.
