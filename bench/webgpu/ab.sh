@@ -24,7 +24,7 @@ for r in $(seq 1 "$ROUNDS"); do
     [ $side = b ] && tree=$B
     echo "== round $r, $side: $tree"
     bash "$tree/bench/webgpu/node_run.sh" npx tsx bench/webgpu/sizes.ts --cases "$CASES" 2>&1 | tee "$OUT/ab_${r}_${side}_sizes.log" || status=1
-    [ -n "$ONLY" ] && { bash "$tree/bench/webgpu/node_run.sh" npx tsx bench/webgpu/bench.ts --n 8192 --heads 8 --d 64 --reps 5 --repeat 10 --only "$ONLY" --out "/tmp/ab_${r}_${side}" 2>&1 | tee "$OUT/ab_${r}_${side}_bench.log" || status=1; }
+    [ -n "$ONLY" ] && { bash "$tree/bench/webgpu/node_run.sh" npx tsx bench/webgpu/bench.ts --n 8192 --heads 8 --d 64 --reps 5 --only "$ONLY" --out "/tmp/ab_${r}_${side}" 2>&1 | tee "$OUT/ab_${r}_${side}_bench.log" || status=1; }
   done
 done
 exit "$status"

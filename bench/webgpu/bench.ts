@@ -6,15 +6,17 @@
 //   npx tsx bench/webgpu/bench.ts [--n 512] [--heads 2] [--d 64] [--reps 3] [--out bench/results/webgpu]
 //     [--only moba,nsa]   (examples whose names hold one of these; for A/B runs)
 //     [--f16]             (K and V staged in f16, sparse and dense alike; needs shader-f16)
-//     [--repeat 10]       (each timed call runs the pass this many times back to back: on a
-//                          GPU, whose timestamps may tick coarser than a short pass)
-//     [--warm-ms 1000]    (passes run before timing, to bring a GPU's clocks up)
+//     [--call-ms 200]     (each timed call runs as many passes back to back as fill this
+//                          much GPU time: a GPU's clock climbs only under sustained work)
+//     [--repeat 1]        (passes per call at least; on a device without timestamps, exactly)
+//     [--warm-ms 1000]    (the first, untimed call fills this much, to bring the clock up)
 //
-// Times are medians of `reps` calls of the host code's runAttention after a warm-up of at
-// least --warm-ms of passes (bench/webgpu/timing.ts says why): the attention pass on the GPU by
-// timestamp queries where the device has them (else the call's wall time: uploads, dispatch,
-// read-back), per pass of the call's --repeat. Block lists and data-dependent arrays are made
-// once beforehand, on the CPU. Dense is the same shader under `mask true` (all tiles full).
+// Times are medians of `reps` calls of the host code's runAttention after the warm-up
+// (bench/webgpu/timing.ts says why): the attention pass on the GPU by timestamp queries where
+// the device has them, a call's time being the mean of its later half of passes (else the
+// call's wall time: uploads, dispatch, read-back, over its passes). Block lists and
+// data-dependent arrays are made once beforehand, on the CPU. Dense is the same shader under
+// `mask true` (all tiles full).
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -44,6 +46,7 @@ const { values: args } = parseArgs({
     only: { type: "string", default: "" },
     f16: { type: "boolean", default: false },
     repeat: { type: "string", default: "1" },
+    "call-ms": { type: "string", default: "200" },
     "warm-ms": { type: "string", default: "1000" },
   },
 });
@@ -54,6 +57,7 @@ const REPS = Number(args.reps);
 const F16 = args.f16!;
 const REPEAT = Number(args.repeat);
 const WARM_MS = Number(args["warm-ms"]);
+const CALL_MS = Number(args["call-ms"]);
 
 /** Grids of the layout examples near N tokens. */
 function layoutSizes(file: string): Record<string, Value> {
@@ -78,7 +82,9 @@ const info = await requestDevice();
 const device = info.device;
 const subgroups = canUseSubgroups(device);
 const timed = device.features.has("timestamp-query");
-const clock = (timed ? "GPU time of the attention pass (timestamp queries)" : "wall time per call (uploads, dispatch, read-back)") + (REPEAT > 1 ? `, per pass of ${REPEAT} run back to back` : "") + `, after ${WARM_MS} ms of warm-up`;
+const clock =
+  (timed ? `GPU time of the attention pass (timestamp queries), the mean of the later half of a call's passes, each call at least ${REPEAT} passes back to back and as many as fill ${CALL_MS} ms` : `wall time per call (uploads, dispatch, read-back) over its ${REPEAT} passes`) +
+  `, after a call of ${WARM_MS} ms of warm-up`;
 console.log(`adapter: ${info.adapter}; features: ${info.features.join(", ")}; subgroups: ${subgroups}; K and V in ${F16 ? "f16" : "f32"}; N about ${N}, H = ${HEADS}, D = ${D}, median of ${REPS}; ${clock}`);
 
 const clocks = new ClockLog();
@@ -91,7 +97,7 @@ function inputsFor(n: number, heads: number): Tensor4[] {
   return inputs.get(key)!;
 }
 
-async function time(ir: PatternIR, n: number, heads: number): Promise<{ ms: number; tiles: Tiles; bk: number; clock?: ClockRange }> {
+async function time(ir: PatternIR, n: number, heads: number): Promise<{ ms: number; repeat: number; tiles: Tiles; bk: number; clock?: ClockRange }> {
   const spec = patternSpec(ir, D);
   const [q, k, v] = inputsFor(n, heads);
   const bk = keysPerTile(device, spec, subgroups, F16);
@@ -99,8 +105,8 @@ async function time(ir: PatternIR, n: number, heads: number): Promise<{ ms: numb
   const dyn = dynByName(ir, heads, n, q, k);
   const call = (repeat: number) => runAttention(device, spec, q.data as Float32Array, k.data as Float32Array, v.data as Float32Array, { heads, kvHeads: heads, n }, { tiles, dyn, bk, subgroups, timed, f16: F16, repeat });
   const window = { t0: 0, t1: 0 };
-  const ms = await timePasses(call, REPS, REPEAT, WARM_MS, window);
-  return { ms, tiles, bk, clock: clocks.during(window.t0, window.t1) };
+  const { ms, repeat } = await timePasses(call, REPS, timed ? { callMs: CALL_MS, warmMs: WARM_MS, minRepeat: REPEAT } : { minRepeat: REPEAT, maxRepeat: REPEAT, warmMs: 0 }, window);
+  return { ms, repeat, tiles, bk, clock: clocks.during(window.t0, window.t1) };
 }
 
 const dense = new Map<string, number>();
@@ -112,6 +118,8 @@ interface Row {
   tokenDensity: number;
   tileDensity: number;
   sparseMs: number;
+  /** Passes per timed call of the sparse pattern (bench/webgpu/timing.ts). */
+  passesPerCall: number;
   denseMs: number;
   speedup: number;
   bound: number;
@@ -128,7 +136,7 @@ for (const file of readdirSync("examples").filter((f) => f.endsWith(".spattn") &
   const heads = ir.heads ?? HEADS;
   const key = `${n}/${heads}`;
   if (!dense.has(key)) dense.set(key, (await time(compile("pattern dense() { mask true }"), n, heads)).ms);
-  const { ms, tiles, bk, clock } = await time(ir, n, heads);
+  const { ms, repeat, tiles, bk, clock } = await time(ir, n, heads);
   const [q, k] = inputsFor(n, heads);
   // The compiler's dense mask (exact, by boxes: fast for positional patterns; H x N^2 bytes).
   const mask = buildDenseMask(ir, { seqLen: n, heads: dependsOnHead(ir) ? heads : 1, q, k });
@@ -142,11 +150,11 @@ for (const file of readdirSync("examples").filter((f) => f.endsWith(".spattn") &
   const speedup = dense.get(key)! / ms;
   // Effective rate: only the allowed (q, k) pairs count, 2 FLOPs each for Q.K and for P.V per dimension.
   const tflops = (4 * (allowed / mask.heads) * heads * D) / (ms * 1e-3) / 1e12;
-  const result: Row = { pattern: file.replace(/\.spattn$/, ""), n, heads, tokenDensity, tileDensity, sparseMs: ms, denseMs: dense.get(key)!, speedup, bound: 1 / tileDensity, ofBound: speedup * tileDensity, tflops, ...(clock ? { smClockMHz: clock } : {}) };
+  const result: Row = { pattern: file.replace(/\.spattn$/, ""), n, heads, tokenDensity, tileDensity, sparseMs: ms, passesPerCall: repeat, denseMs: dense.get(key)!, speedup, bound: 1 / tileDensity, ofBound: speedup * tileDensity, tflops, ...(clock ? { smClockMHz: clock } : {}) };
   results.push(result);
   console.log(
     `${result.pattern.padEnd(18)} N=${n} tokens ${(100 * tokenDensity).toFixed(1).padStart(5)}%  tiles ${(100 * tileDensity).toFixed(1).padStart(5)}%  ` +
-      `sparse ${fmt(ms).padStart(8)} ms  dense ${fmt(dense.get(key)!).padStart(8)} ms  x${speedup.toFixed(2).padStart(6)} of bound x${(1 / tileDensity).toFixed(2).padStart(6)} (${(100 * result.ofBound).toFixed(0)}%)  ${tflops.toPrecision(3)} TFLOP/s${clockText(clock)}`,
+      `sparse ${fmt(ms).padStart(8)} ms (${repeat} a call)  dense ${fmt(dense.get(key)!).padStart(8)} ms  x${speedup.toFixed(2).padStart(6)} of bound x${(1 / tileDensity).toFixed(2).padStart(6)} (${(100 * result.ofBound).toFixed(0)}%)  ${tflops.toPrecision(3)} TFLOP/s${clockText(clock)}`,
   );
 }
 releaseDevice(info);
@@ -154,7 +162,7 @@ clocks.stop();
 
 const slug = (info.adapter.replace(/[^A-Za-z0-9]+/g, "_").replace(/^_|_$/g, "").toLowerCase() || "adapter") + (F16 ? "_f16" : "");
 mkdirSync(args.out!, { recursive: true });
-const meta = { adapter: info.adapter, subgroups, f16: F16, clock, n: N, heads: HEADS, d: D, reps: REPS, date: new Date().toISOString(), command: `npx tsx bench/webgpu/bench.ts --n ${N} --heads ${HEADS} --d ${D} --reps ${REPS}${args.only ? ` --only ${args.only}` : ""}${F16 ? " --f16" : ""}${REPEAT > 1 ? ` --repeat ${REPEAT}` : ""}${WARM_MS !== 1000 ? ` --warm-ms ${WARM_MS}` : ""}` };
+const meta = { adapter: info.adapter, subgroups, f16: F16, clock, n: N, heads: HEADS, d: D, reps: REPS, date: new Date().toISOString(), command: `npx tsx bench/webgpu/bench.ts --n ${N} --heads ${HEADS} --d ${D} --reps ${REPS}${args.only ? ` --only ${args.only}` : ""}${F16 ? " --f16" : ""}${REPEAT > 1 ? ` --repeat ${REPEAT}` : ""}${CALL_MS !== 200 ? ` --call-ms ${CALL_MS}` : ""}${WARM_MS !== 1000 ? ` --warm-ms ${WARM_MS}` : ""}` };
 writeFileSync(join(args.out!, `${slug}.json`), JSON.stringify({ ...meta, rows: results }, null, 2) + "\n");
 const withClock = results.some((r) => r.smClockMHz);
 const md = [

@@ -26,8 +26,8 @@ if ! grep -q '^adapter:' "$OUT/probe.log" || grep -qi swiftshader "$OUT/probe.lo
 fi
 $run npx vitest run test/runtime/webgpu.test.ts test/backends/wgsl-select.test.ts test/backends/wgsl-f64.test.ts 2>&1 | tee "$OUT/vitest.log" | grep -E '✓|✗|×|FAIL|Test Files|Tests ' | tail -60
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
-bench=(--n 8192 --heads 8 --d 64 --reps 5 --repeat 10 "$@")
-timeout 420 $run npx tsx bench/webgpu/bench.ts "${bench[@]}" --out "$OUT" 2>&1 | tee "$OUT/bench.log" || status=1
+bench=(--n 8192 --heads 8 --d 64 --reps 5 "$@")
+timeout 300 $run npx tsx bench/webgpu/bench.ts "${bench[@]}" --out "$OUT" 2>&1 | tee "$OUT/bench.log" || status=1
 if [ -f .webgpunode/prior-art.tar.xz ] || [ -d bench/webgpu/prior-art/node_modules/onnxruntime-web ]; then
   timeout 150 $run npx tsx bench/webgpu/prior-art.ts --n 8192 --heads 8 --d 64 2>&1 | tee "$OUT/prior_art.log" || status=1
 else

@@ -131,7 +131,7 @@ for (const causal of [false, true]) {
   const ours = await call(1);
   const ourErr = sampledError(ours.out, q, k, v, N, H, D, allowed);
   const { ms: ourWall, clock: ourClock } = await wallPerRun(async (times) => void (await call(times)));
-  const ourGpu = timed ? await timePasses(call, REPS, REPEAT) : undefined;
+  const ourGpu = timed ? (await timePasses(call, REPS, { minRepeat: REPEAT })).ms : undefined;
   const flops = 4 * H * D * (causal ? (N * (N + 1)) / 2 : N * N);
   const rate = (ms: number) => (flops / (ms * 1e-3) / 1e12).toPrecision(3);
   if (!(ortErr < 1e-3)) console.log(`${name}: ONNX Runtime's output is wrong on this adapter (max relative error ${ortErr.toExponential(2)} on sampled rows): its time below compares nothing`);

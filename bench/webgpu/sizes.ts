@@ -4,11 +4,12 @@
 //   - "single": the median of `reps` calls of runAttention, one pass per call and no warm-up
 //     (as bench.ts timed up to its --repeat and --warm-ms options);
 //   - "warm": as bench.ts times now (bench/webgpu/timing.ts): a second of passes first, then
-//     the median of `reps` calls of `chain` passes back to back in one submission;
+//     the median of `reps` calls of passes back to back in one submission, as many as fill
+//     --call-ms (at least `chain`), each call's time the mean of its later half;
 //   - "wall": the wall time per pass of one call of `chain` passes beyond a one-pass call's (a
 //     clock that does not depend on the timestamps).
 //
-//   npx tsx bench/webgpu/sizes.ts [--d 64] [--reps 5] [--chain 20] [--cases dense:8192:8,causal:8192:8,window256:8192:8,every4:4096:8]
+//   npx tsx bench/webgpu/sizes.ts [--d 64] [--reps 5] [--chain 20] [--call-ms 200] [--cases dense:8192:8,causal:8192:8,window256:8192:8,every4:4096:8]
 // Needs a device with `timestamp-query`. Where nvidia-smi runs, the SM clock during the "warm"
 // timing follows each line (bench/webgpu/clock.ts).
 import { parseArgs } from "node:util";
@@ -43,20 +44,22 @@ const { values: args } = parseArgs({
     d: { type: "string", default: "64" },
     reps: { type: "string", default: "5" },
     chain: { type: "string", default: "20" },
+    "call-ms": { type: "string", default: "200" },
     cases: { type: "string", default: DEFAULT_CASES },
   },
 });
 const D = Number(args.d);
 const REPS = Number(args.reps);
 const CHAIN = Number(args.chain);
+const CALL_MS = Number(args["call-ms"]);
 
 const clocks = new ClockLog();
 const info = await requestDevice();
 const device = info.device;
 if (!device.features.has("timestamp-query")) throw new Error(`${info.adapter} has no timestamp-query: this diagnosis times passes on the GPU`);
 const subgroups = canUseSubgroups(device);
-console.log(`adapter: ${info.adapter}; subgroups: ${subgroups}; D = ${D}; single: median of ${REPS} one-pass calls; warm and wall: ${CHAIN} passes in one submission`);
-console.log("case                 workgroups  single ms   warm ms  wall ms/pass  max rel err (sampled rows)");
+console.log(`adapter: ${info.adapter}; subgroups: ${subgroups}; D = ${D}; single: median of ${REPS} one-pass calls; warm: at least ${CHAIN} passes and ${CALL_MS} ms a call; wall: ${CHAIN} passes in one submission`);
+console.log("case                 workgroups  single ms   warm ms (passes a call)  wall ms/pass  max rel err (sampled rows)");
 for (const c of args.cases!.split(",")) {
   const [name, nText, hText] = c.split(":");
   const n = Number(nText);
@@ -72,7 +75,7 @@ for (const c of args.cases!.split(",")) {
   const single: number[] = [];
   for (let r = 0; r < REPS; r++) single.push((await call(1)).gpuMs!);
   const window = { t0: 0, t1: 0 };
-  const warm = await timePasses(call, REPS, CHAIN, 1000, window);
+  const warm = await timePasses(call, REPS, { callMs: CALL_MS, minRepeat: CHAIN }, window);
   let t0 = performance.now();
   await call(1);
   const oneWall = performance.now() - t0;
@@ -80,7 +83,7 @@ for (const c of args.cases!.split(",")) {
   await call(CHAIN);
   const wall = (performance.now() - t0 - oneWall) / (CHAIN - 1);
   const err = sampledError(first.out, q, k, v, n, heads, D, pat.allowed);
-  console.log(`${c.padEnd(20)} ${String(tiles.numQTiles * heads).padStart(10)} ${median(single).toFixed(3).padStart(10)} ${warm.toFixed(3).padStart(9)} ${wall.toFixed(3).padStart(13)}  ${err.toExponential(2)}${clockText(clocks.during(window.t0, window.t1))}`);
+  console.log(`${c.padEnd(20)} ${String(tiles.numQTiles * heads).padStart(10)} ${median(single).toFixed(3).padStart(10)} ${warm.ms.toFixed(3).padStart(9)} (${String(warm.repeat).padStart(4)})${" ".repeat(10)} ${wall.toFixed(3).padStart(13)}  ${err.toExponential(2)}${clockText(clocks.during(window.t0, window.t1))}`);
 }
 releaseDevice(info);
 clocks.stop();

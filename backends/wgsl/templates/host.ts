@@ -163,7 +163,8 @@ function packDyn(spec: PatternSpec, dyn: DynArrays | undefined): { data: Int32Ar
 /** Runs the passes in order in one submission, then copies `reads` back; a validation error
  *  of any step becomes an exception. With `timed` (the device must have `timestamp-query`),
  *  also the GPU time from the first pass's start to the last one's end, in nanoseconds: with
- *  `repeat` runs of the passes, one after another in the same submission, their mean. */
+ *  `repeat` runs of the passes, one after another in the same submission, each run's
+ *  (`runsNs`) and their mean (`gpuNs`). */
 async function launch(
   device: GPUDevice,
   what: string,
@@ -173,7 +174,7 @@ async function launch(
   reads: GPUBuffer[],
   timed = false,
   repeat = 1,
-): Promise<{ data: ArrayBuffer[]; gpuNs?: number }> {
+): Promise<{ data: ArrayBuffer[]; gpuNs?: number; runsNs?: number[] }> {
   const staging = reads.map((b) => device.createBuffer({ size: b.size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
   const runs = timed ? repeat : 1;
   const querySet = timed ? device.createQuerySet({ type: "timestamp", count: 2 * runs }) : undefined;
@@ -181,7 +182,7 @@ async function launch(
   const stampsRead = timed ? device.createBuffer({ size: 16 * runs, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }) : undefined;
   device.pushErrorScope("validation");
   let failure: unknown;
-  let result: { data: ArrayBuffer[]; gpuNs?: number } = { data: [] };
+  let result: { data: ArrayBuffer[]; gpuNs?: number; runsNs?: number[] } = { data: [] };
   try {
     const group = device.createBindGroup({ layout, entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })) });
     const enc = device.createCommandEncoder();
@@ -210,9 +211,9 @@ async function launch(
       // The mean over the runs: some drivers' timestamps tick in tens of microseconds (NVIDIA's
       // Vulkan driver on an H200: 65.5 us), too coarse for one short pass. Not the span of all
       // runs, which would also count what the driver does between them.
-      let ns = 0;
-      for (let r = 0; r < runs; r++) ns += Number(t[2 * r + 1] - t[2 * r]);
-      result.gpuNs = ns / runs;
+      const runsNs = Array.from({ length: runs }, (_, r) => Number(t[2 * r + 1] - t[2 * r]));
+      result.gpuNs = runsNs.reduce((a, b) => a + b, 0) / runs;
+      result.runsNs = runsNs;
     }
   } catch (e) {
     failure = e;
@@ -442,6 +443,10 @@ export interface AttentionShape {
   n: number;
 }
 
+/** The most passes one timed call runs: a query set holds at most 4096 timestamps (WebGPU's
+ *  limit), two a pass. */
+export const MAX_REPEAT = 2048;
+
 export interface AttentionOptions {
   /** The data-dependent arrays, where the pattern has any. */
   dyn?: DynArrays;
@@ -455,8 +460,9 @@ export interface AttentionOptions {
   /** Also time the attention pass on the GPU (needs the device's `timestamp-query` feature). */
   timed?: boolean;
   /** With `timed`: run the attention pass this many times in the one submission and report
-   *  the mean (default 1). For benchmarks: one short pass can be shorter than the timestamps'
-   *  tick, and a pass after host work may run at idle clocks. */
+   *  the mean, and each pass's time (default 1; at most MAX_REPEAT). For benchmarks: one short
+   *  pass can be shorter than the timestamps' tick, and a pass after host work may run at idle
+   *  clocks. */
   repeat?: number;
   /** Stage K and V in f16 (needs `shader-f16`): half the workgroup storage, K and V rounded to
    *  f16 (about 1e-3 relative error); products, softmax and sums stay f32. Off by default. */
@@ -474,7 +480,7 @@ export async function runAttention(
   v: Float32Array,
   shape: AttentionShape,
   opts: AttentionOptions = {},
-): Promise<{ out: Float32Array; lse: Float32Array; gpuMs?: number }> {
+): Promise<{ out: Float32Array; lse: Float32Array; gpuMs?: number; passMs?: number[] }> {
   const { heads, kvHeads, n } = shape;
   const { d, dv } = spec;
   if (!(heads >= 1 && kvHeads >= 1 && heads % kvHeads === 0)) throw new SpattnWebGpuError(`query heads (${heads}) must be a positive multiple of the K/V heads (${kvHeads})`);
@@ -528,11 +534,11 @@ export async function runAttention(
   ];
   try {
     if (opts.timed && !device.features.has("timestamp-query")) throw new SpattnWebGpuError("timing the attention pass needs the device's `timestamp-query` feature");
-    if (opts.repeat !== undefined && !(Number.isInteger(opts.repeat) && opts.repeat >= 1)) throw new SpattnWebGpuError(`repeat must be a positive integer, got ${opts.repeat}`);
+    if (opts.repeat !== undefined && !(Number.isInteger(opts.repeat) && opts.repeat >= 1 && opts.repeat <= MAX_REPEAT)) throw new SpattnWebGpuError(`repeat must be an integer from 1 to ${MAX_REPEAT}, got ${opts.repeat}`);
     const got = await launch(device, "the attention launch", layout, bufs, [{ pipeline, workgroups: [tiles.numQTiles, heads, 1] }], [bufs[4], bufs[5]], opts.timed, opts.repeat);
     out.set(new Float32Array(got.data[0], 0, out.length));
     lse.set(new Float32Array(got.data[1], 0, lse.length));
-    return got.gpuNs === undefined ? { out, lse } : { out, lse, gpuMs: got.gpuNs / 1e6 };
+    return got.gpuNs === undefined ? { out, lse } : { out, lse, gpuMs: got.gpuNs / 1e6, passMs: got.runsNs!.map((ns) => ns / 1e6) };
   } finally {
     for (const b of bufs) b.destroy();
   }
