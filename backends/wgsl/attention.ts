@@ -15,6 +15,13 @@
 // workgroup waits for global memory less than once per tile.
 // Partial tiles evaluate the pattern's predicate; full tiles only mask keys past n. A row with
 // no allowed key gets O = 0 and lse = -inf, like the CPU reference.
+// A query tile whose list is much longer than the others' is split into parts, as flash
+// decoding splits keys: the tile's own workgroup runs the first part, and work items from a
+// table the host makes run the others, in rows of workgroups dispatched before the heads'
+// rows; each part writes its normalised O and its lse to a slot of `parts`, and the entry
+// point spattn_combine merges a tile's parts by their lse into O and lse. The heads' rows take
+// the query tile and head from the workgroup's id, not from memory: so the driver knows them
+// uniform (loaded from a table instead, dense attention ran 1.5 times slower on an H200).
 //
 // Control flow that holds a barrier must be uniform in WGSL: the list's counts reach every
 // thread through workgroupUniformLoad, and rows past n still take part (they write nothing).
@@ -63,9 +70,16 @@ export function wgslWorkgroupBytes(o: WgslAttentionOptions): number {
   return qs + kv + p + 4 * WGSL_BQ + 8;
 }
 
+/** Words, in the lists buffer, per work item (query tile, head, first and end entry of its
+ *  list, slot), per combine item (query tile, head, first slot, number of parts) and per query
+ *  tile of a head where some list is split (end of the first part, its slot or -1). */
+export const WGSL_ITEM_WORDS = 5;
+export const WGSL_COMBINE_WORDS = 4;
+export const WGSL_SPLIT_WORDS = 2;
+
 /** Field names of the parameter block, in order (all 4-byte scalars). */
 export function wgslParamFields(ir: PatternIR): string[] {
-  const fixed = ["n", "heads", "kv_heads", "num_q_tiles", "stride", "tile_heads", "kv_num_off", "kv_idx_off", "full_num_off", "full_idx_off", "scale_log2"];
+  const fixed = ["n", "heads", "kv_heads", "num_q_tiles", "stride", "tile_heads", "kv_num_off", "kv_idx_off", "full_num_off", "full_idx_off", "split_off", "items_off", "num_items", "extra_rows", "combine_off", "num_combine", "scale_log2"];
   return [...fixed, ...dynFieldNames(ir).map((f) => `dyn_${f}`)];
 }
 
@@ -78,7 +92,7 @@ const range = (n: number) => Array.from({ length: n }, (_, i) => i);
  * spells the workgroup store of one element. Returns the register declarations, the loads (of
  * rows `first` + 0 .. bk - 1 of head `head`) and the stores.
  */
-function staging(name: string, buffer: string, width: number, bk: number, store: (col: string, row: string, value: string) => string, first = "k0", head = "kvh") {
+function staging(name: string, buffer: string, width: number, bk: number, store: (col: string, key: string, value: string) => string, first = "k0", head = "kvh") {
   const w = width % 4 === 0 ? 4 : 1; // floats per load
   const per = width / w; // loads per key
   const total = bk * per;
@@ -173,59 +187,10 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     "    }",
   ];
 
-  const lines = [
-    ...(o.f16 ? ["enable f16;"] : []),
-    ...(o.subgroups ? ["enable subgroups;"] : []),
-    `// spattn: attention under the pattern ${commentText(ir.name)} (f32, D = ${d}, DV = ${dv}, ${WGSL_BQ} x ${bk} tiles${o.subgroups ? ", softmax on subgroup pairs" : ""}${o.f16 ? ", K and V staged in f16" : ""}).`,
-    ...wgslParamStruct(wgslParamFields(ir), ["scale_log2"]),
-    "@group(0) @binding(0) var<uniform> P: Params;",
-    `@group(0) @binding(1) var<storage, read> Qb: ${qStage.type};`,
-    `@group(0) @binding(2) var<storage, read> Kb: ${kStage.type};`,
-    `@group(0) @binding(3) var<storage, read> Vb: ${vStage.type};`,
-    "@group(0) @binding(4) var<storage, read_write> Ob: array<f32>;",
-    "@group(0) @binding(5) var<storage, read_write> LSEb: array<f32>;",
-    "@group(0) @binding(6) var<storage, read> lists: array<i32>;",
-    "@group(0) @binding(7) var<storage, read> dyn: array<i32>;",
-    "",
-    `const D = ${d}i;`,
-    `const DV = ${dv}i;`,
-    `const BQ = ${WGSL_BQ}i;`,
-    `const BK = ${bk}i;`,
-    `const RA = ${RA}i; // rows per thread`,
-    `const TY = ${ty}i; // row groups`,
-    `const TX = ${TX}i; // threads across keys and columns`,
-    "const NEG_BIG = -3.0e38; // a masked score: exp2 of it, less any finite maximum, is 0",
-    "",
-    `alias kv_t = ${o.f16 ? "f16" : "f32"}; // the staged K and V`,
-    `var<workgroup> qs: array<vec4<f32>, ${d * ty}>; // Q^T: [dimension][row group], a vec4 of 4 rows`,
-    `var<workgroup> kvs: array<kv_t, ${kvWords(o)}>; // K^T [dimension][key] (rows of BK + 1), then V [key][column]`,
-    `var<workgroup> ps: array<vec4<f32>, ${bk * ty}>; // P^T: [key][row group]`,
-    `var<workgroup> rowv: array<vec4<f32>, ${ty}>; // per row: the rescaling factor, at the end 1 / l`,
-    "var<workgroup> np_wg: i32;",
-    "var<workgroup> total_wg: i32;",
-    "",
-    ...wgslPredicate(ir, hoisted),
-    "",
-    "// Key tile e of the query tile's lists: the np partial ones, then the full ones.",
-    "fn spattn_tile(list: i32, np: i32, e: i32) -> i32 {",
-    "  if (e < np) { return lists[P.kv_idx_off + list * P.stride + e]; }",
-    "  return lists[P.full_idx_off + list * P.stride + e - np];",
-    "}",
-    ...hoisted.flatMap((i) => [
-      "",
-      `// Whether selection ${i} kept the key tile starting at k0 for query q (its blocks hold whole`,
-      `// tiles), read on partial tiles for rows before n only.`,
-      `fn spattn_sel${i}_row(partial: bool, q: i32, k0: i32, head: i32, n: i32) -> bool {`,
-      `  return partial && q < n && ${keptRead(ir, i, "k0")};`,
-      "}",
-    ]),
-    "",
-    `@compute @workgroup_size(${THREADS})`,
-    "fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx: u32) {",
+  // Attention of query tile qt of head `head` over the entries of its list that `it` names (a
+  // work item, or -1: the first part), in the scope of main's variables lid, qt, head, it.
+  const attend = [
     "  let n = P.n;",
-    "  let qt = i32(wid.x);",
-    "  let head = i32(wid.y);",
-    "  let lid = i32(lidx);",
     "  let ty = lid / TX;",
     "  let tx = lid % TX;",
     "  let q0 = qt * BQ + ty * RA; // this thread's first row",
@@ -235,8 +200,15 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     "  let kvh = head / (P.heads / P.kv_heads);",
     "  let list = select(head, 0i, P.tile_heads == 1i) * P.num_q_tiles + qt;",
     "  if (lid == 0i) {",
-    "    np_wg = lists[P.kv_num_off + list];",
-    "    total_wg = np_wg + lists[P.full_num_off + list];",
+    "    let np = lists[P.kv_num_off + list];",
+    "    var span = vec4<i32>(np, 0i, np + lists[P.full_num_off + list], -1i);",
+    "    if (it >= 0i) {",
+    "      span = vec4<i32>(np, lists[it + 2i], lists[it + 3i], lists[it + 4i]);",
+    "    } else if (P.num_combine > 0i) {",
+    `      let at = P.split_off + ${WGSL_SPLIT_WORDS}i * (head * P.num_q_tiles + qt);`,
+    "      span = vec4<i32>(np, 0i, lists[at], lists[at + 1i]);",
+    "    }",
+    "    span_wg = span;",
     "  }",
     "  // Q^T, once, through registers: every load issued before the first store.",
     "  {",
@@ -244,8 +216,11 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     ...qStage.loads.map((l) => `    ${l}`),
     ...qStage.stores.map((l) => `    ${l}`),
     "  }",
-    "  let np = workgroupUniformLoad(&np_wg);",
-    "  let total = workgroupUniformLoad(&total_wg);",
+    "  let span = workgroupUniformLoad(&span_wg);",
+    "  let np = span.x;",
+    "  let first = span.y; // entries first .. total - 1 of the list",
+    "  let total = span.z;",
+    "  let slot = span.w; // -1: O and lse; else a slot of parts",
     ...range(CV).map((c) => `  var o${c} = vec4<f32>(0.0);`),
     "  var m_i = NEG_BIG; // the softmax state of row sr",
     "  var l_i = 0.0;",
@@ -254,12 +229,12 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     ...kStage.decls,
     ...vStage.decls,
     "  var kt = 0i;",
-    "  if (total > 0i) {",
-    "    kt = spattn_tile(list, np, 0i);",
+    "  if (total > first) {",
+    "    kt = spattn_tile(list, np, first);",
     "    let k0 = kt * BK;",
     ...kStage.loads.map((l) => `    ${l}`),
     "  }",
-    "  for (var e = 0i; e < total; e++) {",
+    "  for (var e = first; e < total; e++) {",
     "    let partial = e < np;",
     "    let k0 = kt * BK;",
     ...hoisted.map((i) => `    let sel${i}_rows = ${range(RA).map((a) => `(u32(spattn_sel${i}_row(partial, q0 + ${a}i, k0, head, n)) << ${a}u)`).join(" | ")}; // bit a: row q0 + a`),
@@ -283,19 +258,134 @@ export function emitWgslAttention(ir: PatternIR, o: WgslAttentionOptions): strin
     `  let sq = qt * BQ + sr;`,
     `  if (${o.subgroups ? "half == 0i" : "lid < BQ"}) {`,
     "    rowv[sr / RA][sr % RA] = select(0.0, 1.0 / l_i, l_i > 0.0);",
-    "    if (sq < n) {",
+    "    let lse = (m_i + log2(l_i)) * 0.6931471805599453; // where l_i > 0",
+    "    // A part with no allowed key gets NEG_BIG, not -inf: the combine computes with it.",
+    "    if (slot >= 0i) { parts[slot * PART + BQ * DV + sr] = select(NEG_BIG, lse, l_i > 0.0); }",
+    "    else if (sq < n) {",
     "      let neg_inf_bits = 0xff800000u; // a let: a constant infinity would be a shader-creation error",
-    "      LSEb[head * n + sq] = select(bitcast<f32>(neg_inf_bits), (m_i + log2(l_i)) * 0.6931471805599453, l_i > 0.0);",
+    "      LSEb[head * n + sq] = select(bitcast<f32>(neg_inf_bits), lse, l_i > 0.0);",
     "    }",
     "  }",
     "  workgroupBarrier();",
     "  let inv = rowv[ty];",
+    "  if (slot >= 0i) {",
+    ...range(RA).flatMap((a) => [
+      `    let at${a} = slot * PART + (ty * RA + ${a}i) * DV + tx;`,
+      ...range(CV).map((c) => `    ${colGuard(c, `parts[at${a} + ${TX * c}i] = o${c}[${a}] * inv[${a}];`)}`),
+    ]),
+    "    return;",
+    "  }",
     ...range(RA).flatMap((a) => [
       `  if (q0 + ${a}i < n) {`,
       `    let at = (head * n + q0 + ${a}i) * DV + tx;`,
       ...range(CV).map((c) => `    ${colGuard(c, `Ob[at + ${TX * c}i] = o${c}[${a}] * inv[${a}];`)}`),
       "  }",
     ]),
+  ];
+
+  const lines = [
+    ...(o.f16 ? ["enable f16;"] : []),
+    ...(o.subgroups ? ["enable subgroups;"] : []),
+    `// spattn: attention under the pattern ${commentText(ir.name)} (f32, D = ${d}, DV = ${dv}, ${WGSL_BQ} x ${bk} tiles${o.subgroups ? ", softmax on subgroup pairs" : ""}${o.f16 ? ", K and V staged in f16" : ""}).`,
+    ...wgslParamStruct(wgslParamFields(ir), ["scale_log2"]),
+    "@group(0) @binding(0) var<uniform> P: Params;",
+    `@group(0) @binding(1) var<storage, read> Qb: ${qStage.type};`,
+    `@group(0) @binding(2) var<storage, read> Kb: ${kStage.type};`,
+    `@group(0) @binding(3) var<storage, read> Vb: ${vStage.type};`,
+    "@group(0) @binding(4) var<storage, read_write> Ob: array<f32>;",
+    "@group(0) @binding(5) var<storage, read_write> LSEb: array<f32>;",
+    "@group(0) @binding(6) var<storage, read> lists: array<i32>;",
+    "@group(0) @binding(7) var<storage, read> dyn: array<i32>;",
+    "@group(0) @binding(8) var<storage, read_write> parts: array<f32>; // per slot: O [BQ][DV], then lse [BQ]",
+    "",
+    `const D = ${d}i;`,
+    `const DV = ${dv}i;`,
+    `const BQ = ${WGSL_BQ}i;`,
+    `const BK = ${bk}i;`,
+    `const RA = ${RA}i; // rows per thread`,
+    `const TY = ${ty}i; // row groups`,
+    `const TX = ${TX}i; // threads across keys and columns`,
+    "const NEG_BIG = -3.0e38; // a masked score: exp2 of it, less any finite maximum, is 0",
+    `const PART = ${WGSL_BQ * dv + WGSL_BQ}i; // words of a slot of parts`,
+    "",
+    `alias kv_t = ${o.f16 ? "f16" : "f32"}; // the staged K and V`,
+    `var<workgroup> qs: array<vec4<f32>, ${d * ty}>; // Q^T: [dimension][row group], a vec4 of 4 rows`,
+    `var<workgroup> kvs: array<kv_t, ${kvWords(o)}>; // K^T [dimension][key] (rows of BK + 1), then V [key][column]`,
+    `var<workgroup> ps: array<vec4<f32>, ${bk * ty}>; // P^T: [key][row group]`,
+    `var<workgroup> rowv: array<vec4<f32>, ${ty}>; // per row: the rescaling factor, at the end 1 / l`,
+    "var<workgroup> span_wg: vec4<i32>; // the list's partial tiles, then the first and end entry and the slot to run",
+    "",
+    ...wgslPredicate(ir, hoisted),
+    "",
+    "// Key tile e of the query tile's lists: the np partial ones, then the full ones.",
+    "fn spattn_tile(list: i32, np: i32, e: i32) -> i32 {",
+    "  if (e < np) { return lists[P.kv_idx_off + list * P.stride + e]; }",
+    "  return lists[P.full_idx_off + list * P.stride + e - np];",
+    "}",
+    ...hoisted.flatMap((i) => [
+      "",
+      `// Whether selection ${i} kept the key tile starting at k0 for query q (its blocks hold whole`,
+      `// tiles), read on partial tiles for rows before n only.`,
+      `fn spattn_sel${i}_row(partial: bool, q: i32, k0: i32, head: i32, n: i32) -> bool {`,
+      `  return partial && q < n && ${keptRead(ir, i, "k0")};`,
+      "}",
+    ]),
+    "",
+    "// Workgroup rows from extra_rows on: query tile x of head y - extra_rows, its list's first part",
+    "// (all of it where the list is not split). Rows before: the work items of the other parts.",
+    "// The body is spelled twice, so that in the first branch the driver sees the tile and head",
+    "// come from the workgroup id (uniform); called as one function from both, dense attention",
+    "// ran 1.24 times slower on an H200.",
+    `@compute @workgroup_size(${THREADS})`,
+    "fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx: u32) {",
+    "  let lid = i32(lidx);",
+    "  let y = i32(wid.y) - P.extra_rows;",
+    "  if (y >= 0i) {",
+    "    let qt = i32(wid.x);",
+    "    let head = y;",
+    "    let it = -1i; // the first part of the list",
+    ...attend.map((l) => `  ${l}`),
+    "  } else {",
+    "    let item = i32(wid.y) * P.num_q_tiles + i32(wid.x);",
+    "    if (item >= P.num_items) { return; }",
+    `    let it = P.items_off + ${WGSL_ITEM_WORDS}i * item; // the part this work item names`,
+    "    let qt = lists[it];",
+    "    let head = lists[it + 1i];",
+    ...attend.map((l) => `  ${l}`),
+    "  }",
+    "}",
+    "",
+    "// The parts of a split query tile merged: each row's lse from its parts' lse, and O as their",
+    "// O weighted by exp(lse_part - lse). A row no part allows keeps O = 0 and lse = -inf.",
+    `@compute @workgroup_size(${THREADS})`,
+    "fn spattn_combine(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lidx: u32) {",
+    "  let n = P.n;",
+    "  let item = i32(wid.y) * P.num_q_tiles + i32(wid.x);",
+    "  if (item >= P.num_combine) { return; }",
+    `  let it = P.combine_off + ${WGSL_COMBINE_WORDS}i * item;`,
+    "  let qt = lists[it];",
+    "  let head = lists[it + 1i];",
+    "  let s0 = lists[it + 2i];",
+    "  let count = lists[it + 3i];",
+    `  for (var i = i32(lidx); i < BQ * DV; i += ${THREADS}i) {`,
+    "    let r = i / DV;",
+    "    let q = qt * BQ + r;",
+    "    if (q >= n) { break; } // i grows, and with it r",
+    "    var mx = NEG_BIG;",
+    "    for (var j = 0i; j < count; j++) { mx = max(mx, parts[(s0 + j) * PART + BQ * DV + r]); }",
+    "    var sum = 0.0;",
+    "    var acc = 0.0;",
+    "    if (mx > NEG_BIG) {",
+    "      for (var j = 0i; j < count; j++) {",
+    "        let w = exp(parts[(s0 + j) * PART + BQ * DV + r] - mx);",
+    "        sum += w;",
+    "        acc += w * parts[(s0 + j) * PART + i];",
+    "      }",
+    "    }",
+    "    Ob[(head * n + q) * DV + i % DV] = select(0.0, acc / sum, sum > 0.0);",
+    "    let neg_inf_bits = 0xff800000u;",
+    "    if (i % DV == 0i) { LSEb[head * n + q] = select(bitcast<f32>(neg_inf_bits), mx + log(sum), sum > 0.0); }",
+    "  }",
     "}",
     "",
   ];

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One device call for an A/B of two versions of the WGSL shaders on a GPU machine without Node
 # (after bench/webgpu/pack_node.sh here; carry .webgpunode, .gl and the other version's tree,
-# e.g. `git worktree add .old COMMIT && ln -s ../node_modules .old/node_modules`): in
+# e.g. `git worktree add .old COMMIT`): in
 # alternating rounds, each tree runs bench/webgpu/sizes.ts on SIZES_CASES and bench.ts on the
 # examples named in ONLY (both with passes back to back), so that a GPU warming up weighs on
 # both alike. Logs under $OUT as ab_<round>_<a|b>_{sizes,bench}.log.
@@ -17,6 +17,8 @@ for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulka
   if [ -f "$icd" ]; then export VK_DRIVER_FILES=$icd; break; fi
 done
 bash bench/webgpu/node_run.sh true # unpacks Node and node_modules here, once (a tree's node_modules links to them)
+# A carried link may not arrive as one: each tree without node_modules gets a link to these.
+for tree in "$A" "$B"; do [ -e "$tree/node_modules" ] || ln -sfn "$PWD/node_modules" "$tree/node_modules"; done
 status=0
 for r in $(seq 1 "$ROUNDS"); do
   for side in a b; do

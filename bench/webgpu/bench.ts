@@ -10,6 +10,8 @@
 //                          much GPU time: a GPU's clock climbs only under sustained work)
 //     [--repeat 1]        (passes per call at least; on a device without timestamps, exactly)
 //     [--warm-ms 1000]    (the first, untimed call fills this much, to bring the clock up)
+//     [--split-tiles T]   (the most key tiles a workgroup runs, longer lists split; default:
+//                          the host code's choice; a large T never splits)
 //
 // Times are medians of `reps` calls of the host code's runAttention after the warm-up
 // (bench/webgpu/timing.ts says why): the attention pass on the GPU by timestamp queries where
@@ -48,6 +50,7 @@ const { values: args } = parseArgs({
     repeat: { type: "string", default: "1" },
     "call-ms": { type: "string", default: "200" },
     "warm-ms": { type: "string", default: "1000" },
+    "split-tiles": { type: "string", default: "" },
   },
 });
 const N = Number(args.n);
@@ -58,6 +61,7 @@ const F16 = args.f16!;
 const REPEAT = Number(args.repeat);
 const WARM_MS = Number(args["warm-ms"]);
 const CALL_MS = Number(args["call-ms"]);
+const SPLIT = args["split-tiles"] ? Number(args["split-tiles"]) : undefined;
 
 /** Grids of the layout examples near N tokens. */
 function layoutSizes(file: string): Record<string, Value> {
@@ -103,7 +107,7 @@ async function time(ir: PatternIR, n: number, heads: number): Promise<{ ms: numb
   const bk = keysPerTile(device, spec, subgroups, F16);
   const tiles = kernelInputs(ir, { seqLen: n, heads, q, k, blockQ: spec.queryTile, blockK: bk, permute: false }).tiles;
   const dyn = dynByName(ir, heads, n, q, k);
-  const call = (repeat: number) => runAttention(device, spec, q.data as Float32Array, k.data as Float32Array, v.data as Float32Array, { heads, kvHeads: heads, n }, { tiles, dyn, bk, subgroups, timed, f16: F16, repeat });
+  const call = (repeat: number) => runAttention(device, spec, q.data as Float32Array, k.data as Float32Array, v.data as Float32Array, { heads, kvHeads: heads, n }, { tiles, dyn, bk, subgroups, timed, f16: F16, repeat, splitTiles: SPLIT });
   const window = { t0: 0, t1: 0 };
   const { ms, repeat } = await timePasses(call, REPS, timed ? { callMs: CALL_MS, warmMs: WARM_MS, minRepeat: REPEAT } : { minRepeat: REPEAT, maxRepeat: REPEAT, warmMs: 0 }, window);
   return { ms, repeat, tiles, bk, clock: clocks.during(window.t0, window.t1) };
@@ -162,7 +166,7 @@ clocks.stop();
 
 const slug = (info.adapter.replace(/[^A-Za-z0-9]+/g, "_").replace(/^_|_$/g, "").toLowerCase() || "adapter") + (F16 ? "_f16" : "");
 mkdirSync(args.out!, { recursive: true });
-const meta = { adapter: info.adapter, subgroups, f16: F16, clock, n: N, heads: HEADS, d: D, reps: REPS, date: new Date().toISOString(), command: `npx tsx bench/webgpu/bench.ts --n ${N} --heads ${HEADS} --d ${D} --reps ${REPS}${args.only ? ` --only ${args.only}` : ""}${F16 ? " --f16" : ""}${REPEAT > 1 ? ` --repeat ${REPEAT}` : ""}${CALL_MS !== 200 ? ` --call-ms ${CALL_MS}` : ""}${WARM_MS !== 1000 ? ` --warm-ms ${WARM_MS}` : ""}` };
+const meta = { adapter: info.adapter, subgroups, f16: F16, clock, n: N, heads: HEADS, d: D, reps: REPS, date: new Date().toISOString(), command: `npx tsx bench/webgpu/bench.ts --n ${N} --heads ${HEADS} --d ${D} --reps ${REPS}${args.only ? ` --only ${args.only}` : ""}${F16 ? " --f16" : ""}${REPEAT > 1 ? ` --repeat ${REPEAT}` : ""}${CALL_MS !== 200 ? ` --call-ms ${CALL_MS}` : ""}${WARM_MS !== 1000 ? ` --warm-ms ${WARM_MS}` : ""}${SPLIT ? ` --split-tiles ${SPLIT}` : ""}` };
 writeFileSync(join(args.out!, `${slug}.json`), JSON.stringify({ ...meta, rows: results }, null, 2) + "\n");
 const withClock = results.some((r) => r.smClockMHz);
 const md = [

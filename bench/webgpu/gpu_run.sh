@@ -24,7 +24,7 @@ if ! grep -q '^adapter:' "$OUT/probe.log" || grep -qi swiftshader "$OUT/probe.lo
   VK_LOADER_DEBUG=error,driver $run npx tsx bench/webgpu/probe.ts 2>&1 | tail -30 | tee -a "$OUT/probe.log"
   exit 1
 fi
-$run npx vitest run test/runtime/webgpu.test.ts test/backends/wgsl-select.test.ts test/backends/wgsl-f64.test.ts 2>&1 | tee "$OUT/vitest.log" | grep -E '✓|✗|×|FAIL|Test Files|Tests ' | tail -60
+$run npx vitest run test/runtime/webgpu.test.ts test/backends/wgsl-select.test.ts test/backends/wgsl-f64.test.ts test/backends/wgsl-items.test.ts 2>&1 | tee "$OUT/vitest.log" | grep -E '✓|✗|×|FAIL|Test Files|Tests ' | tail -60
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
 bench=(--n 8192 --heads 8 --d 64 --reps 5 "$@")
 timeout 300 $run npx tsx bench/webgpu/bench.ts "${bench[@]}" --out "$OUT" 2>&1 | tee "$OUT/bench.log" || status=1

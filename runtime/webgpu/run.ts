@@ -23,6 +23,8 @@ export interface WebGpuRunOptions {
   subgroups?: boolean;
   /** K and V staged in f16 (needs the device's `shader-f16`; default off). */
   f16?: boolean;
+  /** The most key tiles one workgroup runs (default: the host code's choice). */
+  splitTiles?: number;
 }
 
 /** The data-dependent arrays of the pattern for these inputs, by field name. */
@@ -49,5 +51,5 @@ export async function runWebGpu(device: GPUDevice, ir: PatternIR, q: Tensor4, k:
   const f16 = opts.f16 ?? false;
   const bk = keysPerTile(device, spec, subgroups, f16);
   const tiles = opts.lists === "gpu" || n === 0 ? undefined : kernelInputs(ir, { seqLen: n, heads, q, k, blockQ: spec.queryTile, blockK: bk, permute: false }).tiles;
-  return runAttention(device, spec, f32(q), f32(k), f32(v), { heads, kvHeads, n }, { dyn, tiles, bk, subgroups, f16 });
+  return runAttention(device, spec, f32(q), f32(k), f32(v), { heads, kvHeads, n }, { dyn, tiles, bk, subgroups, f16, splitTiles: opts.splitTiles });
 }

@@ -26,11 +26,11 @@ const SMALL: Record<string, Record<string, Value>> = {
 const mainPattern = (file: string) => examplePattern(file, SMALL[file] ?? {});
 
 /** Runs on the GPU and on the float64 reference; returns the worst errors. */
-async function compare(info: DeviceInfo, ir: PatternIR, heads: number, n: number, d: number, kvHeads = heads, seed = 1, subgroups?: boolean, f16 = false) {
+async function compare(info: DeviceInfo, ir: PatternIR, heads: number, n: number, d: number, kvHeads = heads, seed = 1, subgroups?: boolean, f16 = false, splitTiles?: number) {
   const q = randomTensor(heads, n, d, seed);
   const k = randomTensor(kvHeads, n, d, seed + 1);
   const v = randomTensor(kvHeads, n, d, seed + 2);
-  const got = await runWebGpu(info.device, ir, q, k, v, { subgroups, f16 });
+  const got = await runWebGpu(info.device, ir, q, k, v, { subgroups, f16, splitTiles });
   const rows = maskRows(ir, { seqLen: n, heads, q: qk(q, heads), k: qk(k, heads) });
   const ref = referenceAttention({ q: q.data, k: k.data, v: v.data, heads, kvHeads, seqLen: n, headDim: d }, rows.row);
   let num = 0;
@@ -164,6 +164,21 @@ describe("webgpu runtime", () => {
       expect(r.lseErr, `block ${block}`).toBeLessThan(1e-4);
     }
   }, 60_000);
+
+  it("long lists split into parts and combined: exact for every part size, empty rows and parts included", async () => {
+    // Longformer's global rows and columns, the causal diagonal, and rows (q < 40) with no key:
+    // with one tile a part every list is split, some parts of a row allow nothing.
+    const srcs = ["pattern p() { mask abs(q - k) <= 20 or q < 8 or k < 8 }", "pattern p() { mask causal }", "pattern p() { mask causal and q - k >= 40 }"];
+    for (const src of srcs)
+      for (const splitTiles of [1, 2, 5]) {
+        const ir = compile(src);
+        const r = await compare(info, ir, 2, 150, 16, 2, 1, undefined, false, splitTiles);
+        expect(r.nan, `${src} ${splitTiles}`).toBe(false);
+        expect(r.rel, `${src} ${splitTiles}`).toBeLessThan(1e-4);
+        expect(r.lseErr, `${src} ${splitTiles}`).toBeLessThan(1e-4);
+        expect(r.emptyWrong, `${src} ${splitTiles}`).toBe(0);
+      }
+  }, 120_000);
 
   it("fully masked rows and empty block rows give O = 0 and lse = -inf", async () => {
     // Rows q < 40 see nothing: the first query tiles have no key tile at all, and the tile

@@ -210,7 +210,7 @@ async function launch(
       const t = new BigUint64Array(stampsRead.getMappedRange());
       // The mean over the runs: some drivers' timestamps tick in tens of microseconds (NVIDIA's
       // Vulkan driver on an H200: 65.5 us), too coarse for one short pass. Not the span of all
-      // runs, which would also count what the driver does between them.
+      // runs: between two runs that driver left gaps of up to a millisecond.
       const runsNs = Array.from({ length: runs }, (_, r) => Number(t[2 * r + 1] - t[2 * r]));
       result.gpuNs = runsNs.reduce((a, b) => a + b, 0) / runs;
       result.runsNs = runsNs;
@@ -467,6 +467,73 @@ export interface AttentionOptions {
   /** Stage K and V in f16 (needs `shader-f16`): half the workgroup storage, K and V rounded to
    *  f16 (about 1e-3 relative error); products, softmax and sums stay f32. Off by default. */
   f16?: boolean;
+  /** The most key tiles one workgroup runs: longer lists are split and their parts combined
+   *  (default: see `workItems`). */
+  splitTiles?: number;
+}
+
+/** Words of the attention shader's work items, combine items and split rows
+ *  (WGSL_ITEM_WORDS, WGSL_COMBINE_WORDS, WGSL_SPLIT_WORDS in backends/wgsl/attention.ts). */
+const ITEM_WORDS = 5;
+const COMBINE_WORDS = 4;
+const SPLIT_WORDS = 2;
+
+/** How the attention pass splits long lists. The workgroup of (query tile, head) runs its
+ *  list's first part; work items (query tile, head, first and end entry, slot) run the other
+ *  parts; combine items (query tile, head, first slot, parts) merge them. */
+export interface WorkItems {
+  /** Per head and query tile: the end of the first part and its slot (-1: not split); empty
+   *  where no list is split. */
+  split: Int32Array;
+  items: Int32Array;
+  combine: Int32Array;
+  /** Slots of partial results (parts) the split tiles need. */
+  slots: number;
+  /** Most list entries a workgroup takes: longer lists are split. */
+  chunk: number;
+}
+
+/**
+ * The work of the attention pass. A workgroup runs its tiles one after another, so a list much
+ * longer than the others (Longformer's and BigBird's global rows) would set the pass's time
+ * alone: lists longer than `chunk` entries are split into near-equal parts, run side by side,
+ * then combined. By default `chunk` is four times the mean list length, at least 32 (lists
+ * that long amortise a workgroup's start), doubled until the parts' partial results fit
+ * `maxBytes`.
+ */
+export function workItems(tiles: Tiles, heads: number, bytesPerSlot: number, maxBytes: number, chunk?: number): WorkItems {
+  const lens: number[] = [];
+  for (let h = 0; h < heads; h++)
+    for (let qt = 0; qt < tiles.numQTiles; qt++) {
+      const list = (tiles.tileHeads === 1 ? 0 : h) * tiles.numQTiles + qt;
+      lens.push(tiles.kvNum[list] + tiles.fullNum[list]);
+    }
+  const mean = lens.reduce((a, b) => a + b, 0) / Math.max(1, lens.length);
+  let c = chunk ?? Math.max(32, Math.ceil(4 * mean));
+  if (!(Number.isInteger(c) && c >= 1)) throw new SpattnWebGpuError(`the tiles per work item must be a positive integer, got ${c}`);
+  const partsOf = (len: number) => (len > c ? Math.ceil(len / c) : 0);
+  const slotsAt = () => lens.reduce((a, len) => a + partsOf(len), 0);
+  while (slotsAt() * bytesPerSlot > maxBytes) {
+    if (chunk !== undefined) throw new SpattnWebGpuError(`${chunk} tiles per work item need ${slotsAt() * bytesPerSlot} bytes of partial results; the device binds at most ${maxBytes}`);
+    c *= 2;
+  }
+  const slots = slotsAt();
+  const split = new Int32Array(slots ? SPLIT_WORDS * lens.length : 0);
+  const items: number[] = [];
+  const combine: number[] = [];
+  let slot = 0;
+  lens.forEach((len, i) => {
+    const head = Math.floor(i / tiles.numQTiles);
+    const qt = i % tiles.numQTiles;
+    const parts = partsOf(len);
+    const end = (j: number) => Math.floor((j * len) / Math.max(1, parts));
+    if (slots) split.set([parts ? end(1) : len, parts ? slot : -1], SPLIT_WORDS * i);
+    if (!parts) return;
+    for (let j = 1; j < parts; j++) items.push(qt, head, end(j), end(j + 1), slot + j);
+    combine.push(qt, head, slot, parts);
+    slot += parts;
+  });
+  return { split, items: Int32Array.from(items), combine: Int32Array.from(combine), slots, chunk: c };
 }
 
 /** Attention under the pattern, float32: q [heads][n][d], k [kvHeads][n][d], v [kvHeads][n][dv]
@@ -506,8 +573,15 @@ export async function runAttention(
   }
   const tiles = opts.tiles ?? (await runMaskGenerators(device, spec, { n, heads: spec.headDependent ? heads : 1, blockQ: spec.queryTile, blockK: bk, dyn: given })).tiles;
   if (tiles.numQTiles !== Math.ceil(n / spec.queryTile)) throw new SpattnWebGpuError(`the lists have ${tiles.numQTiles} query tiles; N = ${n} in tiles of ${spec.queryTile} needs ${Math.ceil(n / spec.queryTile)}`);
-  if (tiles.numQTiles > device.limits.maxComputeWorkgroupsPerDimension) throw new SpattnWebGpuError(`N = ${n} needs ${tiles.numQTiles} workgroups along x; the device allows ${device.limits.maxComputeWorkgroupsPerDimension}`);
-  const parts = [["kv_num_off", tiles.kvNum], ["kv_idx_off", tiles.kvIdx], ["full_num_off", tiles.fullNum], ["full_idx_off", tiles.fullIdx]] as const;
+  const slotWords = spec.queryTile * (dv + 1);
+  const work = workItems(tiles, heads, 4 * slotWords, device.limits.maxStorageBufferBindingSize, opts.splitTiles);
+  const numItems = work.items.length / ITEM_WORDS;
+  const numCombine = work.combine.length / COMBINE_WORDS;
+  // Workgroups: a row of query tiles per head, after the rows of the extra parts' work items.
+  const extraRows = Math.ceil(numItems / tiles.numQTiles);
+  const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
+  if (tiles.numQTiles > maxGroups || extraRows + heads > maxGroups) throw new SpattnWebGpuError(`N = ${n} with ${heads} heads needs ${tiles.numQTiles} x ${extraRows + heads} workgroups; the device allows ${maxGroups} along each`);
+  const parts = [["kv_num_off", tiles.kvNum], ["kv_idx_off", tiles.kvIdx], ["full_num_off", tiles.fullNum], ["full_idx_off", tiles.fullIdx], ["split_off", work.split], ["items_off", work.items], ["combine_off", work.combine]] as const;
   const lists = new Int32Array(parts.reduce((s, [, a]) => s + a.length, 0));
   const offsets: Record<string, number> = {};
   let at = 0;
@@ -517,10 +591,11 @@ export async function runAttention(
     at += arr.length;
   }
   const dyn = packDyn(spec, given);
-  const values = { n, heads, kv_heads: kvHeads, num_q_tiles: tiles.numQTiles, stride: tiles.stride, tile_heads: tiles.tileHeads, scale_log2: Math.LOG2E / Math.sqrt(d), ...offsets, ...dyn.offsets };
+  const values = { n, heads, kv_heads: kvHeads, num_q_tiles: tiles.numQTiles, stride: tiles.stride, tile_heads: tiles.tileHeads, num_items: numItems, extra_rows: extraRows, num_combine: numCombine, scale_log2: Math.LOG2E / Math.sqrt(d), ...offsets, ...dyn.offsets };
   const r: GPUBufferBindingType = "read-only-storage";
-  const layout = bufferLayout(device, ["uniform", r, r, r, "storage", "storage", r, r]);
+  const layout = bufferLayout(device, ["uniform", r, r, r, "storage", "storage", r, r, "storage"]);
   const pipeline = await pipelineFor(device, shader.wgsl, layout);
+  const combine = numCombine ? await pipelineFor(device, shader.wgsl, layout, "spattn_combine") : undefined;
   const S = GPUBufferUsage.STORAGE;
   const bufs = [
     upload(device, paramBlock(spec.attentionParams, values, ["scale_log2"]), GPUBufferUsage.UNIFORM),
@@ -531,11 +606,14 @@ export async function runAttention(
     device.createBuffer({ size: Math.max(16, lse.byteLength), usage: S | GPUBufferUsage.COPY_SRC }),
     upload(device, lists, S),
     upload(device, dyn.data, S),
+    device.createBuffer({ size: Math.max(16, 4 * slotWords * work.slots), usage: S }),
   ];
   try {
     if (opts.timed && !device.features.has("timestamp-query")) throw new SpattnWebGpuError("timing the attention pass needs the device's `timestamp-query` feature");
     if (opts.repeat !== undefined && !(Number.isInteger(opts.repeat) && opts.repeat >= 1 && opts.repeat <= MAX_REPEAT)) throw new SpattnWebGpuError(`repeat must be an integer from 1 to ${MAX_REPEAT}, got ${opts.repeat}`);
-    const got = await launch(device, "the attention launch", layout, bufs, [{ pipeline, workgroups: [tiles.numQTiles, heads, 1] }], [bufs[4], bufs[5]], opts.timed, opts.repeat);
+    const passes: { pipeline: GPUComputePipeline; workgroups: [number, number, number] }[] = [{ pipeline, workgroups: [tiles.numQTiles, extraRows + heads, 1] }];
+    if (combine) passes.push({ pipeline: combine, workgroups: [tiles.numQTiles, Math.ceil(numCombine / tiles.numQTiles), 1] });
+    const got = await launch(device, "the attention launch", layout, bufs, passes, [bufs[4], bufs[5]], opts.timed, opts.repeat);
     out.set(new Float32Array(got.data[0], 0, out.length));
     lse.set(new Float32Array(got.data[1], 0, lse.length));
     return got.gpuNs === undefined ? { out, lse } : { out, lse, gpuMs: got.gpuNs / 1e6, passMs: got.runsNs!.map((ns) => ns / 1e6) };
