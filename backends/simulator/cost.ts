@@ -96,7 +96,7 @@ export const PLAIN_PATH: KernelPath = { mapped: false, dataPredicate: false, sel
 export type CtaShape = "long" | "short";
 
 /** The generated launcher's rule (sm90::short_shape, backends/cuda/templates/attention_sm90.cuh). */
-export const SHORT_MAX_ENTRIES = 12;
+export const SHORT_MAX_ENTRIES = 8;
 export const SHORT_MAX_WAVES = 8;
 
 /**

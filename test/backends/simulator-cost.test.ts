@@ -76,9 +76,11 @@ describe("the kernel schedule", () => {
   it("picks the CTA shape as the sm_90a launch does", () => {
     const d = toy(2, { shortShape: { ctaOverheadUs: 1, entryCost: 1, dataPartialTileCost: 1 } });
     const rows = (n: number, full: number) => [work(Array(n).fill(full), Array(n).fill(0))];
-    expect(ctaShape(d, rows(16, 12), PLAIN_PATH)).toBe("short");  // 12 entries, 8 waves
-    expect(ctaShape(d, rows(16, 13), PLAIN_PATH)).toBe("long");  // a list of 13
-    expect(ctaShape(d, rows(17, 12), PLAIN_PATH)).toBe("long");  // more than 8 waves
+    expect(SHORT_MAX_ENTRIES).toBe(8);
+    expect(ctaShape(d, rows(16, 8), PLAIN_PATH)).toBe("short");  // 8 entries, 8 waves
+    expect(ctaShape(d, rows(16, 9), PLAIN_PATH)).toBe("long");  // a list of 9
+    expect(ctaShape(d, rows(16, 12), PLAIN_PATH)).toBe("long");  // 12: long since the consumers' turns (bench v14)
+    expect(ctaShape(d, rows(17, 8), PLAIN_PATH)).toBe("long");  // more than 8 waves
     expect(ctaShape(d, rows(17, 40), { ...PLAIN_PATH, selectionSplitsTiles: true })).toBe("short");
     expect(ctaShape(d, rows(1, 1), { ...PLAIN_PATH, mapped: true })).toBe("long");  // token maps: cp.async, 128 rows
     expect(ctaShape(d, rows(1, 1), { ...PLAIN_PATH, kernelTiles: false })).toBe("long");

@@ -698,15 +698,15 @@ __device__ __forceinline__ void rs_f16_n128(float (&d)[64], const uint32_t (&a)[
 // The sm_90a (Hopper) forward kernel: the same block lists, predicate and results as
 // attention_fwd, on the warpgroup tensor-core instructions (wgmma).
 //
-// Structure (FlashAttention-3's, without its inter-warpgroup scheduling): three warpgroups.
+// Structure (FlashAttention-3's): three warpgroups.
 // Warpgroup 0 is the producer: it copies the Q tile and then the listed K/V tiles into a ring
 // of STAGES shared-memory stages and publishes each stage on its `full` mbarrier. Warpgroups 1
 // and 2 are consumers of 64 query rows each: per step, S = Q K^T by wgmma with their Q rows
 // held in registers (loaded once) and K in shared memory, the predicate and online softmax on
 // the accumulators, then O += P V by wgmma with P straight from registers; each releases the
 // stage on its `empty` mbarrier. setmaxnreg moves registers from the producer to the
-// consumers. The two consumers run independently, so one's softmax overlaps the other's matrix
-// products, and the producer runs up to STAGES steps ahead.
+// consumers. The two consumers take turns issuing their products (named barriers), so one's
+// softmax overlaps the other's matrix products, and the producer runs up to STAGES steps ahead.
 //
 // Two ways to feed it (Config below):
 //   - sequence order (no token map): one thread issues TMA copies (cp.async.bulk.tensor, 3D
@@ -1191,12 +1191,34 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
     }
   };
 
+  // The long shape's two consumers take turns issuing their products (FlashAttention-3's
+  // inter-warpgroup ping-pong), so that one's softmax runs while the other's products do,
+  // rather than both reaching their softmax together and leaving the tensor cores idle.
+  // Named barriers 3 (consumer 0's turn) and 4 (consumer 1's): the side whose turn it is syncs
+  // (128 threads), the other arrives (128). Each consumer issues steps + 1 times; consumer 1
+  // arrives once first, to let consumer 0 begin, and not after its last issue, so that every
+  // barrier's arrivals match its syncs.
+  constexpr bool PINGPONG = CONS == 2;
+  auto my_turn = [c]() {
+    if constexpr (PINGPONG) {
+      if (c == 0) asm volatile("bar.sync 3, 256;\n" ::: "memory");
+      else asm volatile("bar.sync 4, 256;\n" ::: "memory");
+    }
+  };
+  auto their_turn = [c]() {
+    if constexpr (PINGPONG) {
+      if (c == 0) asm volatile("bar.arrive 4, 256;\n" ::: "memory");
+      else asm volatile("bar.arrive 3, 256;\n" ::: "memory");
+    }
+  };
+
   // Software pipeline: while the tensor cores compute O += P V of step t - 1, S of step t is
   // issued before it and its softmax runs as soon as S is done (FlashAttention-3's overlap
   // within a warpgroup). A stage is released once both of its products are complete.
   if (steps > 0) {
     float sc[KT / 2], alpha[2];
     uint32_t pa[KT / 16][4];
+    if (c == 1) their_turn();
     mbar_wait(full_bar, 0);
     if (threadIdx.x == 128) SPATTN_MARK(1);
     // This warp's 16 rows of Q as A fragments (the Q tile arrived with the first step).
@@ -1207,7 +1229,9 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
     for (int hh = 0; hh < PAIR; ++hh) rb[hh][0] = rb[hh][1] = rb_next[hh][0] = rb_next[hh][1] = ~0ull;
     row_bits(0, rb);
     row_bits(1, rb_next);
+    my_turn();
     issue_qk(0, sc);
+    their_turn();
     wgmma_wait<0>();
     pin(sc);
     softmax(0, 0, sc, alpha, rb);
@@ -1221,8 +1245,10 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
         rb[hh][1] = rb_next[hh][1];
       }
       row_bits(t + 1, rb_next);
+      my_turn();
       issue_qk(s, sc);
       issue_pv(prev, pa);
+      their_turn();
       wgmma_wait<1>();  // S of step t (the older group) is done; P V of step t - 1 may run on
       pin(sc);
       softmax(t, s, sc, alpha, rb);
@@ -1234,7 +1260,9 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
       pack(sc, pa);
     }
     const int last = (steps - 1) % STAGES;
+    my_turn();
     issue_pv(last, pa);
+    if (c == 0) their_turn();
     wgmma_wait<0>();
     pin(o);
     mbar_arrive(empty_bar + 8 * last);
@@ -1342,22 +1370,25 @@ inline int sm_count() {
 }
 
 /** Whether a launch in sequence order runs the short shape (CONS = 1), as measured on the H100
- *  (bench/NOTES.md, v12; D = 128):
+ *  (bench/NOTES.md, v12; D = 128) and, with the long shape's ping-pong, on the H200 (v14):
  *    - always where partial tiles come from the data (pattern::DATA_PARTIAL_TILES): their
  *      softmax, after a predicate that reads the kept blocks, is long, and two independent CTAs
  *      overlap it with products where the long shape's two consumers, tied to one ring, wait
  *      together (block top-k 16-19% faster at N = 8192 and 65536, 4 to 16 blocks kept);
- *    - else where the lists are short (the stride bounds every list: at most 12 entries, 6 steps
+ *    - else where the lists are short (the stride bounds every list: at most 8 entries, 4 steps
  *      of the long shape) and the long shape's CTAs are at most 8 waves: one CTA's fixed costs
- *      then weigh most (random blocks at N = 8192: 4-9% faster), while with more waves or longer
- *      lists the long shape's 128-key steps win (random blocks at N = 32768: 4-20% slower short).
+ *      then weigh most (random blocks of 2.5% and 5% at N = 8192: 7-9% faster), while with more
+ *      waves or longer lists the long shape's 128-key steps win (random blocks at N = 32768:
+ *      4-20% slower short). At 12 entries (10% random blocks at N = 8192) the short shape was
+ *      4% faster than the long one before ping-pong, and 9% slower after it (0.129 against
+ *      0.118 ms).
  *  SPATTN_SM90_ROWS=64 or =128 forces one shape (for A/B runs). */
 inline bool short_shape(int stride, long long long_ctas) {
   const char* force = getenv("SPATTN_SM90_ROWS");
   if (force && strcmp(force, "64") == 0) return true;
   if (force && strcmp(force, "128") == 0) return false;
   if (pattern::DATA_PARTIAL_TILES) return true;
-  constexpr int SHORT_ENTRIES = 12, SHORT_WAVES = 8;
+  constexpr int SHORT_ENTRIES = 8, SHORT_WAVES = 8;
   return stride <= SHORT_ENTRIES && long_ctas <= (long long)SHORT_WAVES * sm_count();
 }
 
