@@ -8,6 +8,8 @@
 // `warmMs`, and a call's time is the mean of its later half of passes, those run once the clock
 // has climbed within the call; the result is the median over `reps` calls.
 
+import { MAX_REPEAT } from "../../backends/wgsl/templates/host.js";
+
 /** One call: `repeat` passes back to back; each pass's GPU time in ms (timestamp queries), or
  *  none where the device cannot time passes. */
 export type TimedCall = (repeat: number) => Promise<{ passMs?: number[] }>;
@@ -28,7 +30,7 @@ export interface PassTiming {
   warmMs?: number;
   /** Passes per call at least (a device without timestamps runs exactly this many). */
   minRepeat?: number;
-  /** Passes per call at most (the runtime's MAX_REPEAT). */
+  /** Passes per call at most (default: the runtime's MAX_REPEAT). */
   maxRepeat?: number;
 }
 
@@ -41,7 +43,7 @@ export const repeatFor = (ms: number, passMs: number, minRepeat: number, maxRepe
  *  read-back included) over its passes. `window`, if given, receives when the timed calls
  *  began and ended (performance.now()). */
 export async function timePasses(call: TimedCall, reps: number, opts: PassTiming = {}, window?: { t0: number; t1: number }): Promise<{ ms: number; repeat: number }> {
-  const { callMs = 200, warmMs = 1000, minRepeat = 1, maxRepeat = 2048 } = opts;
+  const { callMs = 200, warmMs = 1000, minRepeat = 1, maxRepeat = MAX_REPEAT } = opts;
   const once = async (repeat: number) => {
     const t0 = performance.now();
     const got = await call(repeat);
