@@ -4,6 +4,7 @@
 // time, a reader can tell a slow shader from a slow clock. Elsewhere (SwiftShader, other
 // vendors) there are no samples and nothing is printed.
 import { type ChildProcess, spawn } from "node:child_process";
+import { median } from "./timing.js";
 
 /** nvidia-smi printing the SM clock (MHz) every 50 ms; SPATTN_CLOCK_CMD replaces it (tests). */
 const COMMAND = process.env.SPATTN_CLOCK_CMD ?? "nvidia-smi --query-gpu=clocks.sm --format=csv,noheader,nounits -lms 50";
@@ -41,9 +42,9 @@ export class ClockLog {
    *  before t0 (the clock the window began at: a short window may hold no sample). */
   during(t0: number, t1: number): ClockRange | undefined {
     const before = this.samples.filter((s) => s.t < t0).slice(-1);
-    const mhz = [...before, ...this.samples.filter((s) => s.t >= t0 && s.t <= t1)].map((s) => s.mhz).sort((a, b) => a - b);
+    const mhz = [...before, ...this.samples.filter((s) => s.t >= t0 && s.t <= t1)].map((s) => s.mhz);
     if (!mhz.length) return undefined;
-    return { min: mhz[0], median: mhz[Math.floor(mhz.length / 2)], max: mhz[mhz.length - 1], samples: mhz.length };
+    return { min: Math.min(...mhz), median: median(mhz), max: Math.max(...mhz), samples: mhz.length };
   }
 
   stop(): void {
