@@ -3,7 +3,10 @@
 // the same kept-block arrays (and so the same block lists) as the CPU reference. Exactness:
 // pooling and scores are float64 with the CPU's summation order and no fused multiply-adds
 // (__dadd_rn / __dmul_rn), ties go to the lower key block, and top-p's exponentials are exp64,
-// generated from the CPU's (exp64.ts), so equal inputs give identical choices.
+// generated from the CPU's (exp64.ts), so equal inputs give identical choices. Top-k choices
+// of at most CHOOSE_IN_REGISTERS blocks score in float32 with error bounds and redo in float64
+// only the pairs the bounds cannot decide (the "filtered" path: same choices, a fraction of
+// the float64 work).
 // Routing (spherical k-means) is built on the GPU the same way (templates/route_builder.cuh),
 // and so are vertical-slash steps (vslash-builder.ts).
 import type { PatternIR, Selection } from "../../compiler/ir.js";
@@ -43,6 +46,12 @@ export function indexBuilderCode(ir: PatternIR, prefix: string, consts: CudaCons
       ]),
       "}  // namespace pattern",
       "",
+    );
+    if (sel.seed === undefined && !mass && count <= CHOOSE_IN_REGISTERS) {
+      out.push(...filteredBuilder(sel, count, prefix), ...typedEntries(prefix, i));
+      continue;
+    }
+    out.push(
       ...(sel.seed === undefined
         ? [
             `/** Scores of the pairs the choice reads (${mass ? "always-kept blocks and candidates" : "candidates"}), on 64 x 64 tiles of block pairs. */`,
@@ -93,8 +102,7 @@ export function indexBuilderCode(ir: PatternIR, prefix: string, consts: CudaCons
       "  double* scores = kp + (size_t)heads * nkb * d;",
       ...(sel.seed === undefined
         ? [
-            `  spattn::launch_mean_pool<T>(static_cast<const T*>(q), qp, heads, n, d, ${sel.qblock}, stream);`,
-            `  spattn::launch_mean_pool<T>(static_cast<const T*>(k), kp, heads, n, d, ${sel.kblock}, stream);`,
+            `  spattn::launch_mean_pool<T>({static_cast<const T*>(q), static_cast<const T*>(k), qp, kp, ${sel.qblock}, ${sel.kblock}}, 2, heads, n, d, stream);`,
             `  ${prefix}_sel${i}_scores<<<dim3((nkb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, (nqb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, heads), spattn::SCORE_THREADS, 0, stream>>>(qp, kp, scores, n, d, *dyn);`,
           ]
         : ["  (void)q; (void)k;"]),
@@ -104,16 +112,74 @@ export function indexBuilderCode(ir: PatternIR, prefix: string, consts: CudaCons
       "  return (int)cudaGetLastError();",
       "}",
       "",
-      `extern "C" int ${prefix}_sel${i}_build_bf16(const void* q, const void* k, int heads, int n, int d, const ${prefix}_dyn* dyn, unsigned char* kept, void* workspace, cudaStream_t stream) {`,
-      `  return ${prefix}_sel${i}_build_typed<__nv_bfloat16>(q, k, heads, n, d, dyn, kept, workspace, stream);`,
-      "}",
-      `extern "C" int ${prefix}_sel${i}_build_fp16(const void* q, const void* k, int heads, int n, int d, const ${prefix}_dyn* dyn, unsigned char* kept, void* workspace, cudaStream_t stream) {`,
-      `  return ${prefix}_sel${i}_build_typed<__half>(q, k, heads, n, d, dyn, kept, workspace, stream);`,
-      "}",
-      "",
+      ...typedEntries(prefix, i),
     );
   }
   return out;
+}
+
+/** The C ABI's build functions of selection i, one per input type. */
+function typedEntries(prefix: string, i: number): string[] {
+  return [
+    ["bf16", "__nv_bfloat16"],
+    ["fp16", "__half"],
+  ].flatMap(([name, type]) => [
+    `extern "C" int ${prefix}_sel${i}_build_${name}(const void* q, const void* k, int heads, int n, int d, const ${prefix}_dyn* dyn, unsigned char* kept, void* workspace, cudaStream_t stream) {`,
+    `  return ${prefix}_sel${i}_build_typed<${type}>(q, k, heads, n, d, dyn, kept, workspace, stream);`,
+    "}",
+  ]).concat([""]);
+}
+
+/** A pooled top-k selection of at most CHOOSE_IN_REGISTERS blocks: float32 scores with error
+ *  bounds, float64 scores only for the pairs the bounds cannot decide (choose_row_filtered),
+ *  in the workspace spattn::filter_workspace lays out. */
+function filteredBuilder(sel: Selection, count: number, prefix: string): string[] {
+  const i = sel.id;
+  const blocks = `const int nqb = (n + ${sel.qblock - 1}) / ${sel.qblock}, nkb = (n + ${sel.kblock - 1}) / ${sel.kblock}`;
+  return [
+    "/** float32 scores of the pairs the choice reads (candidates), on 64 x 64 tiles of block pairs, rows padded to 4. */",
+    `__global__ void __launch_bounds__(spattn::SCORE_THREADS, spattn::SCORE_F32_CTAS) ${prefix}_sel${i}_scores(const float* qp, const float* kp, float* scores, int n, int d, pattern::Dyn dyn) {`,
+    `  ${blocks}, h = blockIdx.z;`,
+    `  spattn::score_tile_f32(qp, kp, scores, nqb, nkb, (nkb + 3) & ~3, d, [&](int qb, int kb) { return !pattern::sel${i}_always(qb, kb, h, n, dyn) && pattern::sel${i}_among(qb, kb, h, n, dyn); });`,
+    "}",
+    "",
+    "/** The choice: a warp per (query block, head) row, from float32 scores and their bounds. */",
+    `__global__ void ${prefix}_sel${i}_select(spattn::FilterWorkspace w, unsigned char* kept, int n, int d, pattern::Dyn dyn) {`,
+    `  ${blocks}, nkb4 = (nkb + 3) & ~3;`,
+    "  const int qb = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, h = blockIdx.y;",
+    "  if (qb >= nqb) return;",
+    "  const double* qv = w.qp + ((long long)h * nqb + qb) * d;",
+    "  const double* kh = w.kp + (long long)h * nkb * d;",
+    "  const float qscale = (2.f * d + 16.f) * 0x1p-24f * w.qnorm[(long long)h * nqb + qb];  // low_bound's",
+    "  auto exact = [&](int kb) { return spattn::exact_score(qv, kh + (long long)kb * d, d); };",
+    `  auto always = [&](int kb) { return pattern::sel${i}_always(qb, kb, h, n, dyn); };`,
+    `  auto among = [&](int kb) { return pattern::sel${i}_among(qb, kb, h, n, dyn); };`,
+    `  spattn::choose_row_filtered<${count}>(kept + ((long long)h * nqb + qb) * nkb, nkb, w.scores + ((long long)h * nqb + qb) * nkb4,`,
+    "                                    w.knorm + (long long)h * nkb4, qscale, always, among, exact);",
+    "}",
+    "",
+    `/* Builds selection ${i}'s kept blocks on the device: kept is [heads][ceil(n/${sel.qblock})][ceil(n/${sel.kblock})]`,
+    " * bytes; dyn holds the kept arrays of earlier selections; workspace has",
+    ` * ${prefix}_sel${i}_workspace(heads, n, d) bytes on 16 bytes (cudaMalloc's are). q and k: [1, heads, n, d] device arrays. */`,
+    `extern "C" size_t ${prefix}_sel${i}_workspace(int heads, int n, int d) {`,
+    `  ${blocks};`,
+    "  return spattn::filter_workspace(nullptr, heads, nqb, nkb, d, nullptr);  // means, float32 means, norms, float32 scores",
+    "}",
+    "",
+    "template <typename T>",
+    `static int ${prefix}_sel${i}_build_typed(const void* q, const void* k, int heads, int n, int d, const ${prefix}_dyn* dyn, unsigned char* kept, void* workspace, cudaStream_t stream) {`,
+    `  ${blocks};`,
+    "  if (reinterpret_cast<uintptr_t>(workspace) % 16 != 0) return (int)cudaErrorInvalidValue;  // the choice's 16-byte loads",
+    "  spattn::FilterWorkspace w;",
+    "  spattn::filter_workspace(workspace, heads, nqb, nkb, d, &w);",
+    `  spattn::launch_mean_pool<T>({static_cast<const T*>(q), static_cast<const T*>(k), w.qp, w.kp, ${sel.qblock}, ${sel.kblock}}, 2, heads, n, d, stream);`,
+    "  spattn::launch_filter_means(w, heads, nqb, nkb, d, stream);",
+    `  ${prefix}_sel${i}_scores<<<dim3((nkb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, (nqb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, heads), spattn::SCORE_THREADS, 0, stream>>>(w.qp32, w.kp32, w.scores, n, d, *dyn);`,
+    `  ${prefix}_sel${i}_select<<<dim3((nqb + spattn::FILTER_WARPS - 1) / spattn::FILTER_WARPS, heads), 32 * spattn::FILTER_WARPS, 0, stream>>>(w, kept, n, d, *dyn);`,
+    "  return (int)cudaGetLastError();",
+    "}",
+    "",
+  ];
 }
 
 /** The routing builders' C ABI: workspace size and a build per input type. */

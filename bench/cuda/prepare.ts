@@ -88,13 +88,17 @@ function prefixOf(ir: PatternIR): string {
   return `spattn_${ir.name.replace(/[^A-Za-z0-9_]/g, "_")}`;
 }
 
+/** Changes a case's random Q and K ([heads][n][d], in place) before anything is computed. */
+type Reshape = (q: Float32Array, k: Float32Array, n: number, d: number) => void;
+
 /** Numerics case: small n, dense mask, inputs, tiles and dynamic arrays. */
-function check(id: string, example: string, set: Record<string, string>, n: number, heads: number, d: number, permute = true): void {
+function check(id: string, example: string, set: Record<string, string>, n: number, heads: number, d: number, permute = true, reshape?: Reshape): void {
   const ir = load(example, set);
   const stem = emit(id, ir);
   const tag = `${id}_n${n}_h${heads}_d${d}`;
   const q = randn(heads * n * d, 1 + n);
   const k = randn(heads * n * d, 2 + n);
+  reshape?.(q, k, n, d);
   const v = randn(heads * n * d, 3 + n);
   const shape = [1, heads, n, d];
   const qt: Tensor4 = { shape, data: q };
@@ -199,6 +203,8 @@ function standardCases(): void {
   // n = 1 and a fully masked row (document tokens past the last document see only themselves).
   check("causal", "causal", {}, 1, 1, 64);
   check("empty_rows", "sliding_window", { window: "0" }, 300, 1, 64);
+  // Block scores the GPU's float32 filter cannot decide: exact ties, all-zero rows, tiny means.
+  check("block_topk_ties", "block_topk", {}, 1000, 2, 64, true, awkwardScores(64));
 
   // ---- timings: the benchmark of the CUDA issue (bf16, H = 16, D = 128)
   for (const n of [8192, 32768, 65536]) {
@@ -221,6 +227,34 @@ function standardCases(): void {
     save("exp64_x.npy", "<f8", [xs.length], xs);
     save("exp64_y.npy", "<f8", [xs.length], xs.map(exp64));
   }
+}
+
+/**
+ * Inputs whose block scores defeat the GPU choice's float32 filter (choose_row_filtered), for
+ * blocks of `block` rows in every head: key blocks 3 and up repeat blocks 0-2 row for row
+ * (equal means: ties, broken by the lower block), query block 5 is zero (every score 0),
+ * key block 7 and query block 9 are scaled by 2^-70 (means too small for float32 products:
+ * scored in float64 only).
+ */
+function awkwardScores(block: number): Reshape {
+  return (q, k, n, d) => {
+    const heads = q.length / (n * d);
+    const rows = (h: number, b: number) => [h * n * d + b * block * d, h * n * d + Math.min(n, (b + 1) * block) * d];
+    for (let h = 0; h < heads; h++) {
+      for (let b = 3; b * block < n; b++) {
+        const [to, end] = rows(h, b);
+        const from = rows(h, b % 3)[0];
+        k.copyWithin(to, from, from + (end - to));
+      }
+      const scale = (x: Float32Array, b: number, by: number) => {
+        const [lo, hi] = rows(h, b);
+        for (let i = lo; i < hi; i++) x[i] *= by;
+      };
+      scale(q, 5, 0);
+      scale(k, 7, 2 ** -70);
+      scale(q, 9, 2 ** -70);
+    }
+  };
 }
 
 /**

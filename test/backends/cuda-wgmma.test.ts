@@ -88,6 +88,24 @@ describe("the CUDA target's entry points", () => {
     expect(out.cu).not.toContain("vs_build");
   });
 
+  it("filters pooled top-k choices of up to 32 blocks in float32, and no other choice", () => {
+    const cu = (rule: string) =>
+      emitCuda(compile(`pattern t() { let s = ${rule} mask s and causal }`, { fileName: "t.spattn" }), { sourceName: "t.spattn" }).cu;
+    const small = cu("topk(32, block: 16, among: kb < qb, always: kb == qb)");
+    expect(small).toContain("spattn::choose_row_filtered<32>(");
+    expect(small).toContain("spattn::launch_filter_means(w, heads, nqb, nkb, d, stream);");
+    expect(small).toContain("spattn::score_tile_f32(qp, kp, scores, nqb, nkb, (nkb + 3) & ~3, d,");
+    // The workspace's layout comes from one place, for its size and for the build.
+    expect(small).toContain("return spattn::filter_workspace(nullptr, heads, nqb, nkb, d, nullptr);");
+    expect(small).toContain("spattn::filter_workspace(workspace, heads, nqb, nkb, d, &w);");
+    const large = cu("topk(33, block: 16, among: kb < qb, always: kb == qb)");
+    expect(large).toContain("spattn::choose_row_rounds(row, nkb, 33, always, among, score);");
+    expect(large).not.toContain("choose_row_filtered<");
+    const mass = cu("topp(0.8, block: 16, among: kb < qb, always: kb == qb)");
+    expect(mass).not.toContain("choose_row_filtered<");
+    expect(mass).toContain("spattn::score_tile(qp, kp, scores, nqb, nkb, d,");
+  });
+
   it("takes optional row masks of the partial tiles, and generates them", () => {
     expect(out.header).toContain("const unsigned long long* partial_bits;");
     expect(out.header).toContain("int spattn_w_mask_tile_bits(const spattn_tiles* tiles, int seq_len, const int* token_map, int map_len,");

@@ -1535,12 +1535,14 @@ __device__ double exp64(double x) {
 }
 }  // namespace spattn
 // GPU index builders of top-k block selections: mean pooling, block scores and the choice,
-// reproducing selectBlocks in compiler/blockmask/lib.ts bit for bit. Pooling and scores are
-// float64 with the CPU's summation order and every product and sum rounded on its own
+// reproducing selectBlocks in compiler/blockmask/lib.ts bit for bit. Pooling and exact scores
+// are float64 with the CPU's summation order and every product and sum rounded on its own
 // (__dmul_rn / __dadd_rn: no fused multiply-adds); the choice keeps the always-kept blocks,
-// then candidates by descending score, ties to the lower key block. The generated code
-// supplies the selection's predicates. Embedded verbatim into generated files with top-k
-// selections.
+// then candidates by descending score, ties to the lower key block. Top-k choices of at most
+// CHOOSE_IN_REGISTERS blocks score every pair in float32 first and compute float64 scores only
+// for the candidates whose float32 error bound leaves them in reach of the top k (a filter
+// that cannot change the result: choose_row_filtered). The generated code supplies the
+// selection's predicates. Embedded verbatim into generated files with top-k selections.
 
 namespace spattn {
 
@@ -1562,21 +1564,17 @@ __device__ __forceinline__ void load_row(const T* src, double (&v)[VEC]) {
   }
 }
 
-/** Means of blocks of `block` rows of each head's [n, d] matrix, written [heads][blocks][d]:
- *  d / VEC threads per block of rows, each summing VEC columns over the rows in order (the
- *  CPU's order), blockDim.x / (d / VEC) blocks of rows per CTA; grid (CTAs, heads). */
-template <typename T, int VEC>
-__global__ void __launch_bounds__(256, 1) mean_pool(const T* __restrict__ x, double* __restrict__ out, int n, int d, int block) {
-  const int per = d / VEC, slots = blockDim.x / per;
-  const int lane = threadIdx.x % per, slot = threadIdx.x / per;
-  const int nb = (n + block - 1) / block, b = blockIdx.x * slots + slot, h = blockIdx.y;
-  if (slot >= slots || b >= nb) return;
+/** The mean of one block b of `block` rows of head h's [n, d] matrix, VEC columns from
+ *  lane * VEC: the rows summed in order (the CPU's order), UNROLL loads in flight. */
+template <typename T, int VEC, int UNROLL>
+__device__ __forceinline__ void pool_block(const T* __restrict__ x, double* __restrict__ out, int n, int d, int block, int b, int h, int lane) {
+  const int nb = (n + block - 1) / block;
   const int r0 = b * block, r1 = min(n, r0 + block);
   const T* src = x + ((long long)h * n + r0) * d + lane * VEC;
   double acc[VEC];
 #pragma unroll
   for (int i = 0; i < VEC; ++i) acc[i] = 0.0;
-#pragma unroll 4
+#pragma unroll UNROLL
   for (int r = r0; r < r1; ++r, src += d) {
     double v[VEC];
     load_row<T, VEC>(src, v);
@@ -1589,29 +1587,59 @@ __global__ void __launch_bounds__(256, 1) mean_pool(const T* __restrict__ x, dou
   for (int i = 0; i < VEC; ++i) dst[i] = __ddiv_rn(acc[i], count);
 }
 
-/** Launches mean_pool with 16-byte loads where rows allow them. */
+/** What a selection pools, side 0 and side 1 (Q by blocks of qblock rows, K by blocks of
+ *  kblock): each [heads, n, d], means written [heads][blocks][d]. */
 template <typename T>
-void launch_mean_pool(const T* x, double* out, int heads, int n, int d, int block, cudaStream_t stream) {
-  const int nb = (n + block - 1) / block;
-  if (d % 8 == 0 && d <= 2048 && reinterpret_cast<uintptr_t>(x) % 16 == 0) {
-    const int per = d / 8, slots = 256 / per;
-    mean_pool<T, 8><<<dim3((nb + slots - 1) / slots, heads), slots * per, 0, stream>>>(x, out, n, d, block);
+struct PoolSides {
+  const T* x0;
+  const T* x1;
+  double* out0;
+  double* out1;
+  int block0, block1;
+};
+
+/** Means of blocks of rows of each head of both sides, in one launch (one tail instead of
+ *  two): d / VEC threads per block of rows, each summing VEC columns (pool_block), blockDim.x
+ *  / (d / VEC) blocks of rows per CTA; grid (CTAs, heads, sides). Three CTAs of 256 threads
+ *  per SM (at most 85 registers) with eight rows' loads in flight measured best of the shapes
+ *  tried (bench/cuda/pool_bench.cu on the H200: 3.4 TB/s against v13's 3.1). */
+template <typename T, int VEC, int MIN_CTAS = 3, int UNROLL = 8>
+__global__ void __launch_bounds__(256, MIN_CTAS) mean_pool(PoolSides<T> p, int n, int d) {
+  const bool one = blockIdx.z == 1;
+  const int block = one ? p.block1 : p.block0;
+  const int per = d / VEC, slots = blockDim.x / per;
+  const int lane = threadIdx.x % per, slot = threadIdx.x / per;
+  const int nb = (n + block - 1) / block, b = blockIdx.x * slots + slot;
+  if (slot >= slots || b >= nb) return;
+  pool_block<T, VEC, UNROLL>(one ? p.x1 : p.x0, one ? p.out1 : p.out0, n, d, block, b, blockIdx.y, lane);
+}
+
+/** Launches mean_pool over `sides` (1 or 2) sides, with 16-byte loads where rows allow them. */
+template <typename T>
+void launch_mean_pool(const PoolSides<T>& p, int sides, int heads, int n, int d, cudaStream_t stream) {
+  const int nb = (n + min(p.block0, sides > 1 ? p.block1 : p.block0) - 1) / min(p.block0, sides > 1 ? p.block1 : p.block0);
+  const bool vec = d % 8 == 0 && d <= 2048 && reinterpret_cast<uintptr_t>(p.x0) % 16 == 0 && (sides < 2 || reinterpret_cast<uintptr_t>(p.x1) % 16 == 0);
+  const int per = vec ? d / 8 : d, slots = per <= 256 ? 256 / per : 1;
+  const dim3 grid((nb + slots - 1) / slots, heads, sides);
+  if (vec) {
+    mean_pool<T, 8><<<grid, slots * per, 0, stream>>>(p, n, d);
   } else {
-    const int slots = d <= 256 ? 256 / d : 1;
-    mean_pool<T, 1><<<dim3((nb + slots - 1) / slots, heads), slots * d, 0, stream>>>(x, out, n, d, block);
+    mean_pool<T, 1><<<grid, slots * per, 0, stream>>>(p, n, d);
   }
 }
 
-/** Pairs of (query block, key block) per score tile side, and threads per tile. */
-enum { SCORE_TILE = 64, SCORE_THREADS = 256 };
+/** Pairs of (query block, key block) per score tile side, threads per tile, and the CTAs per
+ *  SM the float32 tiles are compiled for (at most 85 registers: their sums and the next
+ *  chunk's means). */
+enum { SCORE_TILE = 64, SCORE_THREADS = 256, SCORE_F32_CTAS = 3 };
 
 /** Block scores of one 64 x 64 tile of (query block, key block) pairs of head h:
- *  scores[h][qb][kb] = mean(Q block) . mean(K block), summed over d in order. 256 threads,
- *  each 4 x 4 pairs (query blocks ty + 16a, key blocks tx + 16b); the means are staged in
- *  shared memory 16 dimensions at a time (rows padded to 65: the transposing stores hit
- *  distinct banks). `wanted(qb, kb)`: whether the choice reads the pair's score; a tile
- *  without one is skipped (half the grid for causal selections). Grid: (key tiles, query
- *  tiles, heads). */
+ *  scores[h][qb][kb] = mean(Q block) . mean(K block), summed over d in order (the CPU's
+ *  bits). 256 threads, each 4 x 4 pairs
+ *  (query blocks ty + 16a, key blocks tx + 16b); the means are staged in shared memory 16
+ *  dimensions at a time (rows padded to 65: the transposing stores hit distinct banks).
+ *  `wanted(qb, kb)`: whether the choice reads the pair's score; a tile without one is skipped
+ *  (half the grid for causal selections). Grid: (key tiles, query tiles, heads). */
 template <typename Wanted>
 __device__ __forceinline__ void score_tile(const double* __restrict__ qp, const double* __restrict__ kp, double* scores,
                                            int nqb, int nkb, int d, Wanted wanted) {
@@ -1672,9 +1700,155 @@ __device__ __forceinline__ void score_tile(const double* __restrict__ qp, const 
   }
 }
 
+/** The filtered top-k builder's arrays in its workspace: float64 means (query blocks, then key
+ *  blocks, back to back), their float32 copies (the same order), their norms, and the float32
+ *  scores. Score rows and each head's key norms are padded to nkb4 = nkb rounded up to 4, and
+ *  the norms and scores start on 16 bytes, so that the choice reads them 16 bytes at a time. */
+struct FilterWorkspace {
+  double* qp;
+  double* kp;
+  float* qp32;
+  float* kp32;
+  float* qnorm;   // [heads][nqb]
+  float* knorm;   // [heads][nkb4]
+  float* scores;  // [heads][nqb][nkb4]
+};
+
+/** Lays out the workspace from `base` (nullptr: sizes only) and returns its size in bytes. */
+inline size_t filter_workspace(void* base, int heads, int nqb, int nkb, int d, FilterWorkspace* w) {
+  const size_t nkb4 = ((size_t)nkb + 3) & ~(size_t)3, means = (size_t)heads * ((size_t)nqb + nkb) * d;
+  const auto up16 = [](size_t b) { return (b + 15) & ~(size_t)15; };
+  const size_t at32 = sizeof(double) * means, atq = up16(at32 + sizeof(float) * means);
+  const size_t atk = up16(atq + sizeof(float) * heads * nqb), ats = atk + sizeof(float) * heads * nkb4;
+  const size_t total = ats + sizeof(float) * heads * nqb * nkb4;
+  if (base != nullptr) {
+    char* b = static_cast<char*>(base);
+    w->qp = reinterpret_cast<double*>(b);
+    w->kp = w->qp + (size_t)heads * nqb * d;
+    w->qp32 = reinterpret_cast<float*>(b + at32);
+    w->kp32 = w->qp32 + (size_t)heads * nqb * d;
+    w->qnorm = reinterpret_cast<float*>(b + atq);
+    w->knorm = reinterpret_cast<float*>(b + atk);
+    w->scores = reinterpret_cast<float*>(b + ats);
+  }
+  return total;
+}
+
+/** What the float32 filter reads of the pooled means (w.qp then w.kp, heads * (nqb + nkb)
+ *  vectors of d elements), a warp per vector: the vector rounded to float32, and its Euclidean
+ *  norm, which bounds the float32 scores' error. A vector whose largest element is outside
+ *  [2^-50, 2^50] gets a norm of +infinity (its float32 products could leave float32's normal
+ *  range: its scores are not trusted); an all-zero vector gets 0 (its scores are exactly 0). */
+__global__ void filter_means(FilterWorkspace w, int heads, int nqb, int nkb, int d) {
+  const int v = (int)(((long long)blockIdx.x * blockDim.x + threadIdx.x) / 32), lane = threadIdx.x % 32;
+  if (v >= heads * (nqb + nkb)) return;  // v is the same on every lane of a warp
+  const double* x = w.qp + (long long)v * d;
+  float* x32 = w.qp32 + (long long)v * d;
+  double sum = 0.0, big = 0.0;
+  for (int c = lane; c < d; c += 32) {
+    const double e = x[c];
+    x32[c] = (float)e;
+    sum = fma(e, e, sum);
+    big = fmax(big, fabs(e));  // fmax drops NaN: the sum keeps it
+  }
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) {
+    sum += __shfl_xor_sync(0xffffffff, sum, off);
+    big = fmax(big, __shfl_xor_sync(0xffffffff, big, off));
+  }
+  const bool usable = big >= 0x1p-50 && big <= 0x1p50 && sum <= 0x1p110;  // false for NaN
+  const float norm = big == 0.0 && sum == 0.0 ? 0.f : usable ? (float)sqrt(sum) : INFINITY;
+  const int kv = v - heads * nqb, nkb4 = (nkb + 3) & ~3;  // key vector kv: head kv / nkb
+  if (lane == 0) *(kv < 0 ? w.qnorm + v : w.knorm + (long long)(kv / nkb) * nkb4 + kv % nkb) = norm;
+}
+
+/** Launches filter_means over every pooled mean. */
+inline void launch_filter_means(const FilterWorkspace& w, int heads, int nqb, int nkb, int d, cudaStream_t stream) {
+  const int count = heads * (nqb + nkb);
+  filter_means<<<(count + 7) / 8, 256, 0, stream>>>(w, heads, nqb, nkb, d);
+}
+
+/** float32 scores of one 64 x 64 tile of (query block, key block) pairs of head h, for the
+ *  filter: as score_tile, from the float32 means, by fused multiply-adds in order over d, into
+ *  rows of `stride` scores.
+ *  Each thread takes 4 x 4 adjacent pairs (query blocks 4 ty + a, key blocks 4 tx + b), so
+ *  that each step's operands are two 16-byte shared loads for 16 multiply-adds. */
+template <typename Wanted>
+__device__ __forceinline__ void score_tile_f32(const float* __restrict__ qp, const float* __restrict__ kp, float* scores,
+                                               int nqb, int nkb, int stride, int d, Wanted wanted) {
+  constexpr int DC = 32;
+  __shared__ __align__(16) float qs[DC][SCORE_TILE + 4], ks[DC][SCORE_TILE + 4];
+  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16, h = blockIdx.z;
+  const int qb0 = blockIdx.y * SCORE_TILE, kb0 = blockIdx.x * SCORE_TILE;
+  bool live = false;
+#pragma unroll
+  for (int a = 0; a < 4; ++a) {
+#pragma unroll
+    for (int b = 0; b < 4; ++b) {
+      const int qb = qb0 + 4 * ty + a, kb = kb0 + 4 * tx + b;
+      live |= qb < nqb && kb < nkb && wanted(qb, kb);
+    }
+  }
+  if (!__syncthreads_or(live)) return;
+  float acc[4][4] = {};
+  const float* qh = qp + ((long long)h * nqb + qb0) * d;
+  const float* kh = kp + ((long long)h * nkb + kb0) * d;
+  // The next chunk's means wait in registers while this chunk's products run (one memory
+  // latency per tile instead of one per chunk). Coalesced: consecutive threads read
+  // consecutive dimensions of one block's mean.
+  // Thread t fetches dimension t % DC of blocks t / DC + j ROWS.
+  constexpr int PER = SCORE_TILE * DC / SCORE_THREADS, ROWS = SCORE_THREADS / DC;
+  const int fc = threadIdx.x % DC, fi = threadIdx.x / DC;
+  const int qrows = min(SCORE_TILE, nqb - qb0), krows = min(SCORE_TILE, nkb - kb0);
+  const float* qf = qh + (long long)fi * d + fc;
+  const float* kf = kh + (long long)fi * d + fc;
+  const long long step = (long long)ROWS * d;
+  float qn[PER], kn[PER];
+  const auto fetch = [&](int c0) {
+    const bool in_d = c0 + fc < d;
+#pragma unroll
+    for (int j = 0; j < PER; ++j) {
+      qn[j] = in_d && fi + j * ROWS < qrows ? qf[j * step + c0] : 0.f;
+      kn[j] = in_d && fi + j * ROWS < krows ? kf[j * step + c0] : 0.f;
+    }
+  };
+  fetch(0);
+  for (int c0 = 0; c0 < d; c0 += DC) {
+#pragma unroll
+    for (int j = 0; j < PER; ++j) {
+      qs[fc][fi + j * ROWS] = qn[j];
+      ks[fc][fi + j * ROWS] = kn[j];
+    }
+    __syncthreads();
+    if (c0 + DC < d) fetch(c0 + DC);
+    const int steps = min(DC, d - c0);
+#pragma unroll 2  // 4 spills at 85 registers
+    for (int c = 0; c < steps; ++c) {
+      const float4 q4 = *reinterpret_cast<const float4*>(&qs[c][4 * ty]);
+      const float4 k4 = *reinterpret_cast<const float4*>(&ks[c][4 * tx]);
+      const float qv[4] = {q4.x, q4.y, q4.z, q4.w}, kv[4] = {k4.x, k4.y, k4.z, k4.w};
+#pragma unroll
+      for (int a = 0; a < 4; ++a) {
+#pragma unroll
+        for (int b = 0; b < 4; ++b) acc[a][b] = fmaf(qv[a], kv[b], acc[a][b]);
+      }
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int a = 0; a < 4; ++a) {
+#pragma unroll
+    for (int b = 0; b < 4; ++b) {
+      const int qb = qb0 + 4 * ty + a, kb = kb0 + 4 * tx + b;
+      if (qb < nqb && kb < nkb) scores[((long long)h * nqb + qb) * stride + kb] = acc[a][b];
+    }
+  }
+}
+
 /** Whether candidate (s, kb) ranks before (t, kt) in the choice: higher score, then lower
  *  block; kt < 0 is "none" and ranks last. */
-__device__ __forceinline__ bool ranks_before(double s, int kb, double t, int kt) {
+template <typename V>
+__device__ __forceinline__ bool ranks_before(V s, int kb, V t, int kt) {
   return kb >= 0 && (kt < 0 || s > t || (s == t && kb < kt));
 }
 
@@ -1698,6 +1872,37 @@ __device__ __forceinline__ void warp_best(double& best_s, int& best) {
   }
 }
 
+/** Keeps (s, kb) in a lane's list of the COUNT best by ranks_before, sorted best first (the
+ *  list's empty places have block -1). */
+template <int COUNT, typename V>
+__device__ __forceinline__ void keep_best(V (&bs)[COUNT], int (&bk)[COUNT], V s, int kb) {
+  if (!ranks_before(s, kb, bs[COUNT - 1], bk[COUNT - 1])) return;
+  bs[COUNT - 1] = s;
+  bk[COUNT - 1] = kb;
+#pragma unroll
+  for (int i = COUNT - 1; i > 0; --i) {  // bubble up from the end
+    if (ranks_before(bs[i], bk[i], bs[i - 1], bk[i - 1])) {
+      const V ts = bs[i];
+      const int tk = bk[i];
+      bs[i] = bs[i - 1];
+      bk[i] = bk[i - 1];
+      bs[i - 1] = ts;
+      bk[i - 1] = tk;
+    }
+  }
+}
+
+/** Drops the head of a lane's list. */
+template <int COUNT, typename V>
+__device__ __forceinline__ void pop_best(V (&bs)[COUNT], int (&bk)[COUNT]) {
+#pragma unroll
+  for (int i = 0; i + 1 < COUNT; ++i) {
+    bs[i] = bs[i + 1];
+    bk[i] = bk[i + 1];
+  }
+  bk[COUNT - 1] = -1;
+}
+
 /** The choice of one (query block, head) row of nkb key blocks by one warp: `row[kb]` = 1 for
  *  kept blocks, 0 otherwise. Always-kept blocks first; then candidates by rank until COUNT
  *  blocks are kept. Lane l owns key blocks l, l + 32, ...: one pass marks the always-kept
@@ -1719,24 +1924,7 @@ __device__ __forceinline__ void choose_row(unsigned char* row, int nkb, Always a
     const bool keep = always(kb);
     have += keep;
     row[kb] = keep;
-    if (!keep && among(kb)) {
-      const double s = score(kb);
-      if (ranks_before(s, kb, bs[COUNT - 1], bk[COUNT - 1])) {  // insert: bubble up from the end
-        bs[COUNT - 1] = s;
-        bk[COUNT - 1] = kb;
-#pragma unroll
-        for (int i = COUNT - 1; i > 0; --i) {
-          if (ranks_before(bs[i], bk[i], bs[i - 1], bk[i - 1])) {
-            const double ts = bs[i];
-            const int tk = bk[i];
-            bs[i] = bs[i - 1];
-            bk[i] = bk[i - 1];
-            bs[i - 1] = ts;
-            bk[i - 1] = tk;
-          }
-        }
-      }
-    }
+    if (!keep && among(kb)) keep_best(bs, bk, score(kb), kb);
   }
   have = warp_sum(have);
   for (; have < COUNT; ++have) {
@@ -1746,12 +1934,190 @@ __device__ __forceinline__ void choose_row(unsigned char* row, int nkb, Always a
     if (best < 0) break;
     if (bk[0] == best) {  // this lane's head won: keep it, pop the list
       row[best] = 1;
+      pop_best(bs, bk);
+    }
+  }
+}
+
+/** Bounds of a pair's float64 score from its float32 score `approx`: approx -/+ e, e =
+ *  qscale * knorm (qscale = (2d + 16) 2^-24 |q| for the row). The float32 sum (fused steps
+ *  over d from means rounded to float32) is within (d + 3) 2^-24 |q| |k| of the exact dot
+ *  product and the float64 sum within (d + 1) 2^-53 |q| |k|; the rest of the margin covers the
+ *  float32 roundings of the norms, of qscale and of the bounds themselves. Untrusted norms
+ *  (+infinity: filter_means) give e = +infinity or NaN and so bounds that are infinite or NaN;
+ *  the choice reads a NaN lower bound as -infinity and a NaN upper bound as +infinity (its
+ *  comparisons are written so), which is the interval (-inf, +inf). */
+__device__ __forceinline__ float low_bound(float approx, float qscale, float knorm) {
+  return __fsub_rn(approx, __fmul_rn(qscale, knorm));
+}
+__device__ __forceinline__ float high_bound(float approx, float qscale, float knorm) {
+  return __fadd_rn(approx, __fmul_rn(qscale, knorm));
+}
+
+/** Keeps x in a lane's COUNT best values, sorted descending (-inf: empty); NaN is never kept. */
+template <int COUNT>
+__device__ __forceinline__ void keep_high(float (&v)[COUNT], float x) {
+  if (!(x > v[COUNT - 1])) return;
+  v[COUNT - 1] = x;
 #pragma unroll
-      for (int i = 0; i + 1 < COUNT; ++i) {
-        bs[i] = bs[i + 1];
-        bk[i] = bk[i + 1];
+  for (int i = COUNT - 1; i > 0; --i) {
+    if (v[i] > v[i - 1]) {
+      const float t = v[i];
+      v[i] = v[i - 1];
+      v[i - 1] = t;
+    }
+  }
+}
+
+/** The float64 score as the CPU computes it: products and sums in order over d, each rounded;
+ *  loads eight at a time ahead of the sums. */
+__device__ __forceinline__ double exact_score(const double* __restrict__ qv, const double* __restrict__ kv, int d) {
+  double s = 0.0;
+  int c = 0;
+#pragma unroll 2
+  for (; c + 8 <= d; c += 8) {
+    double q8[8], k8[8];
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      q8[i] = qv[c + i];
+      k8[i] = kv[c + i];
+    }
+#pragma unroll
+    for (int i = 0; i < 8; ++i) s = __dadd_rn(s, __dmul_rn(q8[i], k8[i]));
+  }
+  for (; c < d; ++c) s = __dadd_rn(s, __dmul_rn(qv[c], kv[c]));
+  return s;
+}
+
+/** Warps per CTA of the filtered choice (its shared lists), and 128-block spans of a row
+ *  whose scores a lane loads before using any. */
+enum { FILTER_WARPS = 4, FILTER_BATCH = 2 };
+
+/** 16 bytes of a float row: four consecutive values. */
+__device__ __forceinline__ float4 load4(const float* p) { return __ldg(reinterpret_cast<const float4*>(p)); }
+
+/** The top-COUNT choice of one row by one warp from float32 scores `s` (padded rows: 16-byte
+ *  loads) and their bounds (low_bound, high_bound with the key norms `kn`), giving exactly what
+ *  choose_row gives on the float64 scores. L, the need-th best lower bound (need = COUNT -
+ *  always-kept), is reached by need candidates, so a candidate whose upper bound is below L
+ *  ranks after all of them and cannot be kept. The others (usually the winners and a few near
+ *  ties) are gathered 32 at a time into a shared list, scored in float64 by `exact` a lane
+ *  each, and chosen by rank. Lane l reads and marks blocks 4l to 4l + 3 of each 128 (one
+ *  16-byte load of scores and one of norms per four blocks: the passes are instruction bound);
+ *  then the winners. */
+template <int COUNT, int BATCH = FILTER_BATCH, typename Always, typename Among, typename Exact>
+__device__ __forceinline__ void choose_row_filtered(unsigned char* row, int nkb, const float* __restrict__ s, const float* __restrict__ kn,
+                                                    float qscale, Always always, Among among, Exact exact) {
+  __shared__ int lists[FILTER_WARPS][64];
+  int* list = lists[threadIdx.x / 32];
+  const int lane = threadIdx.x % 32;
+  const bool packed = nkb % 4 == 0 && reinterpret_cast<uintptr_t>(row) % 4 == 0;  // the row's bytes go out four at a time
+  float4 sv[BATCH], nv[BATCH];
+  const auto fetch = [&](int base) {  // the batch's loads first, then their uses
+#pragma unroll
+    for (int j = 0; j < BATCH; ++j) {
+      const int kb0 = base + 128 * j + 4 * lane;
+      sv[j] = kb0 < nkb ? load4(s + kb0) : make_float4(0.f, 0.f, 0.f, 0.f);
+      nv[j] = kb0 < nkb ? load4(kn + kb0) : make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+  };
+  float lows[COUNT];
+#pragma unroll
+  for (int i = 0; i < COUNT; ++i) lows[i] = -INFINITY;
+  int have = 0;
+  for (int base = 0; base < nkb; base += 128 * BATCH) {
+    fetch(base);
+#pragma unroll
+    for (int j = 0; j < BATCH; ++j) {
+      const int kb0 = base + 128 * j + 4 * lane;
+      const float sa[4] = {sv[j].x, sv[j].y, sv[j].z, sv[j].w}, na[4] = {nv[j].x, nv[j].y, nv[j].z, nv[j].w};
+      unsigned marks = 0;  // byte e: 1 where block kb0 + e is always kept
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int kb = kb0 + e;
+        const bool keep = kb < nkb && always(kb);
+        marks |= (unsigned)keep << (8 * e);
+        have += keep;
+        if (kb < nkb && !keep && among(kb)) keep_high(lows, low_bound(sa[e], qscale, na[e]));
       }
-      bk[COUNT - 1] = -1;
+      if (packed && kb0 < nkb) {
+        *reinterpret_cast<unsigned*>(row + kb0) = marks;
+      } else {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          if (kb0 + e < nkb) row[kb0 + e] = (unsigned char)(marks >> (8 * e));
+        }
+      }
+    }
+  }
+  const int need = COUNT - warp_sum(have);
+  if (need <= 0) return;
+  // The need-th best lower bound over the warp; -inf when fewer candidates have finite ones
+  // (then every candidate is in reach).
+  float L = -INFINITY;
+  for (int t = 0; t < need; ++t) {
+    L = lows[0];
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) L = fmaxf(L, __shfl_xor_sync(0xffffffff, L, off));
+    if (L == -INFINITY) break;
+    const unsigned holders = __ballot_sync(0xffffffff, lows[0] == L);
+    if (lane == __ffs(holders) - 1) {  // one holder pops it
+#pragma unroll
+      for (int i = 0; i + 1 < COUNT; ++i) lows[i] = lows[i + 1];
+      lows[COUNT - 1] = -INFINITY;
+    }
+  }
+  double es[COUNT];
+  int ek[COUNT];
+#pragma unroll
+  for (int i = 0; i < COUNT; ++i) {
+    es[i] = 0.0;
+    ek[i] = -1;
+  }
+  int pending = 0;  // entries of `list`, at most 63
+  const auto score_pending = [&](int count) {  // the first `count` (<= 32) entries, a lane each
+    __syncwarp();
+    if (lane < count) keep_best(es, ek, exact(list[lane]), list[lane]);
+    __syncwarp();
+    if (lane + 32 < pending) list[lane] = list[lane + 32];
+    __syncwarp();
+    pending -= count;
+  };
+  const unsigned below = (1u << lane) - 1;
+  for (int base = 0; base < nkb; base += 128 * BATCH) {
+    fetch(base);
+#pragma unroll
+    for (int j = 0; j < BATCH; ++j) {
+      const int kb0 = base + 128 * j + 4 * lane;
+      const float sa[4] = {sv[j].x, sv[j].y, sv[j].z, sv[j].w}, na[4] = {nv[j].x, nv[j].y, nv[j].z, nv[j].w};
+      unsigned reach = 0;  // bit e: block kb0 + e is a candidate in reach of L
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int kb = kb0 + e;
+        const bool in = kb < nkb && !always(kb) && among(kb) && !(high_bound(sa[e], qscale, na[e]) < L);
+        reach |= (unsigned)in << e;
+      }
+      if (!__any_sync(0xffffffff, reach != 0)) continue;  // the usual case: nothing in reach
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const bool in = (reach >> e) & 1;
+        const unsigned m = __ballot_sync(0xffffffff, in);
+        if (in) list[pending + __popc(m & below)] = kb0 + e;
+        pending += __popc(m);
+        if (pending >= 32) score_pending(32);
+      }
+    }
+  }
+  if (pending > 0) score_pending(pending);
+  __syncwarp();
+  for (int t = 0; t < need; ++t) {
+    double best_s = es[0];
+    int best = ek[0];
+    warp_best(best_s, best);
+    if (best < 0) break;
+    if (ek[0] == best) {
+      row[best] = 1;
+      pop_best(es, ek);
     }
   }
 }
@@ -1858,43 +2224,45 @@ __device__ __forceinline__ bool sel0_always(pint qb, pint kb, int head, pint n, 
 }
 }  // namespace pattern
 
-/** Scores of the pairs the choice reads (candidates), on 64 x 64 tiles of block pairs. */
-__global__ void __launch_bounds__(spattn::SCORE_THREADS, 1) spattn_block_topk_sel0_scores(const double* qp, const double* kp, double* scores, int n, int d, pattern::Dyn dyn) {
+/** float32 scores of the pairs the choice reads (candidates), on 64 x 64 tiles of block pairs, rows padded to 4. */
+__global__ void __launch_bounds__(spattn::SCORE_THREADS, spattn::SCORE_F32_CTAS) spattn_block_topk_sel0_scores(const float* qp, const float* kp, float* scores, int n, int d, pattern::Dyn dyn) {
   const int nqb = (n + 63) / 64, nkb = (n + 63) / 64, h = blockIdx.z;
-  spattn::score_tile(qp, kp, scores, nqb, nkb, d, [&](int qb, int kb) { return !pattern::sel0_always(qb, kb, h, n, dyn) && pattern::sel0_among(qb, kb, h, n, dyn); });
+  spattn::score_tile_f32(qp, kp, scores, nqb, nkb, (nkb + 3) & ~3, d, [&](int qb, int kb) { return !pattern::sel0_always(qb, kb, h, n, dyn) && pattern::sel0_among(qb, kb, h, n, dyn); });
 }
 
-/** The choice: a warp per (query block, head) row. */
-__global__ void spattn_block_topk_sel0_select(const double* scores, unsigned char* kept, int n, pattern::Dyn dyn) {
-  const int nqb = (n + 63) / 64, nkb = (n + 63) / 64;
+/** The choice: a warp per (query block, head) row, from float32 scores and their bounds. */
+__global__ void spattn_block_topk_sel0_select(spattn::FilterWorkspace w, unsigned char* kept, int n, int d, pattern::Dyn dyn) {
+  const int nqb = (n + 63) / 64, nkb = (n + 63) / 64, nkb4 = (nkb + 3) & ~3;
   const int qb = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, h = blockIdx.y;
   if (qb >= nqb) return;
-  const double* s = scores + ((long long)h * nqb + qb) * nkb;
-  auto score = [&](int kb) { return s[kb]; };
+  const double* qv = w.qp + ((long long)h * nqb + qb) * d;
+  const double* kh = w.kp + (long long)h * nkb * d;
+  const float qscale = (2.f * d + 16.f) * 0x1p-24f * w.qnorm[(long long)h * nqb + qb];  // low_bound's
+  auto exact = [&](int kb) { return spattn::exact_score(qv, kh + (long long)kb * d, d); };
   auto always = [&](int kb) { return pattern::sel0_always(qb, kb, h, n, dyn); };
   auto among = [&](int kb) { return pattern::sel0_among(qb, kb, h, n, dyn); };
-  unsigned char* row = kept + ((long long)h * nqb + qb) * nkb;
-  spattn::choose_row<4>(row, nkb, always, among, score);
+  spattn::choose_row_filtered<4>(kept + ((long long)h * nqb + qb) * nkb, nkb, w.scores + ((long long)h * nqb + qb) * nkb4,
+                                    w.knorm + (long long)h * nkb4, qscale, always, among, exact);
 }
 
 /* Builds selection 0's kept blocks on the device: kept is [heads][ceil(n/64)][ceil(n/64)]
  * bytes; dyn holds the kept arrays of earlier selections; workspace has
- * spattn_block_topk_sel0_workspace(heads, n, d) bytes. q and k: [1, heads, n, d] device arrays. */
+ * spattn_block_topk_sel0_workspace(heads, n, d) bytes on 16 bytes (cudaMalloc's are). q and k: [1, heads, n, d] device arrays. */
 extern "C" size_t spattn_block_topk_sel0_workspace(int heads, int n, int d) {
-  const size_t nqb = (n + 63) / 64, nkb = (n + 63) / 64;
-  return sizeof(double) * (size_t)heads * ((nqb + nkb) * d + nqb * nkb);
+  const int nqb = (n + 63) / 64, nkb = (n + 63) / 64;
+  return spattn::filter_workspace(nullptr, heads, nqb, nkb, d, nullptr);  // means, float32 means, norms, float32 scores
 }
 
 template <typename T>
 static int spattn_block_topk_sel0_build_typed(const void* q, const void* k, int heads, int n, int d, const spattn_block_topk_dyn* dyn, unsigned char* kept, void* workspace, cudaStream_t stream) {
   const int nqb = (n + 63) / 64, nkb = (n + 63) / 64;
-  double* qp = static_cast<double*>(workspace);
-  double* kp = qp + (size_t)heads * nqb * d;
-  double* scores = kp + (size_t)heads * nkb * d;
-  spattn::launch_mean_pool<T>(static_cast<const T*>(q), qp, heads, n, d, 64, stream);
-  spattn::launch_mean_pool<T>(static_cast<const T*>(k), kp, heads, n, d, 64, stream);
-  spattn_block_topk_sel0_scores<<<dim3((nkb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, (nqb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, heads), spattn::SCORE_THREADS, 0, stream>>>(qp, kp, scores, n, d, *dyn);
-  spattn_block_topk_sel0_select<<<dim3((nqb + 3) / 4, heads), 128, 0, stream>>>(scores, kept, n, *dyn);
+  if (reinterpret_cast<uintptr_t>(workspace) % 16 != 0) return (int)cudaErrorInvalidValue;  // the choice's 16-byte loads
+  spattn::FilterWorkspace w;
+  spattn::filter_workspace(workspace, heads, nqb, nkb, d, &w);
+  spattn::launch_mean_pool<T>({static_cast<const T*>(q), static_cast<const T*>(k), w.qp, w.kp, 64, 64}, 2, heads, n, d, stream);
+  spattn::launch_filter_means(w, heads, nqb, nkb, d, stream);
+  spattn_block_topk_sel0_scores<<<dim3((nkb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, (nqb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, heads), spattn::SCORE_THREADS, 0, stream>>>(w.qp32, w.kp32, w.scores, n, d, *dyn);
+  spattn_block_topk_sel0_select<<<dim3((nqb + spattn::FILTER_WARPS - 1) / spattn::FILTER_WARPS, heads), 32 * spattn::FILTER_WARPS, 0, stream>>>(w, kept, n, d, *dyn);
   return (int)cudaGetLastError();
 }
 
