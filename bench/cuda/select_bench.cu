@@ -68,13 +68,13 @@ __global__ void select64(const double* scores, unsigned char* kept, int nb) {
   spattn::choose_row<COUNT>(kept + ((long long)h * nb + qb) * nb, nb, Always{qb}, Among{qb}, [&](int kb) { return s[kb]; });
 }
 
-/** How a variant of the choice scores its candidates in float64. */
+/** How a variant of the choice scores its candidates in float64: as the builder (exact_score,
+ *  a lane each), the same and counting them, or not at all (timing only, not exact: the
+ *  float32 score instead, to show what the float64 scores cost). */
 enum class Exact { Builder, Counted, Float32 };
 
 /** The builder's choice (as index-builders.ts generates it) with BATCH spans per load round,
- *  compiled for MIN_CTAS CTAs per SM. Exact::Counted also counts the pairs scored in float64;
- *  Exact::Float32 (timing only, not exact) takes the float32 score instead, to show what the
- *  float64 scores cost. */
+ *  compiled for MIN_CTAS CTAs per SM (0: unbounded, as generated), scoring as HOW says. */
 template <int BATCH, int MIN_CTAS = 0, Exact HOW = Exact::Builder>
 __global__ void __launch_bounds__(32 * spattn::FILTER_WARPS, MIN_CTAS)
     select_filtered(spattn::FilterWorkspace w, unsigned char* kept, int nb, int d, unsigned long long* scored = nullptr) {
