@@ -2002,9 +2002,9 @@ __device__ __forceinline__ float4 load4(const float* p) { return __ldg(reinterpr
  *  always-kept), is reached by need candidates, so a candidate whose upper bound is below L
  *  ranks after all of them and cannot be kept. The others (usually the winners and a few near
  *  ties) are gathered 32 at a time into a shared list, scored in float64 by `exact` a lane
- *  each, and chosen by rank. Lane l reads and marks blocks 4l to 4l + 3 of each 128 (one
- *  16-byte load of scores and one of norms per four blocks: the passes are instruction bound);
- *  then the winners. */
+ *  each, and chosen by rank. Lane l reads and marks blocks 4l to 4l + 3 of each 128: one
+ *  16-byte load of scores and one of norms per four blocks (a lane per block was instruction
+ *  bound: bench/NOTES.md, v15); then the winners. */
 template <int COUNT, int BATCH = FILTER_BATCH, typename Always, typename Among, typename Exact>
 __device__ __forceinline__ void choose_row_filtered(unsigned char* row, int nkb, const float* __restrict__ s, const float* __restrict__ kn,
                                                     float qscale, Always always, Among among, Exact exact) {
