@@ -47,13 +47,15 @@ export interface DeviceModel {
   bandwidthTBs: number;
   /** FP64 without tensor cores (the exact index builders), TFLOP/s. */
   fp64Tflops: number;
+  /** FP32 without tensor cores (the top-k builders' float32 scores), TFLOP/s. */
+  fp32Tflops: number;
   sharedMemoryKiB: number;
   kernel: KernelModel;
   /** Where each number comes from, keyed by field (`kernel.x` for the kernel's). */
   sources: Record<string, string>;
 }
 
-const NUMBERS = ["sms", "matmulTflops", "bandwidthTBs", "fp64Tflops", "sharedMemoryKiB"] as const;
+const NUMBERS = ["sms", "matmulTflops", "bandwidthTBs", "fp64Tflops", "fp32Tflops", "sharedMemoryKiB"] as const;
 const KERNEL_NUMBERS = ["mainloopEfficiency", "ctaOverheadUs", "partialTileCost", "dataPartialTileCost", "launchUs", "stepKeys", "mappedTileCost"] as const;
 const SHORT_NUMBERS = ["ctaOverheadUs", "entryCost", "dataPartialTileCost"] as const;
 
@@ -125,6 +127,7 @@ export function parseDevice(text: string, file: string): DeviceModel {
     matmulTflops: positive(obj, "matmulTflops", "matmulTflops"),
     bandwidthTBs: positive(obj, "bandwidthTBs", "bandwidthTBs"),
     fp64Tflops: positive(obj, "fp64Tflops", "fp64Tflops"),
+    fp32Tflops: positive(obj, "fp32Tflops", "fp32Tflops"),
     sharedMemoryKiB: positive(obj, "sharedMemoryKiB", "sharedMemoryKiB"),
     kernel: {
       mainloopEfficiency: positive(kernel, "mainloopEfficiency", "kernel.mainloopEfficiency"),

@@ -300,7 +300,7 @@ export function simulate(inputs: PatternInput[], s: SimulateSettings, generator 
   return {
     schema: SCHEMA_ID,
     generator,
-    device: { name: d.name, description: d.description, sms: d.sms, matmulTflops: d.matmulTflops, bandwidthTBs: d.bandwidthTBs, fp64Tflops: d.fp64Tflops, kernel: d.kernel, sources: d.sources },
+    device: { name: d.name, description: d.description, sms: d.sms, matmulTflops: d.matmulTflops, bandwidthTBs: d.bandwidthTBs, fp64Tflops: d.fp64Tflops, fp32Tflops: d.fp32Tflops, kernel: d.kernel, sources: d.sources },
     settings: { dim: p.dim, dimV: p.dimV, blockQ: p.blockQ, blockK: p.blockK, bytesPerElement: p.bytesPerElement },
     assumptions: assumptions(d, patterns, p, s.pairs ?? DEFAULT_PAIR_OPTIONS, s.plan ?? DEFAULT_PLAN_OPTIONS),
     patterns,

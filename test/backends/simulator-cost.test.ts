@@ -102,7 +102,7 @@ describe("device models", () => {
     for (const name of deviceNames()) {
       const d = loadDevice(name);
       expect(d.name).toBe(name);
-      expect(Object.keys(d.sources).length).toBe(5 + 7 + (d.kernel.shortShape ? 3 : 0));
+      expect(Object.keys(d.sources).length).toBe(6 + 7 + (d.kernel.shortShape ? 3 : 0));
     }
     // The H100 entry is what the lent GPU measured.
     expect([h100.matmulTflops, h100.bandwidthTBs, h100.sms]).toEqual([790, 3.0, 132]);
@@ -176,6 +176,18 @@ describe("simulated speedups", () => {
     expect(l.indexBuilders.map((b) => b.what)).toEqual(expect.arrayContaining([expect.stringMatching(/mean pooling/)]));
     expect(l.speedupEstimate).toBeCloseTo(l.timeMs.dense / (l.timeMs.sparse + l.timeMs.indexBuild), 9);
     expect(r.assumptions.some((a) => a.includes("synthetic Gaussian"))).toBe(true);
+  });
+
+  it("costs top-k scores in float32 where the CUDA builder filters, and top-p scores in float64", () => {
+    const steps = (file: string) =>
+      simulate([{ ir: examplePattern(file), file, seqLens: [8192] }], { device: h100, heads: 4 }).patterns[0].lengths[0].indexBuilders;
+    const topk = steps("block_topk.spattn").find((b) => /block scores/.test(b.what))!;
+    const nb = 8192 / 64;
+    expect(topk.fp32Flops).toBe(4 * nb * nb * 2 * 128);
+    expect(topk.fp64Flops).toBe(0);
+    const topp = steps("cumulative_mass.spattn").find((b) => /block scores/.test(b.what))!;
+    expect(topp.fp32Flops).toBe(0);
+    expect(topp.fp64Flops).toBeGreaterThan(0);
   });
 
   it("never beats the roofline: on a device with little bandwidth, the times are the bytes'", () => {
