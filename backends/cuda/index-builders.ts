@@ -102,7 +102,7 @@ export function indexBuilderCode(ir: PatternIR, prefix: string, consts: CudaCons
       "  double* scores = kp + (size_t)heads * nkb * d;",
       ...(sel.seed === undefined
         ? [
-            `  spattn::launch_mean_pool<T>({static_cast<const T*>(q), static_cast<const T*>(k), qp, kp, ${sel.qblock}, ${sel.kblock}}, 2, heads, n, d, stream);`,
+            `  spattn::launch_mean_pool<T>({static_cast<const T*>(q), static_cast<const T*>(k), qp, kp, ${sel.qblock}, ${sel.kblock}}, heads, n, d, stream);`,
             `  ${prefix}_sel${i}_scores<<<dim3((nkb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, (nqb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, heads), spattn::SCORE_THREADS, 0, stream>>>(qp, kp, scores, n, d, *dyn);`,
           ]
         : ["  (void)q; (void)k;"]),
@@ -172,7 +172,7 @@ function filteredBuilder(sel: Selection, count: number, prefix: string): string[
     "  if (reinterpret_cast<uintptr_t>(workspace) % 16 != 0) return (int)cudaErrorInvalidValue;  // the choice's 16-byte loads",
     "  spattn::FilterWorkspace w;",
     "  spattn::filter_workspace(workspace, heads, nqb, nkb, d, &w);",
-    `  spattn::launch_mean_pool<T>({static_cast<const T*>(q), static_cast<const T*>(k), w.qp, w.kp, ${sel.qblock}, ${sel.kblock}}, 2, heads, n, d, stream);`,
+    `  spattn::launch_mean_pool<T>({static_cast<const T*>(q), static_cast<const T*>(k), w.qp, w.kp, ${sel.qblock}, ${sel.kblock}}, heads, n, d, stream);`,
     "  spattn::launch_filter_means(w, heads, nqb, nkb, d, stream);",
     `  ${prefix}_sel${i}_scores<<<dim3((nkb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, (nqb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, heads), spattn::SCORE_THREADS, 0, stream>>>(w.qp32, w.kp32, w.scores, n, d, *dyn);`,
     `  ${prefix}_sel${i}_select<<<dim3((nqb + spattn::FILTER_WARPS - 1) / spattn::FILTER_WARPS, heads), 32 * spattn::FILTER_WARPS, 0, stream>>>(w, kept, n, d, *dyn);`,

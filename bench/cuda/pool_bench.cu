@@ -3,39 +3,13 @@
 // K pooled as the builder pools them, each variant's float64 means compared bit for bit with
 // the first's. Medians of CUDA-event timings of 30 calls after 5 warm-up calls.
 //   (device) nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a bench/cuda/pool_bench.cu -o /tmp/pool_bench && /tmp/pool_bench
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
 #include <algorithm>
 #include <cstdio>
-#include <cstdint>
 #include <cstring>
 #include <functional>
 #include <vector>
 
-namespace spattn {
-__device__ double exp64(double x);  // the top-p choice's (generated code defines it); unused here
-}
-#include "../../backends/cuda/templates/select_builder.cuh"
-
-using bf16 = __nv_bfloat16;
-
-/** A 32-bit integer mixer (a common hash's finaliser). */
-__device__ unsigned hash32(unsigned x) {
-  x ^= x >> 16;
-  x *= 0x7feb352du;
-  x ^= x >> 15;
-  x *= 0x846ca68bu;
-  return x ^ (x >> 16);
-}
-
-/** Roughly normal values from a hash of the index (sum of four uniforms), as bf16. */
-__global__ void fill(bf16* x, long long count, unsigned seed) {
-  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < count; i += (long long)gridDim.x * blockDim.x) {
-    float s = 0.f;
-    for (int j = 0; j < 4; ++j) s += (float)hash32((unsigned)(i * 4 + j) ^ seed) * 0x1p-32f;
-    x[i] = __float2bfloat16(s - 2.f);
-  }
-}
+#include "bench_inputs.cuh"
 
 int main() {
   const int heads = 16, n = 65536, d = 128, block = 64, nb = n / block;
@@ -57,7 +31,7 @@ int main() {
   };
   // <T, VEC, MIN_CTAS (the register bound), UNROLL>
   const std::vector<Variant> variants = {
-      {"builder's launch_mean_pool", [&] { spattn::launch_mean_pool(qk, 2, heads, n, d, 0); }},
+      {"builder's launch_mean_pool", [&] { spattn::launch_mean_pool(qk, heads, n, d, 0); }},
       {"Q, then K; 1 CTA/SM bound, unroll 4 (v13)", [&] { spattn::mean_pool<bf16, 8, 1, 4><<<one, 256>>>(qonly, n, d); spattn::mean_pool<bf16, 8, 1, 4><<<one, 256>>>(konly, n, d); }},
       {"Q, then K; 4 CTAs/SM bound, unroll 4", [&] { spattn::mean_pool<bf16, 8, 4, 4><<<one, 256>>>(qonly, n, d); spattn::mean_pool<bf16, 8, 4, 4><<<one, 256>>>(konly, n, d); }},
       {"one launch; 1 CTA/SM bound, unroll 4", [&] { spattn::mean_pool<bf16, 8, 1, 4><<<both, 256>>>(qk, n, d); }},

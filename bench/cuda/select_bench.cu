@@ -5,40 +5,15 @@
 // then choose_row). Each variant runs on what the ones before it wrote (pooling first).
 // Medians of CUDA-event timings of 30 calls after 5 warm-up calls.
 //   (device) nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a bench/cuda/select_bench.cu -o /tmp/select_bench && /tmp/select_bench
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
 #include <algorithm>
 #include <cstdio>
-#include <cstdint>
 #include <cstring>
 #include <functional>
 #include <vector>
 
-namespace spattn {
-__device__ double exp64(double x);  // the top-p choice's (generated code defines it); unused here
-}
-#include "../../backends/cuda/templates/select_builder.cuh"
+#include "bench_inputs.cuh"
 
-using bf16 = __nv_bfloat16;
 constexpr int COUNT = 4;
-
-/** A 32-bit integer mixer (a common hash's finaliser). */
-__device__ unsigned hash32(unsigned x) {
-  x ^= x >> 16;
-  x *= 0x7feb352du;
-  x ^= x >> 15;
-  x *= 0x846ca68bu;
-  return x ^ (x >> 16);
-}
-
-/** Roughly normal values from a hash of the index (sum of four uniforms), as bf16. */
-__global__ void fill(bf16* x, long long count, unsigned seed) {
-  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < count; i += (long long)gridDim.x * blockDim.x) {
-    float s = 0.f;
-    for (int j = 0; j < 4; ++j) s += (float)hash32((unsigned)(i * 4 + j) ^ seed) * 0x1p-32f;
-    x[i] = __float2bfloat16(s - 2.f);
-  }
-}
 
 // The selection of examples/block_topk.spattn: the diagonal block always, earlier ones compete.
 struct Always {
@@ -116,7 +91,7 @@ int main() {
     std::function<void()> run;
   };
   const std::vector<Variant> variants = {
-      {"mean pooling, Q and K (builder)", false, [&] { spattn::launch_mean_pool(sides, 2, heads, n, d, 0); }},
+      {"mean pooling, Q and K (builder)", false, [&] { spattn::launch_mean_pool(sides, heads, n, d, 0); }},
       {"float32 means and norms (builder)", false, [&] { spattn::launch_filter_means(w, heads, nb, nb, d, 0); }},
       {"v13: float64 scores", false, [&] { scores64<<<tiles, spattn::SCORE_THREADS>>>(w.qp, w.kp, s64, nb, d); }},
       {"v13: choose_row on float64 scores", true, [&] { select64<<<rows, 128>>>(s64, kept, nb); }},

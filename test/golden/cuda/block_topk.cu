@@ -1614,13 +1614,14 @@ __global__ void __launch_bounds__(256, MIN_CTAS) mean_pool(PoolSides<T> p, int n
   pool_block<T, VEC, UNROLL>(one ? p.x1 : p.x0, one ? p.out1 : p.out0, n, d, block, b, blockIdx.y, lane);
 }
 
-/** Launches mean_pool over `sides` (1 or 2) sides, with 16-byte loads where rows allow them. */
+/** Launches mean_pool over both sides, with 16-byte loads where rows allow them; the grid
+ *  covers the side with more blocks (the other's extra CTAs return at once). */
 template <typename T>
-void launch_mean_pool(const PoolSides<T>& p, int sides, int heads, int n, int d, cudaStream_t stream) {
-  const int nb = (n + min(p.block0, sides > 1 ? p.block1 : p.block0) - 1) / min(p.block0, sides > 1 ? p.block1 : p.block0);
-  const bool vec = d % 8 == 0 && d <= 2048 && reinterpret_cast<uintptr_t>(p.x0) % 16 == 0 && (sides < 2 || reinterpret_cast<uintptr_t>(p.x1) % 16 == 0);
+void launch_mean_pool(const PoolSides<T>& p, int heads, int n, int d, cudaStream_t stream) {
+  const int block = min(p.block0, p.block1), nb = (n + block - 1) / block;
+  const bool vec = d % 8 == 0 && d <= 2048 && reinterpret_cast<uintptr_t>(p.x0) % 16 == 0 && reinterpret_cast<uintptr_t>(p.x1) % 16 == 0;
   const int per = vec ? d / 8 : d, slots = per <= 256 ? 256 / per : 1;
-  const dim3 grid((nb + slots - 1) / slots, heads, sides);
+  const dim3 grid((nb + slots - 1) / slots, heads, 2);
   if (vec) {
     mean_pool<T, 8><<<grid, slots * per, 0, stream>>>(p, n, d);
   } else {
@@ -1635,9 +1636,9 @@ enum { SCORE_TILE = 64, SCORE_THREADS = 256, SCORE_F32_CTAS = 3 };
 
 /** Block scores of one 64 x 64 tile of (query block, key block) pairs of head h:
  *  scores[h][qb][kb] = mean(Q block) . mean(K block), summed over d in order (the CPU's
- *  bits). 256 threads, each 4 x 4 pairs
- *  (query blocks ty + 16a, key blocks tx + 16b); the means are staged in shared memory 16
- *  dimensions at a time (rows padded to 65: the transposing stores hit distinct banks).
+ *  bits). 256 threads, each 4 x 4 pairs (query blocks ty + 16a, key blocks tx + 16b); the
+ *  means are staged in shared memory 16 dimensions at a time (rows padded to 65: the
+ *  transposing stores hit distinct banks).
  *  `wanted(qb, kb)`: whether the choice reads the pair's score; a tile without one is skipped
  *  (half the grid for causal selections). Grid: (key tiles, query tiles, heads). */
 template <typename Wanted>
@@ -1794,9 +1795,8 @@ __device__ __forceinline__ void score_tile_f32(const float* __restrict__ qp, con
   const float* qh = qp + ((long long)h * nqb + qb0) * d;
   const float* kh = kp + ((long long)h * nkb + kb0) * d;
   // The next chunk's means wait in registers while this chunk's products run (one memory
-  // latency per tile instead of one per chunk). Coalesced: consecutive threads read
-  // consecutive dimensions of one block's mean.
-  // Thread t fetches dimension t % DC of blocks t / DC + j ROWS.
+  // latency per tile instead of one per chunk). Thread t fetches dimension t % DC of blocks
+  // t / DC + j ROWS: consecutive threads read consecutive dimensions of one block's mean.
   constexpr int PER = SCORE_TILE * DC / SCORE_THREADS, ROWS = SCORE_THREADS / DC;
   const int fc = threadIdx.x % DC, fi = threadIdx.x / DC;
   const int qrows = min(SCORE_TILE, nqb - qb0), krows = min(SCORE_TILE, nkb - kb0);
@@ -1847,8 +1847,7 @@ __device__ __forceinline__ void score_tile_f32(const float* __restrict__ qp, con
 
 /** Whether candidate (s, kb) ranks before (t, kt) in the choice: higher score, then lower
  *  block; kt < 0 is "none" and ranks last. */
-template <typename V>
-__device__ __forceinline__ bool ranks_before(V s, int kb, V t, int kt) {
+__device__ __forceinline__ bool ranks_before(double s, int kb, double t, int kt) {
   return kb >= 0 && (kt < 0 || s > t || (s == t && kb < kt));
 }
 
@@ -1874,15 +1873,15 @@ __device__ __forceinline__ void warp_best(double& best_s, int& best) {
 
 /** Keeps (s, kb) in a lane's list of the COUNT best by ranks_before, sorted best first (the
  *  list's empty places have block -1). */
-template <int COUNT, typename V>
-__device__ __forceinline__ void keep_best(V (&bs)[COUNT], int (&bk)[COUNT], V s, int kb) {
+template <int COUNT>
+__device__ __forceinline__ void keep_best(double (&bs)[COUNT], int (&bk)[COUNT], double s, int kb) {
   if (!ranks_before(s, kb, bs[COUNT - 1], bk[COUNT - 1])) return;
   bs[COUNT - 1] = s;
   bk[COUNT - 1] = kb;
 #pragma unroll
   for (int i = COUNT - 1; i > 0; --i) {  // bubble up from the end
     if (ranks_before(bs[i], bk[i], bs[i - 1], bk[i - 1])) {
-      const V ts = bs[i];
+      const double ts = bs[i];
       const int tk = bk[i];
       bs[i] = bs[i - 1];
       bk[i] = bk[i - 1];
@@ -1893,8 +1892,8 @@ __device__ __forceinline__ void keep_best(V (&bs)[COUNT], int (&bk)[COUNT], V s,
 }
 
 /** Drops the head of a lane's list. */
-template <int COUNT, typename V>
-__device__ __forceinline__ void pop_best(V (&bs)[COUNT], int (&bk)[COUNT]) {
+template <int COUNT>
+__device__ __forceinline__ void pop_best(double (&bs)[COUNT], int (&bk)[COUNT]) {
 #pragma unroll
   for (int i = 0; i + 1 < COUNT; ++i) {
     bs[i] = bs[i + 1];
@@ -2259,7 +2258,7 @@ static int spattn_block_topk_sel0_build_typed(const void* q, const void* k, int 
   if (reinterpret_cast<uintptr_t>(workspace) % 16 != 0) return (int)cudaErrorInvalidValue;  // the choice's 16-byte loads
   spattn::FilterWorkspace w;
   spattn::filter_workspace(workspace, heads, nqb, nkb, d, &w);
-  spattn::launch_mean_pool<T>({static_cast<const T*>(q), static_cast<const T*>(k), w.qp, w.kp, 64, 64}, 2, heads, n, d, stream);
+  spattn::launch_mean_pool<T>({static_cast<const T*>(q), static_cast<const T*>(k), w.qp, w.kp, 64, 64}, heads, n, d, stream);
   spattn::launch_filter_means(w, heads, nqb, nkb, d, stream);
   spattn_block_topk_sel0_scores<<<dim3((nkb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, (nqb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, heads), spattn::SCORE_THREADS, 0, stream>>>(w.qp32, w.kp32, w.scores, n, d, *dyn);
   spattn_block_topk_sel0_select<<<dim3((nqb + spattn::FILTER_WARPS - 1) / spattn::FILTER_WARPS, heads), 32 * spattn::FILTER_WARPS, 0, stream>>>(w, kept, n, d, *dyn);
