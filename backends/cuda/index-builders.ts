@@ -4,9 +4,9 @@
 // pooling and scores are float64 with the CPU's summation order and no fused multiply-adds
 // (__dadd_rn / __dmul_rn), ties go to the lower key block, and top-p's exponentials are exp64,
 // generated from the CPU's (exp64.ts), so equal inputs give identical choices. Top-k choices
-// of at most CHOOSE_IN_REGISTERS blocks score in float32 with error bounds and redo in float64
-// only the pairs the bounds cannot decide (the "filtered" path: same choices, a fraction of
-// the float64 work).
+// of at most CHOOSE_IN_REGISTERS blocks score on tensor cores with error bounds and score in
+// float64 only where the bounds do not decide (the "filtered" path: same choices, a fraction
+// of the float64 work).
 // Routing (spherical k-means) is built on the GPU the same way (templates/route_builder.cuh),
 // and so are vertical-slash steps (vslash-builder.ts).
 import type { PatternIR, Selection } from "../../compiler/ir.js";
@@ -130,27 +130,27 @@ function typedEntries(prefix: string, i: number): string[] {
   ]).concat([""]);
 }
 
-/** A pooled top-k selection of at most CHOOSE_IN_REGISTERS blocks: float32 scores with error
- *  bounds, float64 scores only for the pairs the bounds cannot decide (choose_row_filtered),
- *  in the workspace spattn::filter_workspace lays out. */
+/** A pooled top-k selection of at most CHOOSE_IN_REGISTERS blocks: tensor-core scores with
+ *  error bounds, float64 scores only where the bounds do not decide (choose_row_filtered), in
+ *  the workspace spattn::filter_workspace lays out. */
 function filteredBuilder(sel: Selection, count: number, prefix: string): string[] {
   const i = sel.id;
   const blocks = `const int nqb = (n + ${sel.qblock - 1}) / ${sel.qblock}, nkb = (n + ${sel.kblock - 1}) / ${sel.kblock}`;
   return [
-    "/** float32 scores of the pairs the choice reads (candidates), on 64 x 64 tiles of block pairs, rows padded to 4. */",
-    `__global__ void __launch_bounds__(spattn::SCORE_THREADS, spattn::SCORE_F32_CTAS) ${prefix}_sel${i}_scores(const float* qp, const float* kp, float* scores, int n, int d, pattern::Dyn dyn) {`,
+    "/** Tensor-core scores of the pairs the choice reads (candidates), on 64 x 64 tiles of block pairs, rows padded to 4. */",
+    `__global__ void __launch_bounds__(spattn::MMA_SCORE_THREADS) ${prefix}_sel${i}_scores(const __nv_bfloat16* qs, const __nv_bfloat16* ks, float* scores, int n, int d, pattern::Dyn dyn) {`,
     `  ${blocks}, h = blockIdx.z;`,
-    `  spattn::score_tile_f32(qp, kp, scores, nqb, nkb, (nkb + 3) & ~3, d, [&](int qb, int kb) { return !pattern::sel${i}_always(qb, kb, h, n, dyn) && pattern::sel${i}_among(qb, kb, h, n, dyn); });`,
+    `  spattn::score_tile_mma(qs, ks, scores, nqb, nkb, (nkb + 3) & ~3, d, [&](int qb, int kb) { return !pattern::sel${i}_always(qb, kb, h, n, dyn) && pattern::sel${i}_among(qb, kb, h, n, dyn); });`,
     "}",
     "",
-    "/** The choice: a warp per (query block, head) row, from float32 scores and their bounds. */",
+    "/** The choice: a warp per (query block, head) row, from the tensor-core scores and their bounds. */",
     `__global__ void ${prefix}_sel${i}_select(spattn::FilterWorkspace w, unsigned char* kept, int n, int d, pattern::Dyn dyn) {`,
     `  ${blocks}, nkb4 = (nkb + 3) & ~3;`,
     "  const int qb = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, h = blockIdx.y;",
     "  if (qb >= nqb) return;",
     "  const double* qv = w.qp + ((long long)h * nqb + qb) * d;",
     "  const double* kh = w.kp + (long long)h * nkb * d;",
-    "  const float qscale = (2.f * d + 16.f) * 0x1p-24f * w.qnorm[(long long)h * nqb + qb];  // low_bound's",
+    "  const float qscale = spattn::filter_scale(w.qnorm[(long long)h * nqb + qb], d);",
     "  auto exact = [&](int kb) { return spattn::exact_score(qv, kh + (long long)kb * d, d); };",
     `  auto always = [&](int kb) { return pattern::sel${i}_always(qb, kb, h, n, dyn); };`,
     `  auto among = [&](int kb) { return pattern::sel${i}_among(qb, kb, h, n, dyn); };`,
@@ -163,7 +163,7 @@ function filteredBuilder(sel: Selection, count: number, prefix: string): string[
     ` * ${prefix}_sel${i}_workspace(heads, n, d) bytes on 16 bytes (cudaMalloc's are). q and k: [1, heads, n, d] device arrays. */`,
     `extern "C" size_t ${prefix}_sel${i}_workspace(int heads, int n, int d) {`,
     `  ${blocks};`,
-    "  return spattn::filter_workspace(nullptr, heads, nqb, nkb, d, nullptr);  // means, float32 means, norms, float32 scores",
+    "  return spattn::filter_workspace(nullptr, heads, nqb, nkb, d, nullptr);  // means, their bf16 splits, norms, scores",
     "}",
     "",
     "template <typename T>",
@@ -174,7 +174,7 @@ function filteredBuilder(sel: Selection, count: number, prefix: string): string[
     "  spattn::filter_workspace(workspace, heads, nqb, nkb, d, &w);",
     `  spattn::launch_mean_pool<T>({static_cast<const T*>(q), static_cast<const T*>(k), w.qp, w.kp, ${sel.qblock}, ${sel.kblock}}, heads, n, d, stream);`,
     "  spattn::launch_filter_means(w, heads, nqb, nkb, d, stream);",
-    `  ${prefix}_sel${i}_scores<<<dim3((nkb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, (nqb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, heads), spattn::SCORE_THREADS, 0, stream>>>(w.qp32, w.kp32, w.scores, n, d, *dyn);`,
+    `  ${prefix}_sel${i}_scores<<<dim3((nkb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, (nqb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, heads), spattn::MMA_SCORE_THREADS, 0, stream>>>(w.qsplit, w.ksplit, w.scores, n, d, *dyn);`,
     `  ${prefix}_sel${i}_select<<<dim3((nqb + spattn::FILTER_WARPS - 1) / spattn::FILTER_WARPS, heads), 32 * spattn::FILTER_WARPS, 0, stream>>>(w, kept, n, d, *dyn);`,
     "  return (int)cudaGetLastError();",
     "}",

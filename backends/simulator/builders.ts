@@ -1,11 +1,15 @@
-// The index builders' work for a data-dependent pattern, in FP64 and FP32 operations and DRAM
-// bytes, counted from the steps spattn's CUDA builders run (backends/cuda/index-builders.ts):
+// The index builders' work for a data-dependent pattern, in FP64, FP32 and tensor-core
+// operations and DRAM bytes, counted from the steps spattn's CUDA builders run (backends/cuda/index-builders.ts):
 // mean pooling, block scores, selection; k-means routing; the vertical-slash estimate. Seeded
 // selections (BigBird's random blocks) need no data and are built ahead of time, like
 // positional block lists, so they cost nothing here.
 import type { PatternIR } from "../../compiler/ir.js";
 import type { BuilderWork, Problem } from "./cost.js";
 import { CHOOSE_IN_REGISTERS } from "../cuda/index-builders.js";
+
+/** float64 scores a row of the filtered top-k choice computes, on average (bench v16: 0.257 on
+ *  Gaussian data, block_topk at N = 65536). */
+export const UNDECIDED_PAIRS_PER_ROW = 0.26;
 
 export function builderWork(ir: PatternIR, p: Problem): BuilderWork[] {
   const { seqLen: n, heads: h, dim: d, bytesPerElement: e } = p;
@@ -14,26 +18,28 @@ export function builderWork(ir: PatternIR, p: Problem): BuilderWork[] {
     if (s.seed !== undefined) continue;
     const nqb = Math.ceil(n / s.qblock);
     const nkb = Math.ceil(n / s.kblock);
-    out.push({ what: `${s.name}: mean pooling of Q and K`, fp64Flops: h * 2 * n * d, fp32Flops: 0, bytes: h * (2 * n * d * e + (nqb + nkb) * d * 8) });
+    out.push({ what: `${s.name}: mean pooling of Q and K`, fp64Flops: h * 2 * n * d, fp32Flops: 0, tensorFlops: 0, bytes: h * (2 * n * d * e + (nqb + nkb) * d * 8) });
     if (s.rule.kind === "topk" && s.rule.count <= CHOOSE_IN_REGISTERS) {
-      // Scores in float32 with error bounds; float64 again only for the pairs the bounds leave
-      // undecided, counted as the kept ones (bench v15 measured 3.00 a row for 3 kept).
+      // Scores on tensor cores (three bf16 products a pair) with error bounds; float64 again
+      // only in rows whose bounds leave the kept blocks undecided, counted as a candidate a
+      // row's worth (bench v16 measured UNDECIDED_PAIRS_PER_ROW on Gaussian data).
       const means = h * (nqb + nkb) * d;
-      out.push({ what: `${s.name}: float32 means and norms`, fp64Flops: 2 * means, fp32Flops: 0, bytes: means * (8 + 4) });
-      out.push({ what: `${s.name}: float32 block scores (${nqb} x ${nkb} a head)`, fp64Flops: 0, fp32Flops: h * nqb * nkb * 2 * d, bytes: means * 4 + h * nqb * nkb * 4 });
-      out.push({ what: `${s.name}: topk selection (float32 bounds, float64 for undecided pairs)`, fp64Flops: h * nqb * s.rule.count * 2 * d, fp32Flops: h * nqb * nkb * 4, bytes: h * nqb * nkb * (2 * 4 + 1) });
+      const split = 2 * Math.ceil(d / 32) * 32 * 2;
+      out.push({ what: `${s.name}: bf16 splits and norms of the means`, fp64Flops: 2 * means, fp32Flops: 0, tensorFlops: 0, bytes: means * 8 + h * (nqb + nkb) * split });
+      out.push({ what: `${s.name}: block scores on tensor cores (${nqb} x ${nkb} a head)`, fp64Flops: 0, fp32Flops: 0, tensorFlops: h * nqb * nkb * 3 * 2 * d, bytes: h * (nqb + nkb) * split + h * nqb * nkb * 4 });
+      out.push({ what: `${s.name}: topk selection (float32 bounds, float64 where undecided)`, fp64Flops: h * nqb * UNDECIDED_PAIRS_PER_ROW * 2 * d, fp32Flops: h * nqb * nkb * 4, tensorFlops: 0, bytes: h * nqb * nkb * (2 * 4 + 1) });
       continue;
     }
-    out.push({ what: `${s.name}: block scores (${nqb} x ${nkb} a head)`, fp64Flops: h * nqb * nkb * 2 * d, fp32Flops: 0, bytes: h * ((nqb + nkb) * d * 8 + nqb * nkb * 8) });
-    out.push({ what: `${s.name}: ${s.rule.kind} selection`, fp64Flops: h * nqb * nkb * 2, fp32Flops: 0, bytes: h * nqb * nkb * (8 + 1) });
+    out.push({ what: `${s.name}: block scores (${nqb} x ${nkb} a head)`, fp64Flops: h * nqb * nkb * 2 * d, fp32Flops: 0, tensorFlops: 0, bytes: h * ((nqb + nkb) * d * 8 + nqb * nkb * 8) });
+    out.push({ what: `${s.name}: ${s.rule.kind} selection`, fp64Flops: h * nqb * nkb * 2, fp32Flops: 0, tensorFlops: 0, bytes: h * nqb * nkb * (8 + 1) });
   }
   for (const r of ir.routes) {
     // Every iteration assigns the n queries and n keys to the nearest of `clusters` centroids
     // and recomputes the centroids from them.
-    out.push({ what: `k-means routing (${r.clusters} clusters, ${r.iterations} iterations)`, fp64Flops: h * (r.iterations + 1) * 2 * n * r.clusters * 2 * d, fp32Flops: 0, bytes: h * (r.iterations + 1) * 2 * n * d * e });
+    out.push({ what: `k-means routing (${r.clusters} clusters, ${r.iterations} iterations)`, fp64Flops: h * (r.iterations + 1) * 2 * n * r.clusters * 2 * d, fp32Flops: 0, tensorFlops: 0, bytes: h * (r.iterations + 1) * 2 * n * d * e });
   }
   for (const v of ir.verticalSlashes) {
-    out.push({ what: `vertical-slash estimate (last ${v.last} queries)`, fp64Flops: h * v.last * n * (2 * d + 20), fp32Flops: 0, bytes: h * (n * d * e + v.last * d * e + 2 * n * 8) });
+    out.push({ what: `vertical-slash estimate (last ${v.last} queries)`, fp64Flops: h * v.last * n * (2 * d + 20), fp32Flops: 0, tensorFlops: 0, bytes: h * (n * d * e + v.last * d * e + 2 * n * 8) });
   }
   return out;
 }

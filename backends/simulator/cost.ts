@@ -195,16 +195,17 @@ export function rooflineMs(d: DeviceModel, flops: number, bytes: number): number
   return Math.max(flops / (d.matmulTflops * 1e12), bytes / (d.bandwidthTBs * 1e12)) * 1e3;
 }
 
-/** What an index builder does, in FP64 and FP32 operations and DRAM bytes. */
+/** What an index builder does, in FP64, FP32 and tensor-core (bf16) operations and DRAM bytes. */
 export interface BuilderWork {
   what: string;
   fp64Flops: number;
   fp32Flops: number;
+  tensorFlops: number;
   bytes: number;
 }
 
 export function builderMs(d: DeviceModel, w: BuilderWork[]): number {
   let ms = 0;
-  for (const b of w) ms += (b.fp64Flops / (d.fp64Tflops * 1e12) + b.fp32Flops / (d.fp32Tflops * 1e12) + b.bytes / (d.bandwidthTBs * 1e12)) * 1e3;
+  for (const b of w) ms += (b.fp64Flops / (d.fp64Tflops * 1e12) + b.fp32Flops / (d.fp32Tflops * 1e12) + b.tensorFlops / (d.matmulTflops * 1e12) + b.bytes / (d.bandwidthTBs * 1e12)) * 1e3;
   return ms;
 }

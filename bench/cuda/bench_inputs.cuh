@@ -7,6 +7,7 @@
 namespace spattn {
 __device__ double exp64(double x);  // the top-p choice's (generated code defines it); unused here
 }
+#include "../../backends/cuda/templates/attention_fwd.cuh"  // mma16816, which the score tiles use
 #include "../../backends/cuda/templates/select_builder.cuh"
 
 using bf16 = __nv_bfloat16;

@@ -31,8 +31,8 @@ struct Wanted {
 __global__ void __launch_bounds__(spattn::SCORE_THREADS, 1) scores64(const double* qp, const double* kp, double* s, int nb, int d) {
   spattn::score_tile(qp, kp, s, nb, nb, d, Wanted{});
 }
-__global__ void __launch_bounds__(spattn::SCORE_THREADS, spattn::SCORE_F32_CTAS) scores32(spattn::FilterWorkspace w, int nb, int d) {
-  spattn::score_tile_f32(w.qp32, w.kp32, w.scores, nb, nb, (nb + 3) & ~3, d, Wanted{});
+__global__ void __launch_bounds__(spattn::MMA_SCORE_THREADS) scores_mma(spattn::FilterWorkspace w, int nb, int d) {
+  spattn::score_tile_mma(w.qsplit, w.ksplit, w.scores, nb, nb, (nb + 3) & ~3, d, Wanted{});
 }
 
 /** v13's choice: choose_row on float64 scores. */
@@ -43,28 +43,39 @@ __global__ void select64(const double* scores, unsigned char* kept, int nb) {
   spattn::choose_row<COUNT>(kept + ((long long)h * nb + qb) * nb, nb, Always{qb}, Among{qb}, [&](int kb) { return s[kb]; });
 }
 
-/** How a variant of the choice scores its candidates in float64: as the builder (exact_score,
- *  a lane each), the same and counting them, or not at all (timing only, not exact: the
- *  float32 score instead, to show what the float64 scores cost). */
-enum class Exact { Builder, Counted, Float32 };
-
-/** The builder's choice (as index-builders.ts generates it) with BATCH spans per load round,
- *  compiled for MIN_CTAS CTAs per SM (0: unbounded, as generated), scoring as HOW says. */
-template <int BATCH, int MIN_CTAS = 0, Exact HOW = Exact::Builder>
-__global__ void __launch_bounds__(32 * spattn::FILTER_WARPS, MIN_CTAS)
-    select_filtered(spattn::FilterWorkspace w, unsigned char* kept, int nb, int d, unsigned long long* scored = nullptr) {
+/** The builder's choice (as index-builders.ts generates it) with BATCH spans per load round;
+ *  `counts` (if given): [0] pairs scored in float64, [1] rows that scored any. */
+template <int BATCH>
+__global__ void select_filtered(spattn::FilterWorkspace w, unsigned char* kept, int nb, int d, unsigned long long* counts = nullptr) {
   const int qb = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, h = blockIdx.y, nb4 = (nb + 3) & ~3;
   if (qb >= nb) return;
   const double* qv = w.qp + ((long long)h * nb + qb) * d;
   const double* kh = w.kp + (long long)h * nb * d;
   const float* s = w.scores + ((long long)h * nb + qb) * nb4;
-  const float qscale = (2.f * d + 16.f) * 0x1p-24f * w.qnorm[(long long)h * nb + qb];
+  const float qscale = spattn::filter_scale(w.qnorm[(long long)h * nb + qb], d);
+  bool scored = false;
   auto exact = [&](int kb) {
-    if (HOW == Exact::Counted) atomicAdd(scored, 1ull);
-    return HOW == Exact::Float32 ? (double)s[kb] : spattn::exact_score(qv, kh + (long long)kb * d, d);
+    if (counts) atomicAdd(counts, 1ull);
+    scored = true;
+    return spattn::exact_score(qv, kh + (long long)kb * d, d);
   };
   spattn::choose_row_filtered<COUNT, BATCH>(kept + ((long long)h * nb + qb) * nb, nb, s, w.knorm + (long long)h * nb4, qscale,
                                             Always{qb}, Among{qb}, exact);
+  if (counts && __any_sync(0xffffffff, scored) && threadIdx.x % 32 == 0) atomicAdd(counts + 1, 1ull);
+}
+
+/** The bound's audit: over every candidate pair (kb < qb), the largest |score - float64 score|
+ *  as a fraction of the bound qscale |k| (worst[0]) and in units of 2^-20 |q| |k| (worst[1]),
+ *  as float bits (non-negative floats order as their bits). A lane per pair. */
+__global__ void audit_bound(spattn::FilterWorkspace w, int nb, int d, unsigned* worst) {
+  const int qb = blockIdx.y, h = blockIdx.z, nb4 = (nb + 3) & ~3;
+  const int kb = blockIdx.x * blockDim.x + threadIdx.x;
+  if (kb >= qb) return;
+  const float qn = w.qnorm[(long long)h * nb + qb], kn = w.knorm[(long long)h * nb4 + kb];
+  const double s = spattn::exact_score(w.qp + ((long long)h * nb + qb) * d, w.kp + ((long long)h * nb + kb) * d, d);
+  const double err = fabs((double)w.scores[((long long)h * nb + qb) * nb4 + kb] - s);
+  atomicMax(worst, __float_as_uint((float)(err / ((double)spattn::filter_scale(qn, d) * kn))));
+  atomicMax(worst + 1, __float_as_uint((float)(err / ((double)qn * kn) * 0x1p20)));
 }
 
 int main() {
@@ -95,13 +106,10 @@ int main() {
       {"float32 means and norms (builder)", false, [&] { spattn::launch_filter_means(w, heads, nb, nb, d, 0); }},
       {"v13: float64 scores", false, [&] { scores64<<<tiles, spattn::SCORE_THREADS>>>(w.qp, w.kp, s64, nb, d); }},
       {"v13: choose_row on float64 scores", true, [&] { select64<<<rows, 128>>>(s64, kept, nb); }},
-      {"float32 scores (builder)", false, [&] { scores32<<<tiles, spattn::SCORE_THREADS>>>(w, nb, d); }},
+      {"tensor-core scores (builder)", false, [&] { scores_mma<<<tiles, spattn::MMA_SCORE_THREADS>>>(w, nb, d); }},
       {"filtered choice, batch 2 (builder)", true, [&] { select_filtered<2><<<rows, 32 * spattn::FILTER_WARPS>>>(w, kept, nb, d); }},
       {"filtered choice, batch 1", true, [&] { select_filtered<1><<<rows, 32 * spattn::FILTER_WARPS>>>(w, kept, nb, d); }},
       {"filtered choice, batch 4", true, [&] { select_filtered<4><<<rows, 32 * spattn::FILTER_WARPS>>>(w, kept, nb, d); }},
-      {"filtered choice, 8 CTAs/SM bound", true, [&] { select_filtered<2, 8><<<rows, 32 * spattn::FILTER_WARPS>>>(w, kept, nb, d); }},
-      {"filtered choice, 10 CTAs/SM bound", true, [&] { select_filtered<2, 10><<<rows, 32 * spattn::FILTER_WARPS>>>(w, kept, nb, d); }},
-      {"float32 scores for float64 (timing only)", false, [&] { select_filtered<2, 0, Exact::Float32><<<rows, 32 * spattn::FILTER_WARPS>>>(w, kept, nb, d); }},
   };
   cudaEvent_t e0, e1;
   cudaEventCreate(&e0);
@@ -133,13 +141,24 @@ int main() {
     std::printf("%-40s median %.4f ms (min %.4f)  %s %s\n", variants[v].name, ms[ms.size() / 2], ms[0], check,
                 err == cudaSuccess ? "" : cudaGetErrorString(err));
   }
-  unsigned long long* scored;
-  cudaMalloc(&scored, sizeof(unsigned long long));
-  cudaMemset(scored, 0, sizeof(unsigned long long));
-  select_filtered<spattn::FILTER_BATCH, 0, Exact::Counted><<<rows, 32 * spattn::FILTER_WARPS>>>(w, kept, nb, d, scored);
-  unsigned long long exact_scores = 0;
-  cudaMemcpy(&exact_scores, scored, sizeof(exact_scores), cudaMemcpyDeviceToHost);
-  std::printf("the filtered choice scored %llu pairs in float64 (%.2f per row)\n", exact_scores, (double)exact_scores / (heads * nb));
+  unsigned long long* counts;
+  cudaMalloc(&counts, 2 * sizeof(unsigned long long));
+  cudaMemset(counts, 0, 2 * sizeof(unsigned long long));
+  select_filtered<spattn::FILTER_BATCH><<<rows, 32 * spattn::FILTER_WARPS>>>(w, kept, nb, d, counts);
+  unsigned long long host_counts[2] = {0, 0};
+  cudaMemcpy(host_counts, counts, sizeof(host_counts), cudaMemcpyDeviceToHost);
+  std::printf("the filtered choice scored %llu pairs in float64 (%.3f per row), in %llu of %d rows\n", host_counts[0],
+              (double)host_counts[0] / (heads * nb), host_counts[1], heads * nb);
+  unsigned* worst;
+  cudaMalloc(&worst, 2 * sizeof(unsigned));
+  cudaMemset(worst, 0, 2 * sizeof(unsigned));
+  audit_bound<<<dim3((nb + 127) / 128, nb, heads), 128>>>(w, nb, d, worst);
+  unsigned host_worst[2];
+  cudaMemcpy(host_worst, worst, sizeof(host_worst), cudaMemcpyDeviceToHost);
+  float worst_f[2];
+  std::memcpy(worst_f, host_worst, sizeof(worst_f));
+  std::printf("largest error of a candidate's tensor-core score: %.4g of its bound, %.4g x 2^-20 |q||k| (bound: %d x 2^-20) %s\n",
+              worst_f[0], worst_f[1], 2 * d + 128, cudaGetErrorString(cudaGetLastError()));
   long long kept_count = 0;
   for (unsigned char c : want) kept_count += c;
   std::printf("%lld kept blocks in %d rows\n", kept_count, heads * nb);

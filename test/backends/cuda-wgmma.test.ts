@@ -88,13 +88,13 @@ describe("the CUDA target's entry points", () => {
     expect(out.cu).not.toContain("vs_build");
   });
 
-  it("filters pooled top-k choices of up to 32 blocks in float32, and no other choice", () => {
+  it("filters pooled top-k choices of up to 32 blocks with tensor-core scores, and no other choice", () => {
     const cu = (rule: string) =>
       emitCuda(compile(`pattern t() { let s = ${rule} mask s and causal }`, { fileName: "t.spattn" }), { sourceName: "t.spattn" }).cu;
     const small = cu("topk(32, block: 16, among: kb < qb, always: kb == qb)");
     expect(small).toContain("spattn::choose_row_filtered<32>(");
     expect(small).toContain("spattn::launch_filter_means(w, heads, nqb, nkb, d, stream);");
-    expect(small).toContain("spattn::score_tile_f32(qp, kp, scores, nqb, nkb, (nkb + 3) & ~3, d,");
+    expect(small).toContain("spattn::score_tile_mma(qs, ks, scores, nqb, nkb, (nkb + 3) & ~3, d,");
     // The workspace's layout comes from one place, for its size and for the build.
     expect(small).toContain("return spattn::filter_workspace(nullptr, heads, nqb, nkb, d, nullptr);");
     expect(small).toContain("spattn::filter_workspace(workspace, heads, nqb, nkb, d, &w);");

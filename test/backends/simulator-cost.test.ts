@@ -178,15 +178,15 @@ describe("simulated speedups", () => {
     expect(r.assumptions.some((a) => a.includes("synthetic Gaussian"))).toBe(true);
   });
 
-  it("costs top-k scores in float32 where the CUDA builder filters, and top-p scores in float64", () => {
+  it("costs top-k scores on tensor cores where the CUDA builder filters, and top-p scores in float64", () => {
     const steps = (file: string) =>
       simulate([{ ir: examplePattern(file), file, seqLens: [8192] }], { device: h100, heads: 4 }).patterns[0].lengths[0].indexBuilders;
     const topk = steps("block_topk.spattn").find((b) => /block scores/.test(b.what))!;
     const nb = 8192 / 64;
-    expect(topk.fp32Flops).toBe(4 * nb * nb * 2 * 128);
-    expect(topk.fp64Flops).toBe(0);
+    expect(topk.tensorFlops).toBe(4 * nb * nb * 3 * 2 * 128);  // three bf16 products a pair
+    expect(topk.fp32Flops + topk.fp64Flops).toBe(0);
     const topp = steps("cumulative_mass.spattn").find((b) => /block scores/.test(b.what))!;
-    expect(topp.fp32Flops).toBe(0);
+    expect(topp.fp32Flops + topp.tensorFlops).toBe(0);
     expect(topp.fp64Flops).toBeGreaterThan(0);
   });
 

@@ -1539,10 +1539,10 @@ __device__ double exp64(double x) {
 // are float64 with the CPU's summation order and every product and sum rounded on its own
 // (__dmul_rn / __dadd_rn: no fused multiply-adds); the choice keeps the always-kept blocks,
 // then candidates by descending score, ties to the lower key block. Top-k choices of at most
-// CHOOSE_IN_REGISTERS blocks score every pair in float32 first and compute float64 scores only
-// for the candidates whose float32 error bound leaves them in reach of the top k (a filter
-// that cannot change the result: choose_row_filtered). The generated code supplies the
-// selection's predicates. Embedded verbatim into generated files with top-k selections.
+// CHOOSE_IN_REGISTERS blocks score every pair on tensor cores first (score_tile_mma), with a
+// bound on each score's error, and compute float64 scores only where the bounds do not
+// decide the kept blocks (a filter that cannot change the result: choose_row_filtered). The
+// generated code supplies the selection's predicates. Embedded verbatim into generated files with top-k selections.
 
 namespace spattn {
 
@@ -1629,10 +1629,8 @@ void launch_mean_pool(const PoolSides<T>& p, int heads, int n, int d, cudaStream
   }
 }
 
-/** Pairs of (query block, key block) per score tile side, threads per tile, and the CTAs per
- *  SM the float32 tiles are compiled for (at most 85 registers: their sums and the next
- *  chunk's means). */
-enum { SCORE_TILE = 64, SCORE_THREADS = 256, SCORE_F32_CTAS = 3 };
+/** Pairs of (query block, key block) per score tile side, and threads per float64 tile. */
+enum { SCORE_TILE = 64, SCORE_THREADS = 256 };
 
 /** Block scores of one 64 x 64 tile of (query block, key block) pairs of head h:
  *  scores[h][qb][kb] = mean(Q block) . mean(K block), summed over d in order (the CPU's
@@ -1702,32 +1700,38 @@ __device__ __forceinline__ void score_tile(const double* __restrict__ qp, const 
 }
 
 /** The filtered top-k builder's arrays in its workspace: float64 means (query blocks, then key
- *  blocks, back to back), their float32 copies (the same order), their norms, and the float32
- *  scores. Score rows and each head's key norms are padded to nkb4 = nkb rounded up to 4, and
- *  the norms and scores start on 16 bytes, so that the choice reads them 16 bytes at a time. */
+ *  blocks, back to back), their bf16 splits (the same order), their norms, and the float32
+ *  scores. A vector's split is two rows of d32 = d rounded up to 32 bf16 values, the high
+ *  parts then the low parts, zero past d (score_tile_mma reads 32 dimensions at a time). Score
+ *  rows and each head's key norms are padded to nkb4 = nkb rounded up to 4, and the splits,
+ *  norms and scores start on 16 bytes, so that their readers load 16 bytes at a time. */
 struct FilterWorkspace {
   double* qp;
   double* kp;
-  float* qp32;
-  float* kp32;
-  float* qnorm;   // [heads][nqb]
-  float* knorm;   // [heads][nkb4]
-  float* scores;  // [heads][nqb][nkb4]
+  __nv_bfloat16* qsplit;  // [heads][nqb][2][d32]
+  __nv_bfloat16* ksplit;  // [heads][nkb][2][d32]
+  float* qnorm;           // [heads][nqb]
+  float* knorm;           // [heads][nkb4]
+  float* scores;          // [heads][nqb][nkb4]
 };
+
+/** d rounded up to the 32 dimensions score_tile_mma takes at a time. */
+__host__ __device__ __forceinline__ int split_width(int d) { return (d + 31) & ~31; }
 
 /** Lays out the workspace from `base` (nullptr: sizes only) and returns its size in bytes. */
 inline size_t filter_workspace(void* base, int heads, int nqb, int nkb, int d, FilterWorkspace* w) {
-  const size_t nkb4 = ((size_t)nkb + 3) & ~(size_t)3, means = (size_t)heads * ((size_t)nqb + nkb) * d;
+  const size_t nkb4 = ((size_t)nkb + 3) & ~(size_t)3, vectors = (size_t)heads * ((size_t)nqb + nkb);
   const auto up16 = [](size_t b) { return (b + 15) & ~(size_t)15; };
-  const size_t at32 = sizeof(double) * means, atq = up16(at32 + sizeof(float) * means);
+  const size_t split_row = 2 * (size_t)split_width(d);
+  const size_t atsplit = up16(sizeof(double) * vectors * d), atq = atsplit + sizeof(__nv_bfloat16) * vectors * split_row;
   const size_t atk = up16(atq + sizeof(float) * heads * nqb), ats = atk + sizeof(float) * heads * nkb4;
   const size_t total = ats + sizeof(float) * heads * nqb * nkb4;
   if (base != nullptr) {
     char* b = static_cast<char*>(base);
     w->qp = reinterpret_cast<double*>(b);
     w->kp = w->qp + (size_t)heads * nqb * d;
-    w->qp32 = reinterpret_cast<float*>(b + at32);
-    w->kp32 = w->qp32 + (size_t)heads * nqb * d;
+    w->qsplit = reinterpret_cast<__nv_bfloat16*>(b + atsplit);
+    w->ksplit = w->qsplit + (size_t)heads * nqb * split_row;
     w->qnorm = reinterpret_cast<float*>(b + atq);
     w->knorm = reinterpret_cast<float*>(b + atk);
     w->scores = reinterpret_cast<float*>(b + ats);
@@ -1735,20 +1739,25 @@ inline size_t filter_workspace(void* base, int heads, int nqb, int nkb, int d, F
   return total;
 }
 
-/** What the float32 filter reads of the pooled means (w.qp then w.kp, heads * (nqb + nkb)
- *  vectors of d elements), a warp per vector: the vector rounded to float32, and its Euclidean
- *  norm, which bounds the float32 scores' error. A vector whose largest element is outside
- *  [2^-50, 2^50] gets a norm of +infinity (its float32 products could leave float32's normal
+/** What the filter reads of the pooled means (w.qp then w.kp, heads * (nqb + nkb) vectors of
+ *  d elements), a warp per vector: the vector rounded to float32 and split into two bf16
+ *  parts, hi = bf16(x) and lo = bf16(x - hi) (x - hi is exact in float32), and its Euclidean
+ *  norm, which bounds the scores' error (filter_scale). A vector whose largest element is
+ *  outside [2^-50, 2^50] gets a norm of +infinity (its products could leave float32's normal
  *  range: its scores are not trusted); an all-zero vector gets 0 (its scores are exactly 0). */
 __global__ void filter_means(FilterWorkspace w, int heads, int nqb, int nkb, int d) {
   const int v = (int)(((long long)blockIdx.x * blockDim.x + threadIdx.x) / 32), lane = threadIdx.x % 32;
   if (v >= heads * (nqb + nkb)) return;  // v is the same on every lane of a warp
+  const int d32 = split_width(d);
   const double* x = w.qp + (long long)v * d;
-  float* x32 = w.qp32 + (long long)v * d;
+  __nv_bfloat16* hi = w.qsplit + (long long)v * 2 * d32;  // ksplit follows qsplit
   double sum = 0.0, big = 0.0;
-  for (int c = lane; c < d; c += 32) {
-    const double e = x[c];
-    x32[c] = (float)e;
+  for (int c = lane; c < d32; c += 32) {
+    const double e = c < d ? x[c] : 0.0;
+    const float f = (float)e;
+    const __nv_bfloat16 h = __float2bfloat16_rn(f);
+    hi[c] = h;
+    hi[d32 + c] = __float2bfloat16_rn(f - __bfloat162float(h));
     sum = fma(e, e, sum);
     big = fmax(big, fabs(e));  // fmax drops NaN: the sum keeps it
   }
@@ -1769,78 +1778,104 @@ inline void launch_filter_means(const FilterWorkspace& w, int heads, int nqb, in
   filter_means<<<(count + 7) / 8, 256, 0, stream>>>(w, heads, nqb, nkb, d);
 }
 
-/** float32 scores of one 64 x 64 tile of (query block, key block) pairs of head h, for the
- *  filter: as score_tile, from the float32 means, by fused multiply-adds in order over d, into
- *  rows of `stride` scores.
- *  Each thread takes 4 x 4 adjacent pairs (query blocks 4 ty + a, key blocks 4 tx + b), so
- *  that each step's operands are two 16-byte shared loads for 16 multiply-adds. */
+/** Threads of a tensor-core score tile: four warps, each 32 x 32 of the tile's 64 x 64 pairs. */
+enum { MMA_SCORE_THREADS = 128 };
+
+/** Scores of one 64 x 64 tile of (query block, key block) pairs of head h, for the filter, on
+ *  tensor cores: q . k ~ hi_q . hi_k + (hi_q . lo_k + lo_q . hi_k) from the bf16 splits
+ *  (filter_means), the first product and the two small ones summed in separate float32
+ *  accumulators (so the small ones' rounding is relative to their own size), added at the end,
+ *  into rows of `stride` scores. The error against the float64 score is bounded at
+ *  filter_scale.
+ *  Warp (wm, wn) takes query blocks 32 wm + [0, 32) and key blocks 32 wn + [0, 32): two m16
+ *  by four n8 tiles of mma.sync.m16n8k16. A dot product may take the dimensions in any order
+ *  as long as both sides agree, so a thread loads 16 bytes (dimensions 8 t .. 8 t + 7 of each
+ *  32, t = lane % 4) of each of its rows straight from global memory, and these fill its
+ *  fragment registers of two k16 steps: for A rows g and g + 8 and for B column g (g = lane /
+ *  4), step s takes words 2 s and 2 s + 1 of the 16 bytes as its k = 2t and k = 2t + 8 pairs.
+ *  `wanted(qb, kb)`: as score_tile. Grid: (key tiles, query tiles, heads). */
 template <typename Wanted>
-__device__ __forceinline__ void score_tile_f32(const float* __restrict__ qp, const float* __restrict__ kp, float* scores,
+__device__ __forceinline__ void score_tile_mma(const __nv_bfloat16* __restrict__ qs, const __nv_bfloat16* __restrict__ ks, float* scores,
                                                int nqb, int nkb, int stride, int d, Wanted wanted) {
-  constexpr int DC = 32;
-  __shared__ __align__(16) float qs[DC][SCORE_TILE + 4], ks[DC][SCORE_TILE + 4];
-  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16, h = blockIdx.z;
-  const int qb0 = blockIdx.y * SCORE_TILE, kb0 = blockIdx.x * SCORE_TILE;
-  bool live = false;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4, h = blockIdx.z;
+  const int q0 = blockIdx.y * SCORE_TILE + 32 * (warp / 2), k0 = blockIdx.x * SCORE_TILE + 32 * (warp % 2);
+  bool live = false;  // a thread checks the pairs it writes
 #pragma unroll
-  for (int a = 0; a < 4; ++a) {
+  for (int i = 0; i < 4; ++i) {
 #pragma unroll
-    for (int b = 0; b < 4; ++b) {
-      const int qb = qb0 + 4 * ty + a, kb = kb0 + 4 * tx + b;
+    for (int j = 0; j < 4; ++j) {
+      const int qb = q0 + 8 * i + g, kb = k0 + 8 * j + 2 * t;
       live |= qb < nqb && kb < nkb && wanted(qb, kb);
+      live |= qb < nqb && kb + 1 < nkb && wanted(qb, kb + 1);
     }
   }
   if (!__syncthreads_or(live)) return;
-  float acc[4][4] = {};
-  const float* qh = qp + ((long long)h * nqb + qb0) * d;
-  const float* kh = kp + ((long long)h * nkb + kb0) * d;
-  // The next chunk's means wait in registers while this chunk's products run (one memory
-  // latency per tile instead of one per chunk). Thread t fetches dimension t % DC of blocks
-  // t / DC + j ROWS: consecutive threads read consecutive dimensions of one block's mean.
-  constexpr int PER = SCORE_TILE * DC / SCORE_THREADS, ROWS = SCORE_THREADS / DC;
-  const int fc = threadIdx.x % DC, fi = threadIdx.x / DC;
-  const int qrows = min(SCORE_TILE, nqb - qb0), krows = min(SCORE_TILE, nkb - kb0);
-  const float* qf = qh + (long long)fi * d + fc;
-  const float* kf = kh + (long long)fi * d + fc;
-  const long long step = (long long)ROWS * d;
-  float qn[PER], kn[PER];
-  const auto fetch = [&](int c0) {
-    const bool in_d = c0 + fc < d;
+  const int d32 = split_width(d), row = 2 * d32;
+  const uint4 zero = make_uint4(0u, 0u, 0u, 0u);
+  // Row pointers (nullptr: past the end, loads zeros): A rows 16 i + g + 8 r, B columns 8 j + g.
+  const __nv_bfloat16* arow[2][2];
+  const __nv_bfloat16* brow[4];
 #pragma unroll
-    for (int j = 0; j < PER; ++j) {
-      qn[j] = in_d && fi + j * ROWS < qrows ? qf[j * step + c0] : 0.f;
-      kn[j] = in_d && fi + j * ROWS < krows ? kf[j * step + c0] : 0.f;
+  for (int i = 0; i < 2; ++i) {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const int qb = q0 + 16 * i + g + 8 * r;
+      arow[i][r] = qb < nqb ? qs + ((long long)h * nqb + qb) * row + 8 * t : nullptr;
     }
-  };
-  fetch(0);
-  for (int c0 = 0; c0 < d; c0 += DC) {
-#pragma unroll
-    for (int j = 0; j < PER; ++j) {
-      qs[fc][fi + j * ROWS] = qn[j];
-      ks[fc][fi + j * ROWS] = kn[j];
-    }
-    __syncthreads();
-    if (c0 + DC < d) fetch(c0 + DC);
-    const int steps = min(DC, d - c0);
-#pragma unroll 2  // 4 spills at 85 registers
-    for (int c = 0; c < steps; ++c) {
-      const float4 q4 = *reinterpret_cast<const float4*>(&qs[c][4 * ty]);
-      const float4 k4 = *reinterpret_cast<const float4*>(&ks[c][4 * tx]);
-      const float qv[4] = {q4.x, q4.y, q4.z, q4.w}, kv[4] = {k4.x, k4.y, k4.z, k4.w};
-#pragma unroll
-      for (int a = 0; a < 4; ++a) {
-#pragma unroll
-        for (int b = 0; b < 4; ++b) acc[a][b] = fmaf(qv[a], kv[b], acc[a][b]);
-      }
-    }
-    __syncthreads();
   }
 #pragma unroll
-  for (int a = 0; a < 4; ++a) {
+  for (int j = 0; j < 4; ++j) {
+    const int kb = k0 + 8 * j + g;
+    brow[j] = kb < nkb ? ks + ((long long)h * nkb + kb) * row + 8 * t : nullptr;
+  }
+  const auto load = [&](const __nv_bfloat16* p, int c) { return p ? __ldg(reinterpret_cast<const uint4*>(p + c)) : zero; };
+  float big[2][4][4] = {}, small[2][4][4] = {};
+  for (int c0 = 0; c0 < d32; c0 += 32) {
+    uint4 ahi[2][2], alo[2][2], bhi[4], blo[4];
 #pragma unroll
-    for (int b = 0; b < 4; ++b) {
-      const int qb = qb0 + 4 * ty + a, kb = kb0 + 4 * tx + b;
-      if (qb < nqb && kb < nkb) scores[((long long)h * nqb + qb) * stride + kb] = acc[a][b];
+    for (int i = 0; i < 2; ++i) {
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        ahi[i][r] = load(arow[i][r], c0);
+        alo[i][r] = load(arow[i][r], c0 + d32);
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      bhi[j] = load(brow[j], c0);
+      blo[j] = load(brow[j], c0 + d32);
+    }
+#pragma unroll
+    for (int s = 0; s < 2; ++s) {
+      const auto word = [&](const uint4& v, int w) { return w == 0 ? (s ? v.z : v.x) : (s ? v.w : v.y); };
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        const uint32_t ah[4] = {word(ahi[i][0], 0), word(ahi[i][1], 0), word(ahi[i][0], 1), word(ahi[i][1], 1)};
+        const uint32_t al[4] = {word(alo[i][0], 0), word(alo[i][1], 0), word(alo[i][0], 1), word(alo[i][1], 1)};
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          const uint32_t bh[2] = {word(bhi[j], 0), word(bhi[j], 1)}, bl[2] = {word(blo[j], 0), word(blo[j], 1)};
+          mma16816<__nv_bfloat16>(big[i][j], ah, bh);
+          mma16816<__nv_bfloat16>(small[i][j], ah, bl);
+          mma16816<__nv_bfloat16>(small[i][j], al, bh);
+        }
+      }
+    }
+  }
+  // Accumulator registers 0, 1: row g, columns 2t, 2t + 1; registers 2, 3: row g + 8.
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const int qb = q0 + 16 * i + g + 8 * r;
+      if (qb >= nqb) continue;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const int kb = k0 + 8 * j + 2 * t;  // even, stride a multiple of 4: kb + 1 is in the row
+        if (kb >= nkb) continue;
+        const float2 v = make_float2(big[i][j][2 * r] + small[i][j][2 * r], big[i][j][2 * r + 1] + small[i][j][2 * r + 1]);
+        *reinterpret_cast<float2*>(scores + ((long long)h * nqb + qb) * stride + kb) = v;
+      }
     }
   }
 }
@@ -1938,14 +1973,32 @@ __device__ __forceinline__ void choose_row(unsigned char* row, int nkb, Always a
   }
 }
 
-/** Bounds of a pair's float64 score from its float32 score `approx`: approx -/+ e, e =
- *  qscale * knorm (qscale = (2d + 16) 2^-24 |q| for the row). The float32 sum (fused steps
- *  over d from means rounded to float32) is within (d + 3) 2^-24 |q| |k| of the exact dot
- *  product and the float64 sum within (d + 1) 2^-53 |q| |k|; the rest of the margin covers the
- *  float32 roundings of the norms, of qscale and of the bounds themselves. Untrusted norms
- *  (+infinity: filter_means) give e = +infinity or NaN and so bounds that are infinite or NaN;
- *  the choice reads a NaN lower bound as -infinity and a NaN upper bound as +infinity (its
- *  comparisons are written so), which is the interval (-inf, +inf). */
+/** qscale of a query block's row: a pair's score from score_tile_mma is within e = qscale *
+ *  |k| of its float64 score (the CPU's), qscale = (d + 64) 2^-19 |q|. Where e comes from, as
+ *  multiples of |q| |k| (each sum over d below is at most |q| |k|, by Cauchy-Schwarz):
+ *  - the splits: x rounded to float32 (2^-24), then to hi + lo (2^-16 of x32: hi is within
+ *    2^-8 of x32, lo within 2^-8 of x32 - hi), so the products of the parts differ from the
+ *    exact product by at most 2.01 x 2^-16 |q_i||k_i|, and the dropped lo_q lo_k by 1.01 x
+ *    2^-16: 3.02 x 2^-16 in all, 48.3 x 2^-20;
+ *  - the tensor cores' sums. NVIDIA does not specify them; measurements (Fasi, Higham,
+ *    Mikaitis and Pranesh, "Numerical behavior of NVIDIA tensor cores", 2021) found the
+ *    products exact and each instruction's terms aligned to the largest one with truncation,
+ *    an error of a few units in the last place of the largest term. Taken here as at most 18
+ *    x 2^-23 (the sum of its 16 products' and its accumulator's magnitudes) per instruction,
+ *    the hi chain's d / 16 instructions give 18 x 2^-23 (1 + 1.01 d / 16) x 1.01, and the lo
+ *    chain 2^-7 of that; 8 times this model is (18.5 + 1.17 d) 2^-20;
+ *  - products under 2^-126 flushed to zero: 3 d 2^-126, at most 0.05 d 2^-20 (a trusted
+ *    vector's largest element is at least 2^-50, so |q| |k| >= 2^-100);
+ *  - the float64 score's own roundings, the final float32 addition, the float32 norms, and
+ *    the float32 arithmetic of the bounds: under 2^-20.
+ *  Total under (68 + 1.3 d) 2^-20, within (2 d + 128) 2^-20. Untrusted norms (+infinity:
+ *  filter_means) give e = +infinity or NaN and so bounds that are infinite or NaN; the choice
+ *  reads a NaN lower bound as -infinity and a NaN upper bound as +infinity (its comparisons
+ *  are written so), which is the interval (-inf, +inf). */
+__device__ __forceinline__ float filter_scale(float qnorm, int d) { return __fmul_rn((float)(d + 64) * 0x1p-19f, qnorm); }
+
+/** Bounds of a pair's float64 score from its tensor-core score `approx`: approx -/+ qscale *
+ *  knorm (filter_scale). */
 __device__ __forceinline__ float low_bound(float approx, float qscale, float knorm) {
   return __fsub_rn(approx, __fmul_rn(qscale, knorm));
 }
@@ -1995,15 +2048,16 @@ enum { FILTER_WARPS = 4, FILTER_BATCH = 2 };
 /** 16 bytes of a float row: four consecutive values. */
 __device__ __forceinline__ float4 load4(const float* p) { return __ldg(reinterpret_cast<const float4*>(p)); }
 
-/** The top-COUNT choice of one row by one warp from float32 scores `s` (padded rows: 16-byte
- *  loads) and their bounds (low_bound, high_bound with the key norms `kn`), giving exactly what
- *  choose_row gives on the float64 scores. L, the need-th best lower bound (need = COUNT -
- *  always-kept), is reached by need candidates, so a candidate whose upper bound is below L
- *  ranks after all of them and cannot be kept. The others (usually the winners and a few near
- *  ties) are gathered 32 at a time into a shared list, scored in float64 by `exact` a lane
- *  each, and chosen by rank. Lane l reads and marks blocks 4l to 4l + 3 of each 128: one
- *  16-byte load of scores and one of norms per four blocks (a lane per block was instruction
- *  bound: bench/NOTES.md, v15); then the winners. */
+/** The top-COUNT choice of one row by one warp from approximate scores `s` (padded rows:
+ *  16-byte loads) and their bounds (low_bound, high_bound with the key norms `kn`), giving
+ *  exactly what choose_row gives on the float64 scores. L, the need-th best lower bound (need =
+ *  COUNT - always-kept), is reached by need candidates, so a candidate whose upper bound is
+ *  below L ranks after all of them and cannot be kept. The others, the candidates in reach,
+ *  are gathered 32 at a time into a shared list. When there are at most need of them (the
+ *  usual case: no near ties), they are the kept blocks and no score is needed; otherwise they
+ *  are scored in float64 by `exact`, a lane each, and chosen by rank. Lane l reads and marks
+ *  blocks 4l to 4l + 3 of each 128: one 16-byte load of scores and one of norms per four
+ *  blocks (a lane per block was instruction bound: bench/NOTES.md, v15); then the winners. */
 template <int COUNT, int BATCH = FILTER_BATCH, typename Always, typename Among, typename Exact>
 __device__ __forceinline__ void choose_row_filtered(unsigned char* row, int nkb, const float* __restrict__ s, const float* __restrict__ kn,
                                                     float qscale, Always always, Among among, Exact exact) {
@@ -2074,7 +2128,9 @@ __device__ __forceinline__ void choose_row_filtered(unsigned char* row, int nkb,
     ek[i] = -1;
   }
   int pending = 0;  // entries of `list`, at most 63
+  bool scored = false;
   const auto score_pending = [&](int count) {  // the first `count` (<= 32) entries, a lane each
+    scored = true;
     __syncwarp();
     if (lane < count) keep_best(es, ek, exact(list[lane]), list[lane]);
     __syncwarp();
@@ -2106,6 +2162,11 @@ __device__ __forceinline__ void choose_row_filtered(unsigned char* row, int nkb,
         if (pending >= 32) score_pending(32);
       }
     }
+  }
+  if (!scored && pending <= need) {  // the usual case: the bounds decided; no float64 score
+    __syncwarp();
+    if (lane < pending) row[list[lane]] = 1;
+    return;
   }
   if (pending > 0) score_pending(pending);
   __syncwarp();
@@ -2223,20 +2284,20 @@ __device__ __forceinline__ bool sel0_always(pint qb, pint kb, int head, pint n, 
 }
 }  // namespace pattern
 
-/** float32 scores of the pairs the choice reads (candidates), on 64 x 64 tiles of block pairs, rows padded to 4. */
-__global__ void __launch_bounds__(spattn::SCORE_THREADS, spattn::SCORE_F32_CTAS) spattn_moba_sel0_scores(const float* qp, const float* kp, float* scores, int n, int d, pattern::Dyn dyn) {
+/** Tensor-core scores of the pairs the choice reads (candidates), on 64 x 64 tiles of block pairs, rows padded to 4. */
+__global__ void __launch_bounds__(spattn::MMA_SCORE_THREADS) spattn_moba_sel0_scores(const __nv_bfloat16* qs, const __nv_bfloat16* ks, float* scores, int n, int d, pattern::Dyn dyn) {
   const int nqb = (n + 0) / 1, nkb = (n + 63) / 64, h = blockIdx.z;
-  spattn::score_tile_f32(qp, kp, scores, nqb, nkb, (nkb + 3) & ~3, d, [&](int qb, int kb) { return !pattern::sel0_always(qb, kb, h, n, dyn) && pattern::sel0_among(qb, kb, h, n, dyn); });
+  spattn::score_tile_mma(qs, ks, scores, nqb, nkb, (nkb + 3) & ~3, d, [&](int qb, int kb) { return !pattern::sel0_always(qb, kb, h, n, dyn) && pattern::sel0_among(qb, kb, h, n, dyn); });
 }
 
-/** The choice: a warp per (query block, head) row, from float32 scores and their bounds. */
+/** The choice: a warp per (query block, head) row, from the tensor-core scores and their bounds. */
 __global__ void spattn_moba_sel0_select(spattn::FilterWorkspace w, unsigned char* kept, int n, int d, pattern::Dyn dyn) {
   const int nqb = (n + 0) / 1, nkb = (n + 63) / 64, nkb4 = (nkb + 3) & ~3;
   const int qb = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, h = blockIdx.y;
   if (qb >= nqb) return;
   const double* qv = w.qp + ((long long)h * nqb + qb) * d;
   const double* kh = w.kp + (long long)h * nkb * d;
-  const float qscale = (2.f * d + 16.f) * 0x1p-24f * w.qnorm[(long long)h * nqb + qb];  // low_bound's
+  const float qscale = spattn::filter_scale(w.qnorm[(long long)h * nqb + qb], d);
   auto exact = [&](int kb) { return spattn::exact_score(qv, kh + (long long)kb * d, d); };
   auto always = [&](int kb) { return pattern::sel0_always(qb, kb, h, n, dyn); };
   auto among = [&](int kb) { return pattern::sel0_among(qb, kb, h, n, dyn); };
@@ -2249,7 +2310,7 @@ __global__ void spattn_moba_sel0_select(spattn::FilterWorkspace w, unsigned char
  * spattn_moba_sel0_workspace(heads, n, d) bytes on 16 bytes (cudaMalloc's are). q and k: [1, heads, n, d] device arrays. */
 extern "C" size_t spattn_moba_sel0_workspace(int heads, int n, int d) {
   const int nqb = (n + 0) / 1, nkb = (n + 63) / 64;
-  return spattn::filter_workspace(nullptr, heads, nqb, nkb, d, nullptr);  // means, float32 means, norms, float32 scores
+  return spattn::filter_workspace(nullptr, heads, nqb, nkb, d, nullptr);  // means, their bf16 splits, norms, scores
 }
 
 template <typename T>
@@ -2260,7 +2321,7 @@ static int spattn_moba_sel0_build_typed(const void* q, const void* k, int heads,
   spattn::filter_workspace(workspace, heads, nqb, nkb, d, &w);
   spattn::launch_mean_pool<T>({static_cast<const T*>(q), static_cast<const T*>(k), w.qp, w.kp, 1, 64}, heads, n, d, stream);
   spattn::launch_filter_means(w, heads, nqb, nkb, d, stream);
-  spattn_moba_sel0_scores<<<dim3((nkb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, (nqb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, heads), spattn::SCORE_THREADS, 0, stream>>>(w.qp32, w.kp32, w.scores, n, d, *dyn);
+  spattn_moba_sel0_scores<<<dim3((nkb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, (nqb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, heads), spattn::MMA_SCORE_THREADS, 0, stream>>>(w.qsplit, w.ksplit, w.scores, n, d, *dyn);
   spattn_moba_sel0_select<<<dim3((nqb + spattn::FILTER_WARPS - 1) / spattn::FILTER_WARPS, heads), 32 * spattn::FILTER_WARPS, 0, stream>>>(w, kept, n, d, *dyn);
   return (int)cudaGetLastError();
 }
