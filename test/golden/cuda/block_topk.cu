@@ -1542,7 +1542,8 @@ __device__ double exp64(double x) {
 // CHOOSE_IN_REGISTERS blocks score every pair on tensor cores first (score_tile_mma), with a
 // bound on each score's error, and compute float64 scores only where the bounds do not
 // decide the kept blocks (a filter that cannot change the result: choose_row_filtered). The
-// generated code supplies the selection's predicates. Embedded verbatim into generated files with top-k selections.
+// generated code supplies the selection's predicates. Embedded verbatim into generated files
+// with top-k selections.
 
 namespace spattn {
 
