@@ -16,10 +16,6 @@ import { dbl } from "./exp64.js";
 /** Counts up to this choose with per-lane lists in registers; larger ones in rounds. */
 export const CHOOSE_IN_REGISTERS = 32;
 
-/** Lower bounds a score tile keeps per row for the choice (spattn::SUMMARY in
- *  templates/select_builder.cuh): counts up to this find their threshold from these. */
-export const SUMMARY_BOUNDS = 4;
-
 /** Selections the GPU builds: all (top-k pooled or seeded, top-p pooled). */
 export function gpuSelections(ir: PatternIR): Selection[] {
   return ir.selections;
@@ -142,9 +138,9 @@ function filteredBuilder(sel: Selection, count: number, prefix: string): string[
   const blocks = `const int nqb = (n + ${sel.qblock - 1}) / ${sel.qblock}, nkb = (n + ${sel.kblock - 1}) / ${sel.kblock}`;
   return [
     "/** Tensor-core scores of the pairs the choice reads (candidates), on 64 x 64 tiles of block pairs, rows padded to 4. */",
-    `__global__ void __launch_bounds__(spattn::MMA_SCORE_THREADS) ${prefix}_sel${i}_scores(spattn::FilterWorkspace w, int n, int d, pattern::Dyn dyn) {`,
+    `__global__ void __launch_bounds__(spattn::MMA_SCORE_THREADS) ${prefix}_sel${i}_scores(const __nv_bfloat16* qs, const __nv_bfloat16* ks, float* scores, int n, int d, pattern::Dyn dyn) {`,
     `  ${blocks}, h = blockIdx.z;`,
-    `  spattn::score_tile_mma<spattn::summarized<${count}>>(w, nqb, nkb, d, [&](int qb, int kb) { return !pattern::sel${i}_always(qb, kb, h, n, dyn) && pattern::sel${i}_among(qb, kb, h, n, dyn); });`,
+    `  spattn::score_tile_mma(qs, ks, scores, nqb, nkb, (nkb + 3) & ~3, d, [&](int qb, int kb) { return !pattern::sel${i}_always(qb, kb, h, n, dyn) && pattern::sel${i}_among(qb, kb, h, n, dyn); });`,
     "}",
     "",
     "/** The choice: a warp per (query block, head) row, from the tensor-core scores and their bounds. */",
@@ -159,8 +155,7 @@ function filteredBuilder(sel: Selection, count: number, prefix: string): string[
     `  auto always = [&](int kb) { return pattern::sel${i}_always(qb, kb, h, n, dyn); };`,
     `  auto among = [&](int kb) { return pattern::sel${i}_among(qb, kb, h, n, dyn); };`,
     `  spattn::choose_row_filtered<${count}>(kept + ((long long)h * nqb + qb) * nkb, nkb, w.scores + ((long long)h * nqb + qb) * nkb4,`,
-    "                                    w.knorm + (long long)h * nkb4, w.tops + ((long long)h * nqb + qb) * spattn::summary_tiles(nkb) * spattn::SUMMARY,",
-    "                                    qscale, always, among, exact);",
+    "                                    w.knorm + (long long)h * nkb4, qscale, always, among, exact);",
     "}",
     "",
     `/* Builds selection ${i}'s kept blocks on the device: kept is [heads][ceil(n/${sel.qblock})][ceil(n/${sel.kblock})]`,
@@ -168,7 +163,7 @@ function filteredBuilder(sel: Selection, count: number, prefix: string): string[
     ` * ${prefix}_sel${i}_workspace(heads, n, d) bytes on 16 bytes (cudaMalloc's are). q and k: [1, heads, n, d] device arrays. */`,
     `extern "C" size_t ${prefix}_sel${i}_workspace(int heads, int n, int d) {`,
     `  ${blocks};`,
-    "  return spattn::filter_workspace(nullptr, heads, nqb, nkb, d, nullptr);  // means, their bf16 splits, norms, scores, summaries",
+    "  return spattn::filter_workspace(nullptr, heads, nqb, nkb, d, nullptr);  // means, their bf16 splits, norms, scores",
     "}",
     "",
     "template <typename T>",
@@ -179,7 +174,7 @@ function filteredBuilder(sel: Selection, count: number, prefix: string): string[
     "  spattn::filter_workspace(workspace, heads, nqb, nkb, d, &w);",
     `  spattn::launch_mean_pool<T>({static_cast<const T*>(q), static_cast<const T*>(k), w.qp, w.kp, ${sel.qblock}, ${sel.kblock}}, heads, n, d, stream);`,
     "  spattn::launch_filter_means(w, heads, nqb, nkb, d, stream);",
-    `  ${prefix}_sel${i}_scores<<<dim3((nkb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, (nqb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, heads), spattn::MMA_SCORE_THREADS, 0, stream>>>(w, n, d, *dyn);`,
+    `  ${prefix}_sel${i}_scores<<<dim3((nkb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, (nqb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, heads), spattn::MMA_SCORE_THREADS, 0, stream>>>(w.qsplit, w.ksplit, w.scores, n, d, *dyn);`,
     `  ${prefix}_sel${i}_select<<<dim3((nqb + spattn::FILTER_WARPS - 1) / spattn::FILTER_WARPS, heads), 32 * spattn::FILTER_WARPS, 0, stream>>>(w, kept, n, d, *dyn);`,
     "  return (int)cudaGetLastError();",
     "}",

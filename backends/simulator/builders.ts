@@ -5,7 +5,7 @@
 // positional block lists, so they cost nothing here.
 import type { PatternIR } from "../../compiler/ir.js";
 import type { BuilderWork, Problem } from "./cost.js";
-import { CHOOSE_IN_REGISTERS, SUMMARY_BOUNDS } from "../cuda/index-builders.js";
+import { CHOOSE_IN_REGISTERS } from "../cuda/index-builders.js";
 
 /** float64 scores a row of the filtered top-k choice computes, on average (bench v16: 0.257 on
  *  Gaussian data, block_topk at N = 65536). */
@@ -26,12 +26,8 @@ export function builderWork(ir: PatternIR, p: Problem): BuilderWork[] {
       const means = h * (nqb + nkb) * d;
       const split = 2 * Math.ceil(d / 32) * 32 * 2;
       out.push({ what: `${s.name}: bf16 splits and norms of the means`, fp64Flops: 2 * means, fp32Flops: 0, tensorFlops: 0, bytes: means * 8 + h * (nqb + nkb) * split });
-      // Counts up to SUMMARY_BOUNDS: the score tiles summarise each row's best lower bounds
-      // (16 bytes a row and tile), and the choice reads the scores once instead of twice.
-      const summaries = s.rule.count <= SUMMARY_BOUNDS ? h * nqb * Math.ceil(nkb / 64) * SUMMARY_BOUNDS * 4 : 0;
-      const reads = summaries > 0 ? 1 : 2;
-      out.push({ what: `${s.name}: block scores on tensor cores (${nqb} x ${nkb} a head)`, fp64Flops: 0, fp32Flops: 0, tensorFlops: h * nqb * nkb * 3 * 2 * d, bytes: h * (nqb + nkb) * split + h * nqb * nkb * 4 + summaries });
-      out.push({ what: `${s.name}: topk selection (float32 bounds, float64 where undecided)`, fp64Flops: h * nqb * UNDECIDED_PAIRS_PER_ROW * 2 * d, fp32Flops: h * nqb * nkb * 2 * reads, tensorFlops: 0, bytes: h * nqb * nkb * (reads * 4 + 1) + summaries });
+      out.push({ what: `${s.name}: block scores on tensor cores (${nqb} x ${nkb} a head)`, fp64Flops: 0, fp32Flops: 0, tensorFlops: h * nqb * nkb * 3 * 2 * d, bytes: h * (nqb + nkb) * split + h * nqb * nkb * 4 });
+      out.push({ what: `${s.name}: topk selection (float32 bounds, float64 where undecided)`, fp64Flops: h * nqb * UNDECIDED_PAIRS_PER_ROW * 2 * d, fp32Flops: h * nqb * nkb * 4, tensorFlops: 0, bytes: h * nqb * nkb * (2 * 4 + 1) });
       continue;
     }
     out.push({ what: `${s.name}: block scores (${nqb} x ${nkb} a head)`, fp64Flops: h * nqb * nkb * 2 * d, fp32Flops: 0, tensorFlops: 0, bytes: h * ((nqb + nkb) * d * 8 + nqb * nkb * 8) });

@@ -32,10 +32,8 @@ struct Wanted {
 __global__ void __launch_bounds__(spattn::SCORE_THREADS, 1) scores64(const double* qp, const double* kp, double* s, int nb, int d) {
   spattn::score_tile(qp, kp, s, nb, nb, d, Wanted{});
 }
-/** The tensor-core score tiles, with their summaries or not (as score_tile_mma's SUMMARIZE). */
-template <bool SUMMARIZE>
 __global__ void __launch_bounds__(spattn::MMA_SCORE_THREADS) scores_mma(spattn::FilterWorkspace w, int nb, int d) {
-  spattn::score_tile_mma<SUMMARIZE>(w, nb, nb, d, Wanted{});
+  spattn::score_tile_mma(w.qsplit, w.ksplit, w.scores, nb, nb, (nb + 3) & ~3, d, Wanted{});
 }
 
 /** v13's choice: choose_row on float64 scores. */
@@ -48,7 +46,7 @@ __global__ void select64(const double* scores, unsigned char* kept, int nb) {
 
 /** The builder's choice (as index-builders.ts generates it) with BATCH spans per load round;
  *  `counts` (if given): [0] pairs scored in float64, [1] rows that scored any. */
-template <int BATCH, bool FROM_SUMMARIES = spattn::summarized<COUNT>>
+template <int BATCH>
 __global__ void select_filtered(spattn::FilterWorkspace w, unsigned char* kept, int nb, int d, unsigned long long* counts = nullptr) {
   const int qb = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, h = blockIdx.y, nb4 = (nb + 3) & ~3;
   if (qb >= nb) return;
@@ -62,9 +60,8 @@ __global__ void select_filtered(spattn::FilterWorkspace w, unsigned char* kept, 
     scored = true;
     return spattn::exact_score(qv, kh + (long long)kb * d, d);
   };
-  spattn::choose_row_filtered<COUNT, BATCH, FROM_SUMMARIES>(kept + ((long long)h * nb + qb) * nb, nb, s, w.knorm + (long long)h * nb4,
-                                                            w.tops + ((long long)h * nb + qb) * spattn::summary_tiles(nb) * spattn::SUMMARY, qscale,
-                                                            Always{qb}, Among{qb}, exact);
+  spattn::choose_row_filtered<COUNT, BATCH>(kept + ((long long)h * nb + qb) * nb, nb, s, w.knorm + (long long)h * nb4, qscale,
+                                            Always{qb}, Among{qb}, exact);
   if (counts && __any_sync(0xffffffff, scored) && threadIdx.x % 32 == 0) atomicAdd(counts + 1, 1ull);
 }
 
@@ -115,12 +112,10 @@ static bool bench(int heads, int n, int d, bool timed) {
       {"splits and norms of the means (builder)", false, [&] { spattn::launch_filter_means(w, heads, nb, nb, d, 0); }},
       {"v13: float64 scores", false, [&] { scores64<<<tiles, spattn::SCORE_THREADS>>>(w.qp, w.kp, s64, nb, d); }},
       {"v13: choose_row on float64 scores", true, [&] { select64<<<rows, 128>>>(s64, kept, nb); }},
-      {"tensor-core scores, no summaries (v16)", false, [&] { scores_mma<false><<<tiles, spattn::MMA_SCORE_THREADS>>>(w, nb, d); }},
-      {"filtered choice, pass 1 over the row (v16)", true, [&] { select_filtered<2, false><<<rows, 32 * spattn::FILTER_WARPS>>>(w, kept, nb, d); }},
-      {"tensor-core scores with summaries (builder)", false, [&] { scores_mma<true><<<tiles, spattn::MMA_SCORE_THREADS>>>(w, nb, d); }},
-      {"filtered choice from summaries (builder)", true, [&] { select_filtered<2><<<rows, 32 * spattn::FILTER_WARPS>>>(w, kept, nb, d); }},
-      {"filtered choice from summaries, batch 1", true, [&] { select_filtered<1><<<rows, 32 * spattn::FILTER_WARPS>>>(w, kept, nb, d); }},
-      {"filtered choice from summaries, batch 4", true, [&] { select_filtered<4><<<rows, 32 * spattn::FILTER_WARPS>>>(w, kept, nb, d); }},
+      {"tensor-core scores (builder)", false, [&] { scores_mma<<<tiles, spattn::MMA_SCORE_THREADS>>>(w, nb, d); }},
+      {"filtered choice, batch 2 (builder)", true, [&] { select_filtered<2><<<rows, 32 * spattn::FILTER_WARPS>>>(w, kept, nb, d); }},
+      {"filtered choice, batch 1", true, [&] { select_filtered<1><<<rows, 32 * spattn::FILTER_WARPS>>>(w, kept, nb, d); }},
+      {"filtered choice, batch 4", true, [&] { select_filtered<4><<<rows, 32 * spattn::FILTER_WARPS>>>(w, kept, nb, d); }},
   };
   cudaEvent_t e0, e1;
   cudaEventCreate(&e0);

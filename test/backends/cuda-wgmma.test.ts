@@ -5,8 +5,6 @@ import { describe, expect, it } from "vitest";
 import { wgmmaWrappers } from "../../backends/cuda/wgmma.js";
 import { emitCuda } from "../../backends/cuda/emit.js";
 import { compile } from "../../compiler/compile.js";
-import { SUMMARY_BOUNDS } from "../../backends/cuda/index-builders.js";
-import { readFileSync } from "node:fs";
 
 /** The wrapper function `name` in the generated text. */
 function wrapperOf(text: string, name: string): string {
@@ -96,7 +94,7 @@ describe("the CUDA target's entry points", () => {
     const small = cu("topk(32, block: 16, among: kb < qb, always: kb == qb)");
     expect(small).toContain("spattn::choose_row_filtered<32>(");
     expect(small).toContain("spattn::launch_filter_means(w, heads, nqb, nkb, d, stream);");
-    expect(small).toContain("spattn::score_tile_mma<spattn::summarized<32>>(w, nqb, nkb, d,");
+    expect(small).toContain("spattn::score_tile_mma(qs, ks, scores, nqb, nkb, (nkb + 3) & ~3, d,");
     // The workspace's layout comes from one place, for its size and for the build.
     expect(small).toContain("return spattn::filter_workspace(nullptr, heads, nqb, nkb, d, nullptr);");
     expect(small).toContain("spattn::filter_workspace(workspace, heads, nqb, nkb, d, &w);");
@@ -106,17 +104,6 @@ describe("the CUDA target's entry points", () => {
     const mass = cu("topp(0.8, block: 16, among: kb < qb, always: kb == qb)");
     expect(mass).not.toContain("choose_row_filtered<");
     expect(mass).toContain("spattn::score_tile(qp, kp, scores, nqb, nkb, d,");
-  });
-
-  it("summarises score tiles for the counts the simulator costs so (the template's SUMMARY)", () => {
-    const template = readFileSync("backends/cuda/templates/select_builder.cuh", "utf8");
-    expect(template).toContain(`enum { SUMMARY = ${SUMMARY_BOUNDS} };`);
-    expect(template).toContain("constexpr bool summarized = COUNT <= SUMMARY;");
-    const cu = emitCuda(compile("pattern t() { let s = topk(4, block: 16, among: kb < qb, always: kb == qb) mask s and causal }", { fileName: "t.spattn" }), { sourceName: "t.spattn" }).cu;
-    // The score tiles summarise exactly when the choice reads summaries: both from summarized<4>.
-    expect(cu).toContain("spattn::score_tile_mma<spattn::summarized<4>>(w, nqb, nkb, d,");
-    expect(cu).toContain("spattn::choose_row_filtered<4>(");
-    expect(cu).toContain("w.tops + ((long long)h * nqb + qb) * spattn::summary_tiles(nkb) * spattn::SUMMARY,");
   });
 
   it("takes optional row masks of the partial tiles, and generates them", () => {

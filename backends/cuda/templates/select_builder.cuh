@@ -165,12 +165,11 @@ __device__ __forceinline__ void score_tile(const double* __restrict__ qp, const 
 }
 
 /** The filtered top-k builder's arrays in its workspace: float64 means (query blocks, then key
- *  blocks, back to back), their bf16 splits (the same order), their norms, the float32 scores
- *  and their summaries (score_tile_mma). A vector's split is two rows of d32 = d rounded up to 32 bf16 values, the high
+ *  blocks, back to back), their bf16 splits (the same order), their norms, and the float32
+ *  scores. A vector's split is two rows of d32 = d rounded up to 32 bf16 values, the high
  *  parts then the low parts, zero past d (score_tile_mma reads 32 dimensions at a time). Score
  *  rows and each head's key norms are padded to nkb4 = nkb rounded up to 4, and the splits,
- *  norms, scores and summaries start on 16 bytes, so that their readers load 16 bytes at a
- *  time. */
+ *  norms and scores start on 16 bytes, so that their readers load 16 bytes at a time. */
 struct FilterWorkspace {
   double* qp;
   double* kp;
@@ -179,17 +178,7 @@ struct FilterWorkspace {
   float* qnorm;           // [heads][nqb]
   float* knorm;           // [heads][nkb4]
   float* scores;          // [heads][nqb][nkb4]
-  float* tops;            // [heads][nqb][summary_tiles(nkb)][SUMMARY]: score_tile_mma's summaries
 };
-
-/** Lower bounds a score tile keeps for each of its rows (score_tile_mma), and the tiles of a
- *  row (the score tiles' 64 key blocks). */
-enum { SUMMARY = 4 };
-/** Whether a top-COUNT choice finds its threshold from the summaries (a tile's SUMMARY best
- *  lower bounds hold every one of a row's COUNT best that falls in the tile). */
-template <int COUNT>
-constexpr bool summarized = COUNT <= SUMMARY;
-__host__ __device__ __forceinline__ int summary_tiles(int nkb) { return (nkb + 63) / 64; }
 
 /** d rounded up to the 32 dimensions score_tile_mma takes at a time. */
 __host__ __device__ __forceinline__ int split_width(int d) { return (d + 31) & ~31; }
@@ -201,8 +190,7 @@ inline size_t filter_workspace(void* base, int heads, int nqb, int nkb, int d, F
   const size_t split_row = 2 * (size_t)split_width(d);
   const size_t atsplit = up16(sizeof(double) * vectors * d), atq = atsplit + sizeof(__nv_bfloat16) * vectors * split_row;
   const size_t atk = up16(atq + sizeof(float) * heads * nqb), ats = atk + sizeof(float) * heads * nkb4;
-  const size_t att = ats + sizeof(float) * heads * nqb * nkb4;
-  const size_t total = att + sizeof(float) * heads * nqb * summary_tiles(nkb) * SUMMARY;
+  const size_t total = ats + sizeof(float) * heads * nqb * nkb4;
   if (base != nullptr) {
     char* b = static_cast<char*>(base);
     w->qp = reinterpret_cast<double*>(b);
@@ -212,7 +200,6 @@ inline size_t filter_workspace(void* base, int heads, int nqb, int nkb, int d, F
     w->qnorm = reinterpret_cast<float*>(b + atq);
     w->knorm = reinterpret_cast<float*>(b + atk);
     w->scores = reinterpret_cast<float*>(b + ats);
-    w->tops = reinterpret_cast<float*>(b + att);
   }
   return total;
 }
@@ -256,129 +243,8 @@ inline void launch_filter_means(const FilterWorkspace& w, int heads, int nqb, in
   filter_means<<<(count + 7) / 8, 256, 0, stream>>>(w, heads, nqb, nkb, d);
 }
 
-/** qscale of a query block's row: a pair's score from score_tile_mma is within e = qscale *
- *  |k| of its float64 score (the CPU's), qscale = (d + 64) 2^-19 |q|. Where e comes from, as
- *  multiples of |q| |k| (each sum over d below is at most |q| |k|, by Cauchy-Schwarz):
- *  - the splits: x rounded to float32 (2^-24), then to hi + lo (2^-16 of x32: hi is within
- *    2^-8 of x32, lo within 2^-8 of x32 - hi), so the products of the parts differ from the
- *    exact product by at most 2.01 x 2^-16 |q_i||k_i|, and the dropped lo_q lo_k by 1.01 x
- *    2^-16: 3.02 x 2^-16 in all, 48.3 x 2^-20;
- *  - the tensor cores' sums. NVIDIA does not specify them; measurements (Fasi, Higham,
- *    Mikaitis and Pranesh, "Numerical behavior of NVIDIA tensor cores", 2021) found the
- *    products exact and each instruction's terms aligned to the largest one with truncation,
- *    an error of a few units in the last place of the largest term. Taken here as at most 18
- *    x 2^-23 (the sum of its 16 products' and its accumulator's magnitudes) per instruction,
- *    the hi chain's d / 16 instructions give 18 x 2^-23 (1 + 1.01 d / 16) x 1.01, and the lo
- *    chain 2^-7 of that; 8 times this model is (18.5 + 1.17 d) 2^-20;
- *  - products under 2^-126 flushed to zero: 3 d 2^-126, at most 0.05 d 2^-20 (a trusted
- *    vector's largest element is at least 2^-50, so |q| |k| >= 2^-100);
- *  - the float64 score's own roundings, the final float32 addition, the float32 norms, and
- *    the float32 arithmetic of the bounds: under 2^-20.
- *  Total under (68 + 1.3 d) 2^-20, within (2 d + 128) 2^-20. Untrusted norms (+infinity:
- *  filter_means) give e = +infinity or NaN and so bounds that are infinite or NaN; the choice
- *  reads a NaN lower bound as -infinity and a NaN upper bound as +infinity (its comparisons
- *  are written so), which is the interval (-inf, +inf). */
-__device__ __forceinline__ float filter_scale(float qnorm, int d) { return __fmul_rn((float)(d + 64) * 0x1p-19f, qnorm); }
-
-/** Bounds of a pair's float64 score from its tensor-core score `approx`: approx -/+ qscale *
- *  knorm (filter_scale). */
-__device__ __forceinline__ float low_bound(float approx, float qscale, float knorm) {
-  return __fsub_rn(approx, __fmul_rn(qscale, knorm));
-}
-__device__ __forceinline__ float high_bound(float approx, float qscale, float knorm) {
-  return __fadd_rn(approx, __fmul_rn(qscale, knorm));
-}
-
-/** Keeps x in a lane's COUNT best values, sorted descending (-inf: empty); NaN is never kept. */
-template <int COUNT>
-__device__ __forceinline__ void keep_high(float (&v)[COUNT], float x) {
-  if (!(x > v[COUNT - 1])) return;
-  v[COUNT - 1] = x;
-#pragma unroll
-  for (int i = COUNT - 1; i > 0; --i) {
-    if (v[i] > v[i - 1]) {
-      const float t = v[i];
-      v[i] = v[i - 1];
-      v[i - 1] = t;
-    }
-  }
-}
-
 /** Threads of a tensor-core score tile: four warps, each 32 x 32 of the tile's 64 x 64 pairs. */
 enum { MMA_SCORE_THREADS = 128 };
-
-/** score_tile_mma's summary of its tile: for each row, the SUMMARY best lower bounds
- *  (low_bound) of its candidates' scores, so that the choice finds its threshold L from these
- *  instead of a pass over the row (choose_row_filtered). A thread's pairs' bounds, then the
- *  best of a quad's (the 32 columns of a warp) by shuffles, then of the two warps that share
- *  the rows through shared memory. `sc`: the thread's scores, as score_tile_mma holds them. */
-template <typename Wanted, typename TopAt>
-__device__ __forceinline__ void summarize_tile(const FilterWorkspace& w, int nqb, int nkb, int d, int q0, int k0,
-                                               const float (&sc)[2][4][4], Wanted wanted, TopAt top_at) {
-  __shared__ float4 theirs[2][32];  // the wn = 1 warps' row lists, for the wn = 0 warps
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4, h = blockIdx.z;
-  const int nkb4 = (nkb + 3) & ~3;
-  float top[2][2][SUMMARY];
-#pragma unroll
-  for (int i = 0; i < 2; ++i) {
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-#pragma unroll
-      for (int k = 0; k < SUMMARY; ++k) top[i][r][k] = -INFINITY;
-      const int qb = q0 + 16 * i + g + 8 * r;
-      if (qb >= nqb) continue;
-      const float qscale = filter_scale(w.qnorm[(long long)h * nqb + qb], d);
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const int kb = k0 + 8 * j + 2 * t + e;
-          if (kb < nkb && wanted(qb, kb)) keep_high(top[i][r], low_bound(sc[i][j][2 * r + e], qscale, w.knorm[(long long)h * nkb4 + kb]));
-        }
-      }
-    }
-  }
-#pragma unroll
-  for (int off = 1; off < 4; off <<= 1) {  // the quad's lanes: t = 0 .. 3
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        float other[SUMMARY];
-#pragma unroll
-        for (int k = 0; k < SUMMARY; ++k) other[k] = __shfl_xor_sync(0xffffffff, top[i][r][k], off);
-#pragma unroll
-        for (int k = 0; k < SUMMARY; ++k) keep_high(top[i][r], other[k]);
-      }
-    }
-  }
-  static_assert(SUMMARY == 4, "a summary is one float4");
-  const auto pack = [](const float (&v)[SUMMARY]) { return make_float4(v[0], v[1], v[2], v[3]); };
-  if (warp % 2 == 1 && t == 0) {
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-#pragma unroll
-      for (int r = 0; r < 2; ++r) theirs[warp / 2][16 * i + g + 8 * r] = pack(top[i][r]);
-    }
-  }
-  __syncthreads();
-  if (warp % 2 == 0 && t == 0) {
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const int qb = q0 + 16 * i + g + 8 * r;
-        if (qb >= nqb) continue;
-        const float4 o = theirs[warp / 2][16 * i + g + 8 * r];
-        keep_high(top[i][r], o.x);
-        keep_high(top[i][r], o.y);
-        keep_high(top[i][r], o.z);
-        keep_high(top[i][r], o.w);
-        *top_at(qb) = pack(top[i][r]);
-      }
-    }
-  }
-}
 
 /** Scores of one 64 x 64 tile of (query block, key block) pairs of head h, for the filter, on
  *  tensor cores: q . k ~ hi_q . hi_k + (hi_q . lo_k + lo_q . hi_k) from the bf16 splits
@@ -393,15 +259,11 @@ __device__ __forceinline__ void summarize_tile(const FilterWorkspace& w, int nqb
  *  fragment registers of two k16 steps: for A rows g and g + 8 and for B column g (g = lane /
  *  4), step s takes words 2 s and 2 s + 1 of the 16 bytes as its k = 2t and k = 2t + 8 pairs.
  *  `wanted(qb, kb)`: as score_tile. Grid: (key tiles, query tiles, heads). */
-template <bool SUMMARIZE, typename Wanted>
-__device__ __forceinline__ void score_tile_mma(const FilterWorkspace& w, int nqb, int nkb, int d, Wanted wanted) {
-  const __nv_bfloat16* __restrict__ qs = w.qsplit;
-  const __nv_bfloat16* __restrict__ ks = w.ksplit;
-  const int stride = (nkb + 3) & ~3;
+template <typename Wanted>
+__device__ __forceinline__ void score_tile_mma(const __nv_bfloat16* __restrict__ qs, const __nv_bfloat16* __restrict__ ks, float* scores,
+                                               int nqb, int nkb, int stride, int d, Wanted wanted) {
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4, h = blockIdx.z;
   const int q0 = blockIdx.y * SCORE_TILE + 32 * (warp / 2), k0 = blockIdx.x * SCORE_TILE + 32 * (warp % 2);
-  // Row (16 i + g + 8 r)'s summary of this tile, written by lane t = 0 of warps with wn = 0.
-  const auto top_at = [&](int qb) { return reinterpret_cast<float4*>(w.tops + (((long long)h * nqb + qb) * gridDim.x + blockIdx.x) * SUMMARY); };
   bool live = false;  // a thread checks the pairs it writes
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
@@ -412,15 +274,7 @@ __device__ __forceinline__ void score_tile_mma(const FilterWorkspace& w, int nqb
       live |= qb < nqb && kb + 1 < nkb && wanted(qb, kb + 1);
     }
   }
-  if (!__syncthreads_or(live)) {
-    if (SUMMARIZE && warp % 2 == 0 && t == 0) {  // no candidate: empty summaries
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        if (q0 + 8 * i + g < nqb) *top_at(q0 + 8 * i + g) = make_float4(-INFINITY, -INFINITY, -INFINITY, -INFINITY);
-      }
-    }
-    return;
-  }
+  if (!__syncthreads_or(live)) return;
   const int d32 = split_width(d), row = 2 * d32;
   const uint4 zero = make_uint4(0u, 0u, 0u, 0u);
   // Row pointers (nullptr: past the end, loads zeros): A rows 16 i + g + 8 r, B columns 8 j + g.
@@ -484,13 +338,11 @@ __device__ __forceinline__ void score_tile_mma(const FilterWorkspace& w, int nqb
       for (int j = 0; j < 4; ++j) {
         const int kb = k0 + 8 * j + 2 * t;  // even, stride a multiple of 4: kb + 1 is in the row
         if (kb >= nkb) continue;
-        big[i][j][2 * r] += small[i][j][2 * r];
-        big[i][j][2 * r + 1] += small[i][j][2 * r + 1];
-        *reinterpret_cast<float2*>(w.scores + ((long long)h * nqb + qb) * stride + kb) = make_float2(big[i][j][2 * r], big[i][j][2 * r + 1]);
+        const float2 v = make_float2(big[i][j][2 * r] + small[i][j][2 * r], big[i][j][2 * r + 1] + small[i][j][2 * r + 1]);
+        *reinterpret_cast<float2*>(scores + ((long long)h * nqb + qb) * stride + kb) = v;
       }
     }
   }
-  if constexpr (SUMMARIZE) summarize_tile(w, nqb, nkb, d, q0, k0, big, wanted, top_at);
 }
 
 /** Whether candidate (s, kb) ranks before (t, kt) in the choice: higher score, then lower
@@ -586,6 +438,54 @@ __device__ __forceinline__ void choose_row(unsigned char* row, int nkb, Always a
   }
 }
 
+/** qscale of a query block's row: a pair's score from score_tile_mma is within e = qscale *
+ *  |k| of its float64 score (the CPU's), qscale = (d + 64) 2^-19 |q|. Where e comes from, as
+ *  multiples of |q| |k| (each sum over d below is at most |q| |k|, by Cauchy-Schwarz):
+ *  - the splits: x rounded to float32 (2^-24), then to hi + lo (2^-16 of x32: hi is within
+ *    2^-8 of x32, lo within 2^-8 of x32 - hi), so the products of the parts differ from the
+ *    exact product by at most 2.01 x 2^-16 |q_i||k_i|, and the dropped lo_q lo_k by 1.01 x
+ *    2^-16: 3.02 x 2^-16 in all, 48.3 x 2^-20;
+ *  - the tensor cores' sums. NVIDIA does not specify them; measurements (Fasi, Higham,
+ *    Mikaitis and Pranesh, "Numerical behavior of NVIDIA tensor cores", 2021) found the
+ *    products exact and each instruction's terms aligned to the largest one with truncation,
+ *    an error of a few units in the last place of the largest term. Taken here as at most 18
+ *    x 2^-23 (the sum of its 16 products' and its accumulator's magnitudes) per instruction,
+ *    the hi chain's d / 16 instructions give 18 x 2^-23 (1 + 1.01 d / 16) x 1.01, and the lo
+ *    chain 2^-7 of that; 8 times this model is (18.5 + 1.17 d) 2^-20;
+ *  - products under 2^-126 flushed to zero: 3 d 2^-126, at most 0.05 d 2^-20 (a trusted
+ *    vector's largest element is at least 2^-50, so |q| |k| >= 2^-100);
+ *  - the float64 score's own roundings, the final float32 addition, the float32 norms, and
+ *    the float32 arithmetic of the bounds: under 2^-20.
+ *  Total under (68 + 1.3 d) 2^-20, within (2 d + 128) 2^-20. Untrusted norms (+infinity:
+ *  filter_means) give e = +infinity or NaN and so bounds that are infinite or NaN; the choice
+ *  reads a NaN lower bound as -infinity and a NaN upper bound as +infinity (its comparisons
+ *  are written so), which is the interval (-inf, +inf). */
+__device__ __forceinline__ float filter_scale(float qnorm, int d) { return __fmul_rn((float)(d + 64) * 0x1p-19f, qnorm); }
+
+/** Bounds of a pair's float64 score from its tensor-core score `approx`: approx -/+ qscale *
+ *  knorm (filter_scale). */
+__device__ __forceinline__ float low_bound(float approx, float qscale, float knorm) {
+  return __fsub_rn(approx, __fmul_rn(qscale, knorm));
+}
+__device__ __forceinline__ float high_bound(float approx, float qscale, float knorm) {
+  return __fadd_rn(approx, __fmul_rn(qscale, knorm));
+}
+
+/** Keeps x in a lane's COUNT best values, sorted descending (-inf: empty); NaN is never kept. */
+template <int COUNT>
+__device__ __forceinline__ void keep_high(float (&v)[COUNT], float x) {
+  if (!(x > v[COUNT - 1])) return;
+  v[COUNT - 1] = x;
+#pragma unroll
+  for (int i = COUNT - 1; i > 0; --i) {
+    if (v[i] > v[i - 1]) {
+      const float t = v[i];
+      v[i] = v[i - 1];
+      v[i - 1] = t;
+    }
+  }
+}
+
 /** The float64 score as the CPU computes it: products and sums in order over d, each rounded;
  *  loads eight at a time ahead of the sums. */
 __device__ __forceinline__ double exact_score(const double* __restrict__ qv, const double* __restrict__ kv, int d) {
@@ -622,13 +522,10 @@ __device__ __forceinline__ float4 load4(const float* p) { return __ldg(reinterpr
  *  usual case: no near ties), they are the kept blocks and no score is needed; otherwise they
  *  are scored in float64 by `exact`, a lane each, and chosen by rank. Lane l reads and marks
  *  blocks 4l to 4l + 3 of each 128: one 16-byte load of scores and one of norms per four
- *  blocks (a lane per block was instruction bound: bench/NOTES.md, v15); then the winners.
- *  FROM_SUMMARIES: the lower bounds that give L come from the row's score-tile summaries
- *  `tops` (summarize_tile: every tile's SUMMARY best, so the same L), and the first pass over
- *  the row's scores is not needed. */
-template <int COUNT, int BATCH = FILTER_BATCH, bool FROM_SUMMARIES = summarized<COUNT>, typename Always, typename Among, typename Exact>
+ *  blocks (a lane per block was instruction bound: bench/NOTES.md, v15); then the winners. */
+template <int COUNT, int BATCH = FILTER_BATCH, typename Always, typename Among, typename Exact>
 __device__ __forceinline__ void choose_row_filtered(unsigned char* row, int nkb, const float* __restrict__ s, const float* __restrict__ kn,
-                                                    const float* __restrict__ tops, float qscale, Always always, Among among, Exact exact) {
+                                                    float qscale, Always always, Among among, Exact exact) {
   __shared__ int lists[FILTER_WARPS][64];
   int* list = lists[threadIdx.x / 32];
   const int lane = threadIdx.x % 32;
@@ -646,36 +543,7 @@ __device__ __forceinline__ void choose_row_filtered(unsigned char* row, int nkb,
 #pragma unroll
   for (int i = 0; i < COUNT; ++i) lows[i] = -INFINITY;
   int have = 0;
-  static_assert(!FROM_SUMMARIES || summarized<COUNT>, "a summary holds SUMMARY bounds");
-  if constexpr (FROM_SUMMARIES) {
-    // Pass 1 from the score tiles' summaries: the always-kept blocks marked (predicates only),
-    // the lows from each tile's best lower bounds, which hold the row's COUNT best.
-    for (int kb0 = 4 * lane; kb0 < nkb; kb0 += 128) {
-      unsigned marks = 0;
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const bool keep = kb0 + e < nkb && always(kb0 + e);
-        marks |= (unsigned)keep << (8 * e);
-        have += keep;
-      }
-      if (packed) {
-        *reinterpret_cast<unsigned*>(row + kb0) = marks;
-      } else {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          if (kb0 + e < nkb) row[kb0 + e] = (unsigned char)(marks >> (8 * e));
-        }
-      }
-    }
-    for (int tile = lane; tile < summary_tiles(nkb); tile += 32) {
-      const float4 v = __ldg(reinterpret_cast<const float4*>(tops) + tile);
-      keep_high(lows, v.x);
-      keep_high(lows, v.y);
-      keep_high(lows, v.z);
-      keep_high(lows, v.w);
-    }
-  }
-  for (int base = 0; base < (FROM_SUMMARIES ? 0 : nkb); base += 128 * BATCH) {  // else pass 1 over the row
+  for (int base = 0; base < nkb; base += 128 * BATCH) {
     fetch(base);
 #pragma unroll
     for (int j = 0; j < BATCH; ++j) {
