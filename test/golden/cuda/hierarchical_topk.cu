@@ -1989,7 +1989,8 @@ __device__ __forceinline__ void choose_row(unsigned char* row, int nkb, Always a
  *    the hi chain's d / 16 instructions give 18 x 2^-23 (1 + 1.01 d / 16) x 1.01, and the lo
  *    chain 2^-7 of that; 8 times this model is (18.5 + 1.17 d) 2^-20;
  *  - products under 2^-126 flushed to zero: 3 d 2^-126, at most 0.05 d 2^-20 (a trusted
- *    vector's largest element is at least 2^-50, so |q| |k| >= 2^-100);
+ *    vector's largest element is at least 2^-50, so |q| |k| >= 2^-100); parts under 2^-126
+ *    flushed as inputs: |q_i| < 2^-126 <= 2^-76 |q|, so at most 3 d 2^-76;
  *  - the float64 score's own roundings, the final float32 addition, the float32 norms, and
  *    the float32 arithmetic of the bounds: under 2^-20.
  *  Total under (68 + 1.3 d) 2^-20, within (2 d + 128) 2^-20. Untrusted norms (+infinity:
