@@ -1,8 +1,8 @@
 // The index builders' work for a data-dependent pattern, in FP64, FP32 and tensor-core
-// operations and DRAM bytes, counted from the steps spattn's CUDA builders run (backends/cuda/index-builders.ts):
-// mean pooling, block scores, selection; k-means routing; the vertical-slash estimate. Seeded
-// selections (BigBird's random blocks) need no data and are built ahead of time, like
-// positional block lists, so they cost nothing here.
+// operations and DRAM bytes, counted from the steps spattn's CUDA builders run
+// (backends/cuda/index-builders.ts): mean pooling, block scores, selection; k-means routing;
+// the vertical-slash estimate. Seeded selections (BigBird's random blocks) need no data and
+// are built ahead of time, like positional block lists, so they cost nothing here.
 import type { PatternIR } from "../../compiler/ir.js";
 import type { BuilderWork, Problem } from "./cost.js";
 import { CHOOSE_IN_REGISTERS } from "../cuda/index-builders.js";
@@ -21,8 +21,8 @@ export function builderWork(ir: PatternIR, p: Problem): BuilderWork[] {
     out.push({ what: `${s.name}: mean pooling of Q and K`, fp64Flops: h * 2 * n * d, fp32Flops: 0, tensorFlops: 0, bytes: h * (2 * n * d * e + (nqb + nkb) * d * 8) });
     if (s.rule.kind === "topk" && s.rule.count <= CHOOSE_IN_REGISTERS) {
       // Scores on tensor cores (three bf16 products a pair) with error bounds; float64 again
-      // only in rows whose bounds leave the kept blocks undecided, counted as a candidate a
-      // row's worth (bench v16 measured UNDECIDED_PAIRS_PER_ROW on Gaussian data).
+      // only in rows whose bounds leave the kept blocks undecided: UNDECIDED_PAIRS_PER_ROW
+      // pairs a row on average.
       const means = h * (nqb + nkb) * d;
       const split = 2 * Math.ceil(d / 32) * 32 * 2;
       out.push({ what: `${s.name}: bf16 splits and norms of the means`, fp64Flops: 2 * means, fp32Flops: 0, tensorFlops: 0, bytes: means * 8 + h * (nqb + nkb) * split });
