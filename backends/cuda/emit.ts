@@ -11,6 +11,7 @@ import { largestMagnitude } from "../../compiler/blockmask/evaluate.js";
 import { headCases } from "../../compiler/passes/specialize.js";
 import { gpuSelections, indexBuilderCode, indexBuilderPrototypes, needsExp64, routeBuilderCode } from "./index-builders.js";
 import { wgmmaWrappers } from "./wgmma.js";
+import { boxClassFunction } from "./box-domain.js";
 import { exp64Code } from "./exp64.js";
 import { vslashBuilderCode, vslashBuilderPrototypes } from "./vslash-builder.js";
 import { maskKernelCode, maskKernelPrototypes } from "./mask-kernels.js";
@@ -238,6 +239,7 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
   const consts = new CudaConstants();
   const predicate = cudaMask(ir.mask, ir, consts);
   const caseFunctions = headCaseFunctions(ir, consts);
+  const boxClass = boxClassFunction(ir, consts);
   const launchers = CUDA_DTYPES.flatMap((dt) =>
     CUDA_HEAD_DIMS.map(
       (d) =>
@@ -254,6 +256,7 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
     `#include "${stem}.h"`,
     "",
     template("attention_fwd.cuh"),
+    template("box_domain.cuh"),
     "// ---------------------------------------------------------------- the pattern",
     "namespace pattern {",
     `typedef ${prefix}_dyn Dyn;`,
@@ -280,6 +283,8 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
     "  (void)dyn; (void)head; (void)q; (void)k; (void)n;",
     `  return ${predicate};`,
     "}",
+    "",
+    ...boxClass,
     "",
     ...caseFunctions,
     "}  // namespace pattern",

@@ -7,7 +7,8 @@ export function maskKernelPrototypes(prefix: string): string[] {
       " * 1 where query q may attend key k. */\n" +
       `int ${prefix}_mask_dense(unsigned char* out, int heads, int seq_len, const ${prefix}_dyn* dyn, cudaStream_t stream)`,
     "/* Classes of block_q x block_k tiles in sequence order: classes is [heads][ceil(n/block_q)][ceil(n/block_k)]\n" +
-      " * bytes, 0 empty, 1 partial, 2 full (ceil(n/block_q) at most 65535). Every element is evaluated. */\n" +
+      " * bytes, 0 empty, 1 partial, 2 full. A tile is settled whole where the pattern's box domain proves its\n" +
+      " * class (linear comparisons of q and k, kept blocks), else element by element. */\n" +
       `int ${prefix}_mask_blocks(unsigned char* classes, int heads, int seq_len, int block_q, int block_k, const ${prefix}_dyn* dyn, cudaStream_t stream)`,
     "/* FlexAttention BlockMask lists from those classes: kv_num, full_num [heads][nqb]; kv_idx, full_idx\n" +
       " * [heads][nqb][nkb], sorted and zero-padded (nqb = ceil(n/block_q), nkb = ceil(n/block_k)). */\n" +
@@ -38,9 +39,13 @@ export function maskKernelCode(prefix: string): string[] {
     `extern "C" int ${prefix}_mask_blocks(unsigned char* classes, int heads, int seq_len, int block_q, int block_k, const ${prefix}_dyn* dyn, cudaStream_t stream) {`,
     "  if (!classes || !dyn || heads < 0 || heads > 65535 || seq_len < 0 || block_q <= 0 || block_k <= 0) return (int)cudaErrorInvalidValue;",
     "  const long long nqb = ((long long)seq_len + block_q - 1) / block_q, nkb = ((long long)seq_len + block_k - 1) / block_k;",
-    "  if (nqb > 65535 || nkb > 0x7fffffffLL) return (int)cudaErrorInvalidValue;",
+    "  const long long tiles = nqb * nkb * heads;",
+    "  if (nqb > 0x7fffffffLL || nkb > 0x7fffffffLL || (tiles + 255) / 256 > 0x7fffffffLL) return (int)cudaErrorInvalidValue;",
     "  if (heads == 0 || seq_len == 0) return 0;",
-    "  spattn::mask_classify<<<dim3((unsigned)nkb, (unsigned)nqb, heads), 128, 0, stream>>>(classes, seq_len, block_q, block_k, *dyn);",
+    "  // A thread per tile, then the tiles the box domain left undecided, element by element.",
+    "  const long long ctas = (tiles + 255) / 256;",
+    "  spattn::mask_classify<<<(unsigned)ctas, 256, 0, stream>>>(classes, tiles, seq_len, block_q, block_k, (int)nqb, (int)nkb, *dyn);",
+    "  spattn::mask_refine<<<(unsigned)(ctas < 2048 ? ctas : 2048), 256, 0, stream>>>(classes, tiles, seq_len, block_q, block_k, (int)nqb, (int)nkb, *dyn);",
     "  return (int)cudaGetLastError();",
     "}",
     "",

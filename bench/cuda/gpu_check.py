@@ -351,13 +351,20 @@ print(f"index builders: {builder_checked - builder_fail} passed, {builder_fail} 
 failures += builder_fail
 
 # ---------------------------------------------------------------- GPU mask generators
-def gpu_block_lists(case, heads, n, dyn, bq=128, bk=64):
-    """The pattern's GPU mask generator: tile classes and FlexAttention lists (sequence order)."""
-    lib, pre = lib_of(case["stem"]), case["prefix"]
+def list_buffers(heads, n, bq=128, bk=64):
+    """Tile classes and FlexAttention lists for the GPU mask generator to fill."""
     nqb, nkb = -(-n // bq), -(-n // bk)
     classes = torch.empty(heads, nqb, nkb, dtype=torch.uint8, device="cuda")
     kv_num, full_num = (torch.empty(heads, nqb, dtype=torch.int32, device="cuda") for _ in range(2))
     kv_idx, full_idx = (torch.empty(heads, nqb, nkb, dtype=torch.int32, device="cuda") for _ in range(2))
+    return classes, kv_num, kv_idx, full_num, full_idx
+
+
+def gpu_block_lists(case, heads, n, dyn, bq=128, bk=64, bufs=None):
+    """The pattern's GPU mask generator: tile classes and FlexAttention lists (sequence order),
+    into `bufs` (list_buffers) when given."""
+    lib, pre = lib_of(case["stem"]), case["prefix"]
+    classes, kv_num, kv_idx, full_num, full_idx = bufs or list_buffers(heads, n, bq, bk)
     stream = torch.cuda.current_stream().cuda_stream
     rc = getattr(lib, f"{pre}_mask_blocks")(ctypes.c_void_p(classes.data_ptr()), heads, n, bq, bk, ctypes.byref(dyn), ctypes.c_void_p(stream))
     rc = rc or getattr(lib, f"{pre}_mask_lists")(ctypes.c_void_p(classes.data_ptr()), heads, n, bq, bk, *(ctypes.c_void_p(t.data_ptr()) for t in (kv_num, kv_idx, full_num, full_idx)), ctypes.c_void_p(stream))
@@ -517,13 +524,39 @@ if timings:
         stride = max(ps, fs)
         pad = lambda x, s: torch.nn.functional.pad(x, (0, stride - s)).contiguous()
         pi, fi = pad(pi, ps), pad(fi, fs)
-        tiles = Tiles(pn.data_ptr(), pi.data_ptr(), fnum.data_ptr(), fi.data_ptr(), stride, heads)
         kept_u8 = kept.to(torch.uint8).contiguous()
         dyn = make_dyn(names, {"sel0_kept": kept_u8})
+        # The lists the attention runs come from the pattern's own GPU mask generator (what a
+        # user calls: tile classes by the box domain, then the lists), timed as part of index
+        # building, and must equal the harness's derivation above.
+        # SPATTN_HARNESS_LISTS=1 keeps the harness's lists (A/B runs against versions whose
+        # mask generator evaluated every element: seconds at N = 65536).
+        if os.environ.get("SPATTN_HARNESS_LISTS") == "1":
+            tiles = Tiles(pn.data_ptr(), pi.data_ptr(), fnum.data_ptr(), fi.data_ptr(), stride, heads)
+            fn = launcher(t["stem"], t["prefix"], "bf16", d)
+            ours = bench(lambda: run(fn, q, k, v, o, lse, tiles, dyn))
+            rows.append({"case": t["tag"], "n": n, "ours_ms": ours, "index_build_ms": build_ms})
+            print(f"{t['tag']:26s} ours {ours:8.3f} ms  index build {build_ms:.3f} ms (kept blocks only: harness lists)", flush=True)
+            return
+        bufs = list_buffers(heads, n)
+        gpu_block_lists(t, heads, n, dyn, bufs=bufs)
+        _, g_pn, g_pi, g_fn, g_fi = bufs
+        rank = torch.arange(nkt, device="cuda")[None, None, :]
+        same = torch.equal(g_pn, pn) and torch.equal(g_fn, fnum) and \
+            bool(((rank >= pn[..., None]) | (g_pi == torch.nn.functional.pad(pi, (0, nkt - stride), value=0))).all()) and \
+            bool(((rank >= fnum[..., None]) | (g_fi == torch.nn.functional.pad(fi, (0, nkt - stride), value=0))).all())
+        print(f"{'ok  ' if same else 'FAIL'} {t['tag']}: GPU mask generator's lists {'identical' if same else 'DIFFERENT'} to the harness's", flush=True)
+        if not same:
+            global failures
+            failures += 1
+        lists_ms = bench(lambda: gpu_block_lists(t, heads, n, dyn, bufs=bufs))
+        tiles = Tiles(g_pn.data_ptr(), g_pi.data_ptr(), g_fn.data_ptr(), g_fi.data_ptr(), nkt, heads)
         fn = launcher(t["stem"], t["prefix"], "bf16", d)
         ours = bench(lambda: run(fn, q, k, v, o, lse, tiles, dyn))
         parts = builder_kernel_times(lambda: build_kept(t, builders, q, k, names))
-        print(f"{t['tag']:26s} index build {build_ms:.3f} ms: " + ", ".join(f"{name} {ms:.3f}" for name, ms in parts.items()), flush=True)
+        parts.update({f"lists: {name}": ms for name, ms in builder_kernel_times(lambda: gpu_block_lists(t, heads, n, dyn, bufs=bufs)).items()})
+        print(f"{t['tag']:26s} index build {build_ms + lists_ms:.3f} ms: kept blocks {build_ms:.3f}, tile lists {lists_ms:.3f}; " + ", ".join(f"{name} {ms:.3f}" for name, ms in parts.items()), flush=True)
+        build_ms += lists_ms
         if args.ours_only:
             rows.append({"case": t["tag"], "n": n, "ours_ms": ours, "index_build_ms": build_ms, "index_build_kernels_ms": parts})
             print(f"{t['tag']:26s} ours {ours:8.3f} ms  index build {build_ms:.3f} ms ({100 * build_ms / ours:.1f}% of attention)", flush=True)

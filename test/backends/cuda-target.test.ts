@@ -54,9 +54,47 @@ function selftest(cu: CudaOutput, ir: PatternIR, n: number, heads: number, array
     `    for (int k = 0; k < ${n}; ++k) putchar('0' + ${prefix}_allowed(q, k, h, ${n}, &dyn));`,
     "    putchar('\\n');",
     "  }",
+    ...boxCheck(n, heads),
     "  return 0;",
     "}",
   ].join("\n");
+}
+
+/**
+ * Lines of a host program (dyn in scope) that test pattern::box_class on random boxes, half of
+ * them tiles of 64 x 64 or 128 x 64 (where selections line up), half anywhere, against every
+ * element of the box; it prints "box <checked> <wrong> <decided>". A box is wrong when it says
+ * F with an allowed pair, T with a refused one, or P without both.
+ */
+function boxCheck(n: number, heads: number): string[] {
+  return [
+    "  unsigned seed = 12345u;",
+    "  auto next = [&](int m) { seed = seed * 1664525u + 1013904223u; return (int)((seed >> 8) % (unsigned)m); };",
+    "  long checked = 0, wrong = 0, decided = 0;",
+    `  for (int h = 0; h < ${heads}; ++h) for (int i = 0; i < 600; ++i) {`,
+    "    int q0, q1, k0, k1;",
+    "    if (i % 2 == 0) {",
+    `      const int rows = i % 4 == 0 ? 64 : 128;`,
+    `      q0 = rows * next((${n} + rows - 1) / rows); k0 = 64 * next((${n} + 63) / 64);`,
+    `      q1 = q0 + rows - 1 < ${n} - 1 ? q0 + rows - 1 : ${n} - 1; k1 = k0 + 63 < ${n} - 1 ? k0 + 63 : ${n} - 1;`,
+    "    } else {",
+    `      q0 = next(${n}); q1 = q0 + next(${n} - q0); k0 = next(${n}); k1 = k0 + next(${n} - k0);`,
+    "    }",
+    `    const int v = pattern::box_class(q0, q1, k0, k1, h, ${n}, dyn) & 3;`,
+    "    bool any = false, all = true;",
+    `    for (int q = q0; q <= q1; ++q) for (int k = k0; k <= k1; ++k) { const bool a = pattern::allowed(q, k, h, ${n}, dyn); any |= a; all &= a; }`,
+    "    const bool ok = v == spattn::box::F ? !any : v == spattn::box::T ? all : v == spattn::box::P ? any && !all : true;",
+    "    ++checked; wrong += !ok; decided += v != spattn::box::U;",
+    "  }",
+    '  printf("box %ld %ld %ld\\n", checked, wrong, decided);',
+  ];
+}
+
+/** The self-test's output: the mask rows, and the last line's box counts. */
+function splitBoxLine(stdout: string): { mask: string; box: { checked: number; wrong: number; decided: number } } {
+  const m = /box (\d+) (\d+) (\d+)\n$/.exec(stdout);
+  if (!m) throw new Error(`no box line at the end of the self-test's output: ${stdout.slice(-200)}`);
+  return { mask: stdout.slice(0, m.index), box: { checked: +m[1], wrong: +m[2], decided: +m[3] } };
 }
 
 /** Writes a generated .cu and its header into `dir`. */
@@ -110,6 +148,7 @@ describe("cuda target", () => {
     const cc = findNvcc();
     const dir = freshDir();
     const jobs: (() => Promise<string>)[] = [];
+    const boxes = new Map<string, { checked: number; wrong: number; decided: number }>();
     for (const [file, out] of generated) {
       const ir = mainPattern(file);
       writeGenerated(dir, out);
@@ -131,11 +170,22 @@ describe("cuda target", () => {
       jobs.push(async () => {
         await compileSm90(cc, dir, out);
         const stdout = await runHostProgram(cc, dir, `${out.stem}_selftest`, selftest(out, ir, n, heads, arrays));
-        return stdout === want ? "" : `${file}: the CUDA predicate differs from the compiler's mask`;
+        const { mask, box } = splitBoxLine(stdout);
+        boxes.set(file, box);
+        return mask === want ? "" : `${file}: the CUDA predicate differs from the compiler's mask`;
       });
     }
     const problems = (await pool(jobs)).filter((x) => x);
     expect(problems).toEqual([]);
+    for (const [file, box] of boxes) {
+      expect(box.wrong, `${file}: pattern::box_class claims what a box's elements deny`).toBe(0);
+      expect(box.checked, file).toBeGreaterThan(0);
+    }
+    // Masks of linear comparisons and selections only (nsa: a window or kept blocks, and causal):
+    // every box decided, which is what lets the mask generator and the 64-row CTAs skip work.
+    for (const file of ["causal.spattn", "sliding_window.spattn", "streaming.spattn", "prefix_lm.spattn", "nsa.spattn"]) {
+      expect(boxes.get(file)?.decided, file).toBe(boxes.get(file)?.checked);
+    }
   }, 900_000);
 
   it("spells document lookups inline for a few ends and as a device table for many, both equal to the compiler's mask", async () => {
@@ -153,8 +203,9 @@ describe("cuda target", () => {
       expect(out.cu.includes("__device__ const long long spattn_ends0_d"), `${ends} ends`).toBe(ends > 16);
       writeGenerated(dir, out);
       await compileSm90(cc, dir, out);
-      const stdout = await runHostProgram(cc, dir, `${out.stem}_selftest`, selftest(out, ir, n, 1, new Map()));
-      expect(stdout === maskText(buildDenseMask(ir, { seqLen: n, heads: 1 })), `${ends} ends: the CUDA predicate differs from the compiler's mask`).toBe(true);
+      const { mask, box } = splitBoxLine(await runHostProgram(cc, dir, `${out.stem}_selftest`, selftest(out, ir, n, 1, new Map())));
+      expect(box.wrong).toBe(0);
+      expect(mask === maskText(buildDenseMask(ir, { seqLen: n, heads: 1 })), `${ends} ends: the CUDA predicate differs from the compiler's mask`).toBe(true);
     }
   }, 300_000);
 

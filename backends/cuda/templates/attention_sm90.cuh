@@ -273,11 +273,36 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
   const int list = (p.tiles.heads == 1 ? 0 : h) * p.num_q_tiles + qt;
   const int np = p.tiles.kv_num[list];
   const int total = np + p.tiles.full_num[list];
-  const int steps = (total + PAIR - 1) / PAIR;  // step t runs list entries PAIR t .. PAIR t + PAIR - 1
   const int* pidx = p.tiles.kv_idx + (long long)list * p.tiles.stride;
   const int* fidx = p.tiles.full_idx + (long long)list * p.tiles.stride;
   // Entry e of the CTA's list (partial tiles first, then full ones): its key tile.
   auto entry = [&](int e) { return e < np ? pidx[e] : fidx[e - np]; };
+  // A 64-row CTA of a pattern whose partial tiles come from the data (block top-k: its two
+  // 64-row query blocks keep different key blocks) runs only the entries of its 128-row tile's
+  // list that its own rows need: the pattern over the box of its rows and the entry's keys
+  // (pattern::box_class) skips the entries it proves empty for these rows, and runs those it
+  // proves full without the predicate. Elsewhere every entry runs, partial ones by the predicate.
+  // The producer and the consumers each walk the list this way, so they agree on every step.
+  constexpr bool SKIP = CONS == 1 && pattern::DATA_PARTIAL_TILES;
+  // What entry e needs of this CTA: 0 nothing (skipped), 1 no predicate, 2 the predicate.
+  auto entry_needs = [&](int e) -> int {
+    if (e >= np) return 1;
+    if constexpr (SKIP) {
+      const int k0 = pidx[e] * BK;
+      if (k0 >= n) return 0;
+      const int v = pattern::box_class(q0, min(q0 + ROWS, n) - 1, k0, min(k0 + BK, n) - 1, h, n, dyn) & 3;
+      return v == box::F ? 0 : v == box::T ? 1 : 2;
+    }
+    return 2;
+  };
+  // The first entry at or after e that the CTA runs (total when none is left), and its needs.
+  auto seek = [&](int e, int& needs) {
+    needs = e < total ? entry_needs(e) : 0;
+    if constexpr (SKIP) {
+      while (e < total && needs == 0) needs = ++e < total ? entry_needs(e) : 0;
+    }
+    return e;
+  };
   const int wg_id = threadIdx.x / 128;
   const int tid = threadIdx.x % 128;
 #ifdef SPATTN_TRACE
@@ -309,7 +334,10 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
         asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(&maps.k)) : "memory");
         asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(&maps.v)) : "memory");
         const int qmat = b * p.heads + h, kvmat = b * p.kv_heads + kvh;
-        for (int t = 0; t < steps; ++t) {
+        // Step t runs entries e0 .. e0 + PAIR - 1 (without SKIP, e0 = PAIR t: one live counter
+        // fewer, which the producer's 24 registers need).
+        int needs;
+        for (int t = 0, e0 = seek(0, needs); e0 < total; ++t, e0 = SKIP ? seek(e0 + PAIR, needs) : t * PAIR) {
           const int s = t % STAGES;
           mbar_wait(empty_bar + 8 * s, ((t / STAGES) & 1) ^ 1);
           const uint32_t bar = full_bar + 8 * s;
@@ -320,7 +348,7 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
           }
 #pragma unroll
           for (int hh = 0; hh < PAIR; ++hh) {
-            const int e = t * PAIR + hh;
+            const int e = e0 + hh;
             const int row = e < total ? entry(e) * BK : n;
 #pragma unroll
             for (int cb = 0; cb < D / 64; ++cb) {
@@ -337,8 +365,10 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
     const T* Q = static_cast<const T*>(p.q) + (long long)(b * p.heads + h) * n * D;
     const T* K = static_cast<const T*>(p.k) + (long long)(b * p.kv_heads + kvh) * n * D;
     const T* V = static_cast<const T*>(p.v) + (long long)(b * p.kv_heads + kvh) * n * D;
+    // PAIR is 1 and every entry runs (SKIP needs TMA): step t is entry t.
+    const int steps = total;
     if (total > 0) produce<D, ROWS, MAPPED>(base + L::Q, nullptr, Q, q0, p, tid);
-    for (int t = 0; t < steps; ++t) {  // PAIR is 1 here: a step is one entry
+    for (int t = 0; t < steps; ++t) {
       const int s = t % STAGES;
       mbar_wait(empty_bar + 8 * s, ((t / STAGES) & 1) ^ 1);
       const int k0 = entry(t) * BK;
@@ -408,10 +438,10 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
   // shifted so that bit j * 8 + (e & 1) is its column j * 8 + 2 tq + (e & 1). Loaded one step
   // ahead, so the loads overlap a whole step's work.
   const unsigned long long* bits = p.tiles.bits;
-  auto row_bits = [&](int t, unsigned long long (&rb)[PAIR][2]) {
+  auto row_bits = [&](int e0, unsigned long long (&rb)[PAIR][2]) {
 #pragma unroll
     for (int hh = 0; hh < PAIR; ++hh) {
-      const int e = t * PAIR + hh;
+      const int e = e0 + hh;
       if (bits && e < np) {
         const unsigned long long* tb = bits + ((long long)list * p.tiles.stride + e) * BQ;
         rb[hh][0] = __ldg(tb + listRow) >> (2 * tq);
@@ -419,11 +449,12 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
       }
     }
   };
-  auto softmax = [&](int t, int s, float (&sc)[KT / 2], float (&alpha)[2], const unsigned long long (&rb)[PAIR][2]) {
+  // e0: the step's first entry; needs0: what it needs (entry_needs; SKIP has one entry a step).
+  auto softmax = [&](int e0, int needs0, int s, float (&sc)[KT / 2], float (&alpha)[2], const unsigned long long (&rb)[PAIR][2]) {
 #pragma unroll
     for (int hh = 0; hh < PAIR; ++hh) {
-      const int e = t * PAIR + hh;
-      const bool present = e < total, partial = e < np;
+      const int e = e0 + hh;
+      const bool present = e < total, partial = SKIP ? needs0 == 2 : e < np;
       const int k0 = present ? entry(e) * BK : 0;
       if (partial && bits) {
 #pragma unroll
@@ -518,7 +549,10 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
   // Software pipeline: while the tensor cores compute O += P V of step t - 1, S of step t is
   // issued before it and its softmax runs as soon as S is done (FlashAttention-3's overlap
   // within a warpgroup). A stage is released once both of its products are complete.
-  if (steps > 0) {
+  // Step t runs entries e_cur .. e_cur + PAIR - 1; e_next is the next step's first (seek).
+  int needs_cur, needs_next;
+  int e_cur = seek(0, needs_cur);
+  if (e_cur < total) {
     float sc[KT / 2], alpha[2];
     uint32_t pa[KT / 16][4];
     if (c == 1) their_turn();
@@ -530,16 +564,21 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
     unsigned long long rb[PAIR][2], rb_next[PAIR][2];
 #pragma unroll
     for (int hh = 0; hh < PAIR; ++hh) rb[hh][0] = rb[hh][1] = rb_next[hh][0] = rb_next[hh][1] = ~0ull;
-    row_bits(0, rb);
-    row_bits(1, rb_next);
+    int e_next = seek(e_cur + PAIR, needs_next);
+    row_bits(e_cur, rb);
+    row_bits(e_next, rb_next);
     my_turn();
     issue_qk(0, sc);
     their_turn();
     wgmma_wait<0>();
     pin(sc);
-    softmax(0, 0, sc, alpha, rb);
+    softmax(e_cur, needs_cur, 0, sc, alpha, rb);
     pack(sc, pa);
-    for (int t = 1; t < steps; ++t) {
+    int t = 1;
+    for (; e_next < total; ++t) {
+      e_cur = e_next;
+      needs_cur = needs_next;
+      e_next = seek(e_cur + PAIR, needs_next);
       const int s = t % STAGES, prev = (t - 1) % STAGES;
       mbar_wait(full_bar + 8 * s, (t / STAGES) & 1);
 #pragma unroll
@@ -547,14 +586,14 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
         rb[hh][0] = rb_next[hh][0];
         rb[hh][1] = rb_next[hh][1];
       }
-      row_bits(t + 1, rb_next);
+      row_bits(e_next, rb_next);
       my_turn();
       issue_qk(s, sc);
       issue_pv(prev, pa);
       their_turn();
       wgmma_wait<1>();  // S of step t (the older group) is done; P V of step t - 1 may run on
       pin(sc);
-      softmax(t, s, sc, alpha, rb);
+      softmax(e_cur, needs_cur, s, sc, alpha, rb);
       wgmma_wait<0>();
       pin(o);
       mbar_arrive(empty_bar + 8 * prev);
@@ -562,7 +601,7 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
       for (int i = 0; i < D / 2; ++i) o[i] *= alpha[(i >> 1) & 1];
       pack(sc, pa);
     }
-    const int last = (steps - 1) % STAGES;
+    const int last = (t - 1) % STAGES;
     my_turn();
     issue_pv(last, pa);
     if (c == 0) their_turn();

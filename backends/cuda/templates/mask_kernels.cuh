@@ -1,7 +1,9 @@
-// GPU mask generators: the pattern's predicate evaluated on the device, element by element,
-// so their output is exact by construction (the same predicate the attention kernel inlines).
+// GPU mask generators: the pattern's predicate evaluated on the device, exact by construction
+// (the same predicate the attention kernel inlines, or the box domain where it proves a tile's class).
 //   mask_dense:    [heads][n][n] bytes, 1 where query q may attend key k;
-//   mask_classify: [heads][ceil(n/bq)][ceil(n/bk)] bytes, 0 empty, 1 partial, 2 full tiles;
+//   mask_classify: [heads][ceil(n/bq)][ceil(n/bk)] bytes, 0 empty, 1 partial, 2 full tiles,
+//                  a tile at a time where the pattern's box domain decides it (box_domain.cuh),
+//                  element by element (mask_refine) where it does not;
 //   mask_lists:    FlexAttention's BlockMask lists from those classes (kv_num / kv_idx for the
 //                  partial tiles, full_num / full_idx for the full ones), sorted, padded to
 //                  ceil(n/bk) indices per row: what `spattn mask --format bsr` writes;
@@ -16,23 +18,47 @@ __global__ void mask_dense(unsigned char* out, int n, int q0, pattern::Dyn dyn) 
   if (k < n) out[((long long)h * n + q) * n + k] = pattern::allowed(q, k, h, n, dyn) ? 1 : 0;
 }
 
-/** One CTA per tile: each thread evaluates a strided share of its elements; the tile is full
- *  when every element is allowed, empty when none is (a tile past the end is clipped to n). */
-__global__ void mask_classify(unsigned char* classes, int n, int bq, int bk, pattern::Dyn dyn) {
-  const int kb = blockIdx.x, qb = blockIdx.y, h = blockIdx.z;
+/** A thread per tile (tile t = (h * nqb + qb) * nkb + kb): the pattern over the tile's box
+ *  (pattern::box_class) settles it where it can, 0 empty, 1 partial, 2 full; a tile it leaves
+ *  undecided is marked 3 for mask_refine. Tiles past the end are clipped to n. */
+__global__ void mask_classify(unsigned char* classes, long long tiles, int n, int bq, int bk, int nqb, int nkb, pattern::Dyn dyn) {
+  const long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+  if (t >= tiles) return;
+  const int kb = (int)(t % nkb), qb = (int)(t / nkb % nqb), h = (int)(t / nkb / nqb);
   const int q0 = qb * bq, k0 = kb * bk;
-  const int rows = min(bq, n - q0), cols = min(bk, n - k0);
-  int any = 0, all = 1;
-  for (int i = threadIdx.x; i < rows * cols; i += blockDim.x) {
-    const bool ok = pattern::allowed(q0 + i / cols, k0 + i % cols, h, n, dyn);
-    any |= ok;
-    all &= ok;
-  }
-  any = __syncthreads_or(any);
-  all = __syncthreads_and(all);
-  if (threadIdx.x == 0) {
-    const int nqb = gridDim.y, nkb = gridDim.x;
-    classes[((long long)h * nqb + qb) * nkb + kb] = all ? 2 : (any ? 1 : 0);
+  const int q1 = min(n - q0, bq) + q0 - 1, k1 = min(n - k0, bk) + k0 - 1;
+  const int v = pattern::box_class(q0, q1, k0, k1, h, n, dyn) & 3;
+  classes[t] = v == box::F ? 0 : v == box::T ? 2 : v == box::P ? 1 : 3;
+}
+
+/** Settles the tiles mask_classify marked 3 by evaluating every element. Each CTA takes
+ *  blockDim.x tiles at a time (grid-stride), gathers those marked, and evaluates each with all
+ *  of its threads (a strided share each): full when every element is allowed, empty when none. */
+__global__ void mask_refine(unsigned char* classes, long long tiles, int n, int bq, int bk, int nqb, int nkb, pattern::Dyn dyn) {
+  __shared__ long long todo[256];
+  __shared__ int count;
+  for (long long start = blockIdx.x * (long long)blockDim.x; start < tiles; start += (long long)gridDim.x * blockDim.x) {
+    if (threadIdx.x == 0) count = 0;
+    __syncthreads();
+    const long long mine = start + threadIdx.x;
+    if (mine < tiles && classes[mine] == 3) todo[atomicAdd(&count, 1)] = mine;
+    __syncthreads();
+    for (int w = 0; w < count; ++w) {
+      const long long t = todo[w];
+      const int kb = (int)(t % nkb), qb = (int)(t / nkb % nqb), h = (int)(t / nkb / nqb);
+      const int q0 = qb * bq, k0 = kb * bk;
+      const int rows = min(bq, n - q0), cols = min(bk, n - k0);
+      int any = 0, all = 1;
+      for (long long i = threadIdx.x; i < (long long)rows * cols; i += blockDim.x) {
+        const bool ok = pattern::allowed(q0 + (int)(i / cols), k0 + (int)(i % cols), h, n, dyn);
+        any |= ok;
+        all &= ok;
+      }
+      any = __syncthreads_or(any);
+      all = __syncthreads_and(all);
+      if (threadIdx.x == 0) classes[t] = all ? 2 : (any ? 1 : 0);
+    }
+    __syncthreads();  // count and todo are rewritten next
   }
 }
 

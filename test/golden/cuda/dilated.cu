@@ -230,6 +230,82 @@ __device__ __forceinline__ void load_tile(T* dst, int* tok, const T* src, int ro
 
 }  // namespace spattn
 
+// The pattern over a box of (q, k) pairs, on the device: the compiler's three-valued domain
+// (compiler/blockmask/lib.ts, ivCmp, triJoin, selectedBox) for the parts of a mask that are
+// cheap to decide there. A box's truth is F (no pair allowed), T (every pair allowed), P (some
+// and some not, proven) or U (not proven), packed with the variables it depends on as
+// value | dep << 2, exactly as the compiler packs it. Comparisons of expressions linear in q
+// and k, kept blocks of selections, constants and the connectives are decided; every other
+// leaf is U, which costs its callers an element-by-element look, never a wrong answer.
+// pattern::box_class (generated) combines these; the GPU mask generator classifies tiles with
+// it, and the sm_90a kernel's 64-row CTAs skip the list entries their rows leave empty.
+//
+// Embedded verbatim into every generated .cu file, before the pattern.
+
+namespace spattn {
+namespace box {
+
+// Enumerations rather than constants: nvcc warns of constants a file never reads.
+enum Truth { F = 0, T = 1, P = 2, U = 3 };
+enum Dep { DEP_Q = 1, DEP_K = 2 };
+/** Comparison codes of lin_cmp: left - right against 0. */
+enum Cmp { LT = 0, LE = 1, EQ = 2, NE = 3 };
+
+SPATTN_HD int tri(int v, int dep) { return v == F || v == T ? v : v | (dep << 2); }
+
+/** a q + b k + c (op) 0 over rows q0..q1 and keys k0..k1: both extremes of a linear form are
+ *  attained at corners of the box (so F, T and, for < and <=, P are exact), and with unit
+ *  steps in every varying variable every integer between them is attained (then == is P). */
+SPATTN_HD int lin_cmp(int op, long long a, long long b, long long c, long long q0, long long q1, long long k0, long long k1) {
+  const long long lo = (a >= 0 ? a * q0 : a * q1) + (b >= 0 ? b * k0 : b * k1) + c;
+  const long long hi = (a >= 0 ? a * q1 : a * q0) + (b >= 0 ? b * k1 : b * k0) + c;
+  const int dep = (a != 0 ? DEP_Q : 0) | (b != 0 ? DEP_K : 0);
+  const bool q_varies = q1 > q0 && a != 0, k_varies = k1 > k0 && b != 0;
+  const bool dense = lo == hi || ((!q_varies || a == 1 || a == -1) && (!k_varies || b == 1 || b == -1));
+  if (op == LT) return hi < 0 ? T : lo >= 0 ? F : tri(P, dep);
+  if (op == LE) return hi <= 0 ? T : lo > 0 ? F : tri(P, dep);
+  int v = lo == 0 && hi == 0 ? T : (lo > 0 || hi < 0) ? F : (dense || lo == 0 || hi == 0) ? P : U;
+  if (op == NE) v = v == T ? F : v == F ? T : v;
+  return tri(v, dep);
+}
+
+SPATTN_HD int tri_not(int x) {
+  const int v = x & 3;
+  return v == T ? F : v == F ? T : x;
+}
+
+/** Conjunction (is_and) or disjunction of two truths. Folded over a list in any order it gives
+ *  the compiler's triJoin of the list: two undecided operands make P only when both are proven
+ *  partial and read disjoint variables (one q alone, the other k alone). */
+SPATTN_HD int tri_join(int x, int y, bool is_and) {
+  const int absorb = is_and ? F : T, neutral = is_and ? T : F;
+  const int vx = x & 3, vy = y & 3, dx = x >> 2, dy = y >> 2;
+  if (vx == absorb || vy == absorb) return absorb;
+  if (vx == neutral) return y;
+  if (vy == neutral) return x;
+  const bool proven = vx == P && vy == P && dx != 0 && dy != 0 && (dx & dy) == 0;
+  return tri(proven ? P : U, dx | dy);
+}
+SPATTN_HD int tri_and(int x, int y) { return tri_join(x, y, true); }
+SPATTN_HD int tri_or(int x, int y) { return tri_join(x, y, false); }
+
+/** The kept blocks of a selection ([nqb][nkb] bytes of one head) over the box: F when none of
+ *  the blocks it touches is kept, T when all are, else P. Boxes touching more than 64 blocks
+ *  are left U (a box of the kernels' tiles touches one to four). */
+SPATTN_HD int selected(const unsigned char* kept, long long nkb, int qblock, int kblock, int q0, int q1, int k0, int k1) {
+  const int i0 = q0 / qblock, i1 = q1 / qblock, j0 = k0 / kblock, j1 = k1 / kblock;
+  const long long cells = (long long)(i1 - i0 + 1) * (j1 - j0 + 1);
+  if (cells > 64) return tri(U, DEP_Q | DEP_K);
+  long long count = 0;
+  for (int i = i0; i <= i1; ++i) {
+    for (int j = j0; j <= j1; ++j) count += kept[(long long)i * nkb + j] != 0;
+  }
+  return count == 0 ? F : count == cells ? T : tri(P, DEP_Q | DEP_K);
+}
+
+}  // namespace box
+}  // namespace spattn
+
 // ---------------------------------------------------------------- the pattern
 namespace pattern {
 typedef spattn_dilated_dyn Dyn;
@@ -252,6 +328,14 @@ __host__ __device__ __forceinline__ bool allowed(int q_, int k_, int head, int n
   const pint q = q_, k = k_, n = n_;
   (void)dyn; (void)head; (void)q; (void)k; (void)n;
   return (((pint)k <= (pint)q) & (((pint)q - (pint)k) < (pint)1024) & (spattn::floor_mod<pint>(((pint)q - (pint)k), (pint)4) == (pint)0));
+}
+
+/** The predicate over the box of rows q0..q1 and keys k0..k1 (0 <= q0 <= q1 < n, likewise k) of
+ *  head `head`: spattn::box's packed three-valued truth (value & 3 is F, T, P or U). */
+__host__ __device__ __forceinline__ int box_class(int q0, int q1, int k0, int k1, int head, int n_, const Dyn& dyn) {
+  const pint n = n_;
+  (void)dyn; (void)head; (void)n; (void)q0; (void)q1; (void)k0; (void)k1;
+  return spattn::box::tri_and(spattn::box::lin_cmp(spattn::box::LE, -1LL, 1LL, 0LL, q0, q1, k0, k1), spattn::box::tri_and(spattn::box::lin_cmp(spattn::box::LT, 1LL, -1LL, -1LL * (long long)(pint)1024, q0, q1, k0, k1), spattn::box::tri(spattn::box::U, spattn::box::DEP_Q | spattn::box::DEP_K)));
 }
 
 /** Heads' groups of `match head` cases: this pattern has one. */
@@ -541,10 +625,12 @@ __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn 
 
 }  // namespace spattn
 
-// GPU mask generators: the pattern's predicate evaluated on the device, element by element,
-// so their output is exact by construction (the same predicate the attention kernel inlines).
+// GPU mask generators: the pattern's predicate evaluated on the device, exact by construction
+// (the same predicate the attention kernel inlines, or the box domain where it proves a tile's class).
 //   mask_dense:    [heads][n][n] bytes, 1 where query q may attend key k;
-//   mask_classify: [heads][ceil(n/bq)][ceil(n/bk)] bytes, 0 empty, 1 partial, 2 full tiles;
+//   mask_classify: [heads][ceil(n/bq)][ceil(n/bk)] bytes, 0 empty, 1 partial, 2 full tiles,
+//                  a tile at a time where the pattern's box domain decides it (box_domain.cuh),
+//                  element by element (mask_refine) where it does not;
 //   mask_lists:    FlexAttention's BlockMask lists from those classes (kv_num / kv_idx for the
 //                  partial tiles, full_num / full_idx for the full ones), sorted, padded to
 //                  ceil(n/bk) indices per row: what `spattn mask --format bsr` writes;
@@ -559,23 +645,47 @@ __global__ void mask_dense(unsigned char* out, int n, int q0, pattern::Dyn dyn) 
   if (k < n) out[((long long)h * n + q) * n + k] = pattern::allowed(q, k, h, n, dyn) ? 1 : 0;
 }
 
-/** One CTA per tile: each thread evaluates a strided share of its elements; the tile is full
- *  when every element is allowed, empty when none is (a tile past the end is clipped to n). */
-__global__ void mask_classify(unsigned char* classes, int n, int bq, int bk, pattern::Dyn dyn) {
-  const int kb = blockIdx.x, qb = blockIdx.y, h = blockIdx.z;
+/** A thread per tile (tile t = (h * nqb + qb) * nkb + kb): the pattern over the tile's box
+ *  (pattern::box_class) settles it where it can, 0 empty, 1 partial, 2 full; a tile it leaves
+ *  undecided is marked 3 for mask_refine. Tiles past the end are clipped to n. */
+__global__ void mask_classify(unsigned char* classes, long long tiles, int n, int bq, int bk, int nqb, int nkb, pattern::Dyn dyn) {
+  const long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+  if (t >= tiles) return;
+  const int kb = (int)(t % nkb), qb = (int)(t / nkb % nqb), h = (int)(t / nkb / nqb);
   const int q0 = qb * bq, k0 = kb * bk;
-  const int rows = min(bq, n - q0), cols = min(bk, n - k0);
-  int any = 0, all = 1;
-  for (int i = threadIdx.x; i < rows * cols; i += blockDim.x) {
-    const bool ok = pattern::allowed(q0 + i / cols, k0 + i % cols, h, n, dyn);
-    any |= ok;
-    all &= ok;
-  }
-  any = __syncthreads_or(any);
-  all = __syncthreads_and(all);
-  if (threadIdx.x == 0) {
-    const int nqb = gridDim.y, nkb = gridDim.x;
-    classes[((long long)h * nqb + qb) * nkb + kb] = all ? 2 : (any ? 1 : 0);
+  const int q1 = min(n - q0, bq) + q0 - 1, k1 = min(n - k0, bk) + k0 - 1;
+  const int v = pattern::box_class(q0, q1, k0, k1, h, n, dyn) & 3;
+  classes[t] = v == box::F ? 0 : v == box::T ? 2 : v == box::P ? 1 : 3;
+}
+
+/** Settles the tiles mask_classify marked 3 by evaluating every element. Each CTA takes
+ *  blockDim.x tiles at a time (grid-stride), gathers those marked, and evaluates each with all
+ *  of its threads (a strided share each): full when every element is allowed, empty when none. */
+__global__ void mask_refine(unsigned char* classes, long long tiles, int n, int bq, int bk, int nqb, int nkb, pattern::Dyn dyn) {
+  __shared__ long long todo[256];
+  __shared__ int count;
+  for (long long start = blockIdx.x * (long long)blockDim.x; start < tiles; start += (long long)gridDim.x * blockDim.x) {
+    if (threadIdx.x == 0) count = 0;
+    __syncthreads();
+    const long long mine = start + threadIdx.x;
+    if (mine < tiles && classes[mine] == 3) todo[atomicAdd(&count, 1)] = mine;
+    __syncthreads();
+    for (int w = 0; w < count; ++w) {
+      const long long t = todo[w];
+      const int kb = (int)(t % nkb), qb = (int)(t / nkb % nqb), h = (int)(t / nkb / nqb);
+      const int q0 = qb * bq, k0 = kb * bk;
+      const int rows = min(bq, n - q0), cols = min(bk, n - k0);
+      int any = 0, all = 1;
+      for (long long i = threadIdx.x; i < (long long)rows * cols; i += blockDim.x) {
+        const bool ok = pattern::allowed(q0 + (int)(i / cols), k0 + (int)(i % cols), h, n, dyn);
+        any |= ok;
+        all &= ok;
+      }
+      any = __syncthreads_or(any);
+      all = __syncthreads_and(all);
+      if (threadIdx.x == 0) classes[t] = all ? 2 : (any ? 1 : 0);
+    }
+    __syncthreads();  // count and todo are rewritten next
   }
 }
 
@@ -970,11 +1080,36 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
   const int list = (p.tiles.heads == 1 ? 0 : h) * p.num_q_tiles + qt;
   const int np = p.tiles.kv_num[list];
   const int total = np + p.tiles.full_num[list];
-  const int steps = (total + PAIR - 1) / PAIR;  // step t runs list entries PAIR t .. PAIR t + PAIR - 1
   const int* pidx = p.tiles.kv_idx + (long long)list * p.tiles.stride;
   const int* fidx = p.tiles.full_idx + (long long)list * p.tiles.stride;
   // Entry e of the CTA's list (partial tiles first, then full ones): its key tile.
   auto entry = [&](int e) { return e < np ? pidx[e] : fidx[e - np]; };
+  // A 64-row CTA of a pattern whose partial tiles come from the data (block top-k: its two
+  // 64-row query blocks keep different key blocks) runs only the entries of its 128-row tile's
+  // list that its own rows need: the pattern over the box of its rows and the entry's keys
+  // (pattern::box_class) skips the entries it proves empty for these rows, and runs those it
+  // proves full without the predicate. Elsewhere every entry runs, partial ones by the predicate.
+  // The producer and the consumers each walk the list this way, so they agree on every step.
+  constexpr bool SKIP = CONS == 1 && pattern::DATA_PARTIAL_TILES;
+  // What entry e needs of this CTA: 0 nothing (skipped), 1 no predicate, 2 the predicate.
+  auto entry_needs = [&](int e) -> int {
+    if (e >= np) return 1;
+    if constexpr (SKIP) {
+      const int k0 = pidx[e] * BK;
+      if (k0 >= n) return 0;
+      const int v = pattern::box_class(q0, min(q0 + ROWS, n) - 1, k0, min(k0 + BK, n) - 1, h, n, dyn) & 3;
+      return v == box::F ? 0 : v == box::T ? 1 : 2;
+    }
+    return 2;
+  };
+  // The first entry at or after e that the CTA runs (total when none is left), and its needs.
+  auto seek = [&](int e, int& needs) {
+    needs = e < total ? entry_needs(e) : 0;
+    if constexpr (SKIP) {
+      while (e < total && needs == 0) needs = ++e < total ? entry_needs(e) : 0;
+    }
+    return e;
+  };
   const int wg_id = threadIdx.x / 128;
   const int tid = threadIdx.x % 128;
 #ifdef SPATTN_TRACE
@@ -1006,7 +1141,10 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
         asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(&maps.k)) : "memory");
         asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(&maps.v)) : "memory");
         const int qmat = b * p.heads + h, kvmat = b * p.kv_heads + kvh;
-        for (int t = 0; t < steps; ++t) {
+        // Step t runs entries e0 .. e0 + PAIR - 1 (without SKIP, e0 = PAIR t: one live counter
+        // fewer, which the producer's 24 registers need).
+        int needs;
+        for (int t = 0, e0 = seek(0, needs); e0 < total; ++t, e0 = SKIP ? seek(e0 + PAIR, needs) : t * PAIR) {
           const int s = t % STAGES;
           mbar_wait(empty_bar + 8 * s, ((t / STAGES) & 1) ^ 1);
           const uint32_t bar = full_bar + 8 * s;
@@ -1017,7 +1155,7 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
           }
 #pragma unroll
           for (int hh = 0; hh < PAIR; ++hh) {
-            const int e = t * PAIR + hh;
+            const int e = e0 + hh;
             const int row = e < total ? entry(e) * BK : n;
 #pragma unroll
             for (int cb = 0; cb < D / 64; ++cb) {
@@ -1034,8 +1172,10 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
     const T* Q = static_cast<const T*>(p.q) + (long long)(b * p.heads + h) * n * D;
     const T* K = static_cast<const T*>(p.k) + (long long)(b * p.kv_heads + kvh) * n * D;
     const T* V = static_cast<const T*>(p.v) + (long long)(b * p.kv_heads + kvh) * n * D;
+    // PAIR is 1 and every entry runs (SKIP needs TMA): step t is entry t.
+    const int steps = total;
     if (total > 0) produce<D, ROWS, MAPPED>(base + L::Q, nullptr, Q, q0, p, tid);
-    for (int t = 0; t < steps; ++t) {  // PAIR is 1 here: a step is one entry
+    for (int t = 0; t < steps; ++t) {
       const int s = t % STAGES;
       mbar_wait(empty_bar + 8 * s, ((t / STAGES) & 1) ^ 1);
       const int k0 = entry(t) * BK;
@@ -1105,10 +1245,10 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
   // shifted so that bit j * 8 + (e & 1) is its column j * 8 + 2 tq + (e & 1). Loaded one step
   // ahead, so the loads overlap a whole step's work.
   const unsigned long long* bits = p.tiles.bits;
-  auto row_bits = [&](int t, unsigned long long (&rb)[PAIR][2]) {
+  auto row_bits = [&](int e0, unsigned long long (&rb)[PAIR][2]) {
 #pragma unroll
     for (int hh = 0; hh < PAIR; ++hh) {
-      const int e = t * PAIR + hh;
+      const int e = e0 + hh;
       if (bits && e < np) {
         const unsigned long long* tb = bits + ((long long)list * p.tiles.stride + e) * BQ;
         rb[hh][0] = __ldg(tb + listRow) >> (2 * tq);
@@ -1116,11 +1256,12 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
       }
     }
   };
-  auto softmax = [&](int t, int s, float (&sc)[KT / 2], float (&alpha)[2], const unsigned long long (&rb)[PAIR][2]) {
+  // e0: the step's first entry; needs0: what it needs (entry_needs; SKIP has one entry a step).
+  auto softmax = [&](int e0, int needs0, int s, float (&sc)[KT / 2], float (&alpha)[2], const unsigned long long (&rb)[PAIR][2]) {
 #pragma unroll
     for (int hh = 0; hh < PAIR; ++hh) {
-      const int e = t * PAIR + hh;
-      const bool present = e < total, partial = e < np;
+      const int e = e0 + hh;
+      const bool present = e < total, partial = SKIP ? needs0 == 2 : e < np;
       const int k0 = present ? entry(e) * BK : 0;
       if (partial && bits) {
 #pragma unroll
@@ -1215,7 +1356,10 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
   // Software pipeline: while the tensor cores compute O += P V of step t - 1, S of step t is
   // issued before it and its softmax runs as soon as S is done (FlashAttention-3's overlap
   // within a warpgroup). A stage is released once both of its products are complete.
-  if (steps > 0) {
+  // Step t runs entries e_cur .. e_cur + PAIR - 1; e_next is the next step's first (seek).
+  int needs_cur, needs_next;
+  int e_cur = seek(0, needs_cur);
+  if (e_cur < total) {
     float sc[KT / 2], alpha[2];
     uint32_t pa[KT / 16][4];
     if (c == 1) their_turn();
@@ -1227,16 +1371,21 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
     unsigned long long rb[PAIR][2], rb_next[PAIR][2];
 #pragma unroll
     for (int hh = 0; hh < PAIR; ++hh) rb[hh][0] = rb[hh][1] = rb_next[hh][0] = rb_next[hh][1] = ~0ull;
-    row_bits(0, rb);
-    row_bits(1, rb_next);
+    int e_next = seek(e_cur + PAIR, needs_next);
+    row_bits(e_cur, rb);
+    row_bits(e_next, rb_next);
     my_turn();
     issue_qk(0, sc);
     their_turn();
     wgmma_wait<0>();
     pin(sc);
-    softmax(0, 0, sc, alpha, rb);
+    softmax(e_cur, needs_cur, 0, sc, alpha, rb);
     pack(sc, pa);
-    for (int t = 1; t < steps; ++t) {
+    int t = 1;
+    for (; e_next < total; ++t) {
+      e_cur = e_next;
+      needs_cur = needs_next;
+      e_next = seek(e_cur + PAIR, needs_next);
       const int s = t % STAGES, prev = (t - 1) % STAGES;
       mbar_wait(full_bar + 8 * s, (t / STAGES) & 1);
 #pragma unroll
@@ -1244,14 +1393,14 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
         rb[hh][0] = rb_next[hh][0];
         rb[hh][1] = rb_next[hh][1];
       }
-      row_bits(t + 1, rb_next);
+      row_bits(e_next, rb_next);
       my_turn();
       issue_qk(s, sc);
       issue_pv(prev, pa);
       their_turn();
       wgmma_wait<1>();  // S of step t (the older group) is done; P V of step t - 1 may run on
       pin(sc);
-      softmax(t, s, sc, alpha, rb);
+      softmax(e_cur, needs_cur, s, sc, alpha, rb);
       wgmma_wait<0>();
       pin(o);
       mbar_arrive(empty_bar + 8 * prev);
@@ -1259,7 +1408,7 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
       for (int i = 0; i < D / 2; ++i) o[i] *= alpha[(i >> 1) & 1];
       pack(sc, pa);
     }
-    const int last = (steps - 1) % STAGES;
+    const int last = (t - 1) % STAGES;
     my_turn();
     issue_pv(last, pa);
     if (c == 0) their_turn();
@@ -1522,9 +1671,13 @@ extern "C" int spattn_dilated_mask_dense(unsigned char* out, int heads, int seq_
 extern "C" int spattn_dilated_mask_blocks(unsigned char* classes, int heads, int seq_len, int block_q, int block_k, const spattn_dilated_dyn* dyn, cudaStream_t stream) {
   if (!classes || !dyn || heads < 0 || heads > 65535 || seq_len < 0 || block_q <= 0 || block_k <= 0) return (int)cudaErrorInvalidValue;
   const long long nqb = ((long long)seq_len + block_q - 1) / block_q, nkb = ((long long)seq_len + block_k - 1) / block_k;
-  if (nqb > 65535 || nkb > 0x7fffffffLL) return (int)cudaErrorInvalidValue;
+  const long long tiles = nqb * nkb * heads;
+  if (nqb > 0x7fffffffLL || nkb > 0x7fffffffLL || (tiles + 255) / 256 > 0x7fffffffLL) return (int)cudaErrorInvalidValue;
   if (heads == 0 || seq_len == 0) return 0;
-  spattn::mask_classify<<<dim3((unsigned)nkb, (unsigned)nqb, heads), 128, 0, stream>>>(classes, seq_len, block_q, block_k, *dyn);
+  // A thread per tile, then the tiles the box domain left undecided, element by element.
+  const long long ctas = (tiles + 255) / 256;
+  spattn::mask_classify<<<(unsigned)ctas, 256, 0, stream>>>(classes, tiles, seq_len, block_q, block_k, (int)nqb, (int)nkb, *dyn);
+  spattn::mask_refine<<<(unsigned)(ctas < 2048 ? ctas : 2048), 256, 0, stream>>>(classes, tiles, seq_len, block_q, block_k, (int)nqb, (int)nkb, *dyn);
   return (int)cudaGetLastError();
 }
 
