@@ -491,7 +491,7 @@ if timings:
             torch.cuda.synchronize()
         times = {}
         for e in prof.key_averages():
-            if "mean_pool" in e.key or "filter_means" in e.key or "_sel" in e.key:  # the builders' kernels (not torch's fills)
+            if any(x in e.key for x in ("mean_pool", "filter_means", "_sel", "mask_")):  # the builders' and mask generator's kernels (not torch's fills)
                 name = re.sub(r"^void |<.*|\(.*", "", e.key).split("::")[-1]
                 times[name] = times.get(name, 0) + e.device_time_total / 1e3 / reps
         return times

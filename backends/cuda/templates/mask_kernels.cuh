@@ -3,7 +3,7 @@
 //   mask_dense:    [heads][n][n] bytes, 1 where query q may attend key k;
 //   mask_classify: [heads][ceil(n/bq)][ceil(n/bk)] bytes, 0 empty, 1 partial, 2 full tiles,
 //                  a tile at a time where the pattern's box domain decides it (box_domain.cuh),
-//                  element by element (mask_refine) where it does not;
+//                  else a row at a time, else element by element (mask_refine);
 //   mask_lists:    FlexAttention's BlockMask lists from those classes (kv_num / kv_idx for the
 //                  partial tiles, full_num / full_idx for the full ones), sorted, padded to
 //                  ceil(n/bk) indices per row: what `spattn mask --format bsr` writes;
@@ -18,22 +18,28 @@ __global__ void mask_dense(unsigned char* out, int n, int q0, pattern::Dyn dyn) 
   if (k < n) out[((long long)h * n + q) * n + k] = pattern::allowed(q, k, h, n, dyn) ? 1 : 0;
 }
 
-/** A thread per tile (tile t = (h * nqb + qb) * nkb + kb): the pattern over the tile's box
- *  (pattern::box_class) settles it where it can, 0 empty, 1 partial, 2 full; a tile it leaves
- *  undecided is marked 3 for mask_refine. Tiles past the end are clipped to n. */
-__global__ void mask_classify(unsigned char* classes, long long tiles, int n, int bq, int bk, int nqb, int nkb, pattern::Dyn dyn) {
-  const long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x;
-  if (t >= tiles) return;
-  const int kb = (int)(t % nkb), qb = (int)(t / nkb % nqb), h = (int)(t / nkb / nqb);
-  const int q0 = qb * bq, k0 = kb * bk;
-  const int q1 = min(n - q0, bq) + q0 - 1, k1 = min(n - k0, bk) + k0 - 1;
-  const int v = pattern::box_class(q0, q1, k0, k1, h, n, dyn) & 3;
-  classes[t] = v == box::F ? 0 : v == box::T ? 2 : v == box::P ? 1 : 3;
+/** A thread per tile: the pattern over the tile's box (pattern::box_class) settles it where it
+ *  can, 0 empty, 1 partial, 2 full; a tile it leaves undecided is marked 3 for mask_refine.
+ *  Grid: x over key tiles, y over rows (head h, query tile qb) = h * nqb + qb, strided past
+ *  the grid's 65535. Tiles past the end are clipped to n. */
+__global__ void mask_classify(unsigned char* classes, int n, int bq, int bk, int nqb, int nkb, int heads, pattern::Dyn dyn) {
+  const int kb = blockIdx.x * blockDim.x + threadIdx.x;
+  if (kb >= nkb) return;
+  const int k0 = kb * bk, k1 = min(n - k0, bk) + k0 - 1;
+  for (long long row = blockIdx.y; row < (long long)nqb * heads; row += gridDim.y) {
+    const int qb = (int)(row % nqb), h = (int)(row / nqb);
+    const int q0 = qb * bq, q1 = min(n - q0, bq) + q0 - 1;
+    const int v = pattern::box_class(q0, q1, k0, k1, h, n, dyn) & 3;
+    classes[row * nkb + kb] = v == box::F ? 0 : v == box::T ? 2 : v == box::P ? 1 : 3;
+  }
 }
 
-/** Settles the tiles mask_classify marked 3 by evaluating every element. Each CTA takes
- *  blockDim.x tiles at a time (grid-stride), gathers those marked, and evaluates each with all
- *  of its threads (a strided share each): full when every element is allowed, empty when none. */
+/** Settles the tiles mask_classify marked 3, as the compiler's refineBlock does: a thread per
+ *  row of the tile takes the pattern over that row's box, and evaluates the row's elements only
+ *  where the row is undecided too (a tile of block top-k whose two query blocks keep different
+ *  key blocks, on the diagonal, is undecided as a whole but each of its rows is not). The tile
+ *  is full when every pair is allowed, empty when none is. Each CTA takes blockDim.x tiles at
+ *  a time (grid-stride) and settles the marked ones together. */
 __global__ void mask_refine(unsigned char* classes, long long tiles, int n, int bq, int bk, int nqb, int nkb, pattern::Dyn dyn) {
   __shared__ long long todo[256];
   __shared__ int count;
@@ -47,12 +53,20 @@ __global__ void mask_refine(unsigned char* classes, long long tiles, int n, int 
       const long long t = todo[w];
       const int kb = (int)(t % nkb), qb = (int)(t / nkb % nqb), h = (int)(t / nkb / nqb);
       const int q0 = qb * bq, k0 = kb * bk;
-      const int rows = min(bq, n - q0), cols = min(bk, n - k0);
+      const int rows = min(bq, n - q0), k1 = min(n - k0, bk) + k0 - 1;
       int any = 0, all = 1;
-      for (long long i = threadIdx.x; i < (long long)rows * cols; i += blockDim.x) {
-        const bool ok = pattern::allowed(q0 + (int)(i / cols), k0 + (int)(i % cols), h, n, dyn);
-        any |= ok;
-        all &= ok;
+      for (int r = threadIdx.x; r < rows; r += blockDim.x) {
+        const int q = q0 + r, v = pattern::box_class(q, q, k0, k1, h, n, dyn) & 3;
+        if (v == box::T) any = 1;
+        else if (v == box::F) all = 0;
+        else if (v == box::P) any = 1, all = 0;
+        else {
+          for (int k = k0; k <= k1; ++k) {
+            const bool ok = pattern::allowed(q, k, h, n, dyn);
+            any |= ok;
+            all &= ok;
+          }
+        }
       }
       any = __syncthreads_or(any);
       all = __syncthreads_and(all);

@@ -630,7 +630,7 @@ __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn 
 //   mask_dense:    [heads][n][n] bytes, 1 where query q may attend key k;
 //   mask_classify: [heads][ceil(n/bq)][ceil(n/bk)] bytes, 0 empty, 1 partial, 2 full tiles,
 //                  a tile at a time where the pattern's box domain decides it (box_domain.cuh),
-//                  element by element (mask_refine) where it does not;
+//                  else a row at a time, else element by element (mask_refine);
 //   mask_lists:    FlexAttention's BlockMask lists from those classes (kv_num / kv_idx for the
 //                  partial tiles, full_num / full_idx for the full ones), sorted, padded to
 //                  ceil(n/bk) indices per row: what `spattn mask --format bsr` writes;
@@ -645,22 +645,28 @@ __global__ void mask_dense(unsigned char* out, int n, int q0, pattern::Dyn dyn) 
   if (k < n) out[((long long)h * n + q) * n + k] = pattern::allowed(q, k, h, n, dyn) ? 1 : 0;
 }
 
-/** A thread per tile (tile t = (h * nqb + qb) * nkb + kb): the pattern over the tile's box
- *  (pattern::box_class) settles it where it can, 0 empty, 1 partial, 2 full; a tile it leaves
- *  undecided is marked 3 for mask_refine. Tiles past the end are clipped to n. */
-__global__ void mask_classify(unsigned char* classes, long long tiles, int n, int bq, int bk, int nqb, int nkb, pattern::Dyn dyn) {
-  const long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x;
-  if (t >= tiles) return;
-  const int kb = (int)(t % nkb), qb = (int)(t / nkb % nqb), h = (int)(t / nkb / nqb);
-  const int q0 = qb * bq, k0 = kb * bk;
-  const int q1 = min(n - q0, bq) + q0 - 1, k1 = min(n - k0, bk) + k0 - 1;
-  const int v = pattern::box_class(q0, q1, k0, k1, h, n, dyn) & 3;
-  classes[t] = v == box::F ? 0 : v == box::T ? 2 : v == box::P ? 1 : 3;
+/** A thread per tile: the pattern over the tile's box (pattern::box_class) settles it where it
+ *  can, 0 empty, 1 partial, 2 full; a tile it leaves undecided is marked 3 for mask_refine.
+ *  Grid: x over key tiles, y over rows (head h, query tile qb) = h * nqb + qb, strided past
+ *  the grid's 65535. Tiles past the end are clipped to n. */
+__global__ void mask_classify(unsigned char* classes, int n, int bq, int bk, int nqb, int nkb, int heads, pattern::Dyn dyn) {
+  const int kb = blockIdx.x * blockDim.x + threadIdx.x;
+  if (kb >= nkb) return;
+  const int k0 = kb * bk, k1 = min(n - k0, bk) + k0 - 1;
+  for (long long row = blockIdx.y; row < (long long)nqb * heads; row += gridDim.y) {
+    const int qb = (int)(row % nqb), h = (int)(row / nqb);
+    const int q0 = qb * bq, q1 = min(n - q0, bq) + q0 - 1;
+    const int v = pattern::box_class(q0, q1, k0, k1, h, n, dyn) & 3;
+    classes[row * nkb + kb] = v == box::F ? 0 : v == box::T ? 2 : v == box::P ? 1 : 3;
+  }
 }
 
-/** Settles the tiles mask_classify marked 3 by evaluating every element. Each CTA takes
- *  blockDim.x tiles at a time (grid-stride), gathers those marked, and evaluates each with all
- *  of its threads (a strided share each): full when every element is allowed, empty when none. */
+/** Settles the tiles mask_classify marked 3, as the compiler's refineBlock does: a thread per
+ *  row of the tile takes the pattern over that row's box, and evaluates the row's elements only
+ *  where the row is undecided too (a tile of block top-k whose two query blocks keep different
+ *  key blocks, on the diagonal, is undecided as a whole but each of its rows is not). The tile
+ *  is full when every pair is allowed, empty when none is. Each CTA takes blockDim.x tiles at
+ *  a time (grid-stride) and settles the marked ones together. */
 __global__ void mask_refine(unsigned char* classes, long long tiles, int n, int bq, int bk, int nqb, int nkb, pattern::Dyn dyn) {
   __shared__ long long todo[256];
   __shared__ int count;
@@ -674,12 +680,20 @@ __global__ void mask_refine(unsigned char* classes, long long tiles, int n, int 
       const long long t = todo[w];
       const int kb = (int)(t % nkb), qb = (int)(t / nkb % nqb), h = (int)(t / nkb / nqb);
       const int q0 = qb * bq, k0 = kb * bk;
-      const int rows = min(bq, n - q0), cols = min(bk, n - k0);
+      const int rows = min(bq, n - q0), k1 = min(n - k0, bk) + k0 - 1;
       int any = 0, all = 1;
-      for (long long i = threadIdx.x; i < (long long)rows * cols; i += blockDim.x) {
-        const bool ok = pattern::allowed(q0 + (int)(i / cols), k0 + (int)(i % cols), h, n, dyn);
-        any |= ok;
-        all &= ok;
+      for (int r = threadIdx.x; r < rows; r += blockDim.x) {
+        const int q = q0 + r, v = pattern::box_class(q, q, k0, k1, h, n, dyn) & 3;
+        if (v == box::T) any = 1;
+        else if (v == box::F) all = 0;
+        else if (v == box::P) any = 1, all = 0;
+        else {
+          for (int k = k0; k <= k1; ++k) {
+            const bool ok = pattern::allowed(q, k, h, n, dyn);
+            any |= ok;
+            all &= ok;
+          }
+        }
       }
       any = __syncthreads_or(any);
       all = __syncthreads_and(all);
@@ -1080,6 +1094,7 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
   const int list = (p.tiles.heads == 1 ? 0 : h) * p.num_q_tiles + qt;
   const int np = p.tiles.kv_num[list];
   const int total = np + p.tiles.full_num[list];
+  const int steps = (total + PAIR - 1) / PAIR;  // without SKIP (below), step t runs entries PAIR t on
   const int* pidx = p.tiles.kv_idx + (long long)list * p.tiles.stride;
   const int* fidx = p.tiles.full_idx + (long long)list * p.tiles.stride;
   // Entry e of the CTA's list (partial tiles first, then full ones): its key tile.
@@ -1141,10 +1156,11 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
         asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(&maps.k)) : "memory");
         asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(&maps.v)) : "memory");
         const int qmat = b * p.heads + h, kvmat = b * p.kv_heads + kvh;
-        // Step t runs entries e0 .. e0 + PAIR - 1 (without SKIP, e0 = PAIR t: one live counter
-        // fewer, which the producer's 24 registers need).
-        int needs;
-        for (int t = 0, e0 = seek(0, needs); e0 < total; ++t, e0 = SKIP ? seek(e0 + PAIR, needs) : t * PAIR) {
+        // Step t runs entries e0 .. e0 + PAIR - 1: with SKIP found by seek, else PAIR t (so the
+        // loop stays a counted one, which nvcc unrolls, and fits the producer's 24 registers).
+        int needs, e0 = SKIP ? seek(0, needs) : 0;
+        for (int t = 0; SKIP ? e0 < total : t < steps; ++t) {
+          if constexpr (!SKIP) e0 = t * PAIR;
           const int s = t % STAGES;
           mbar_wait(empty_bar + 8 * s, ((t / STAGES) & 1) ^ 1);
           const uint32_t bar = full_bar + 8 * s;
@@ -1164,6 +1180,7 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
               tma_load(base + L::V0 + at, &maps.v, cb * 64, row, kvmat, bar);
             }
           }
+          if constexpr (SKIP) e0 = seek(e0 + PAIR, needs);
         }
         SPATTN_MARK(6);
       }
@@ -1173,7 +1190,6 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
     const T* K = static_cast<const T*>(p.k) + (long long)(b * p.kv_heads + kvh) * n * D;
     const T* V = static_cast<const T*>(p.v) + (long long)(b * p.kv_heads + kvh) * n * D;
     // PAIR is 1 and every entry runs (SKIP needs TMA): step t is entry t.
-    const int steps = total;
     if (total > 0) produce<D, ROWS, MAPPED>(base + L::Q, nullptr, Q, q0, p, tid);
     for (int t = 0; t < steps; ++t) {
       const int s = t % STAGES;
@@ -1356,10 +1372,12 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
   // Software pipeline: while the tensor cores compute O += P V of step t - 1, S of step t is
   // issued before it and its softmax runs as soon as S is done (FlashAttention-3's overlap
   // within a warpgroup). A stage is released once both of its products are complete.
-  // Step t runs entries e_cur .. e_cur + PAIR - 1; e_next is the next step's first (seek).
-  int needs_cur, needs_next;
-  int e_cur = seek(0, needs_cur);
-  if (e_cur < total) {
+  // Step t runs entries e_cur .. e_cur + PAIR - 1 and e_next is the next step's first: with
+  // SKIP found by seek, else PAIR t and PAIR (t + 1), written so (a cursor cost the long shape
+  // up to 6% on causal N = 8192, bench v17).
+  int needs_cur = 0, needs_next = 0;
+  int e_cur = SKIP ? seek(0, needs_cur) : 0;
+  if (SKIP ? e_cur < total : steps > 0) {
     float sc[KT / 2], alpha[2];
     uint32_t pa[KT / 16][4];
     if (c == 1) their_turn();
@@ -1371,7 +1389,7 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
     unsigned long long rb[PAIR][2], rb_next[PAIR][2];
 #pragma unroll
     for (int hh = 0; hh < PAIR; ++hh) rb[hh][0] = rb[hh][1] = rb_next[hh][0] = rb_next[hh][1] = ~0ull;
-    int e_next = seek(e_cur + PAIR, needs_next);
+    int e_next = SKIP ? seek(e_cur + PAIR, needs_next) : PAIR;
     row_bits(e_cur, rb);
     row_bits(e_next, rb_next);
     my_turn();
@@ -1382,10 +1400,15 @@ __device__ __forceinline__ void attention_body(const Params& p, const pattern::D
     softmax(e_cur, needs_cur, 0, sc, alpha, rb);
     pack(sc, pa);
     int t = 1;
-    for (; e_next < total; ++t) {
-      e_cur = e_next;
-      needs_cur = needs_next;
-      e_next = seek(e_cur + PAIR, needs_next);
+    for (; SKIP ? e_next < total : t < steps; ++t) {
+      if constexpr (SKIP) {
+        e_cur = e_next;
+        needs_cur = needs_next;
+        e_next = seek(e_cur + PAIR, needs_next);
+      } else {
+        e_cur = t * PAIR;
+        e_next = (t + 1) * PAIR;
+      }
       const int s = t % STAGES, prev = (t - 1) % STAGES;
       mbar_wait(full_bar + 8 * s, (t / STAGES) & 1);
 #pragma unroll
@@ -1671,12 +1694,13 @@ extern "C" int spattn_video3d_mask_dense(unsigned char* out, int heads, int seq_
 extern "C" int spattn_video3d_mask_blocks(unsigned char* classes, int heads, int seq_len, int block_q, int block_k, const spattn_video3d_dyn* dyn, cudaStream_t stream) {
   if (!classes || !dyn || heads < 0 || heads > 65535 || seq_len < 0 || block_q <= 0 || block_k <= 0) return (int)cudaErrorInvalidValue;
   const long long nqb = ((long long)seq_len + block_q - 1) / block_q, nkb = ((long long)seq_len + block_k - 1) / block_k;
-  const long long tiles = nqb * nkb * heads;
-  if (nqb > 0x7fffffffLL || nkb > 0x7fffffffLL || (tiles + 255) / 256 > 0x7fffffffLL) return (int)cudaErrorInvalidValue;
+  const long long tiles = nqb * nkb * heads, rows = nqb * heads;
+  if (nqb > 0x7fffffffLL || nkb > 0x7fffffffLL) return (int)cudaErrorInvalidValue;
   if (heads == 0 || seq_len == 0) return 0;
-  // A thread per tile, then the tiles the box domain left undecided, element by element.
+  // A thread per tile, then the tiles the box domain left undecided, by rows or elements.
+  spattn::mask_classify<<<dim3((unsigned)((nkb + 127) / 128), (unsigned)(rows < 65535 ? rows : 65535)), 128, 0, stream>>>(
+      classes, seq_len, block_q, block_k, (int)nqb, (int)nkb, heads, *dyn);
   const long long ctas = (tiles + 255) / 256;
-  spattn::mask_classify<<<(unsigned)ctas, 256, 0, stream>>>(classes, tiles, seq_len, block_q, block_k, (int)nqb, (int)nkb, *dyn);
   spattn::mask_refine<<<(unsigned)(ctas < 2048 ? ctas : 2048), 256, 0, stream>>>(classes, tiles, seq_len, block_q, block_k, (int)nqb, (int)nkb, *dyn);
   return (int)cudaGetLastError();
 }
