@@ -629,8 +629,8 @@ __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn 
 // (the same predicate the attention kernel inlines, or the box domain where it proves a tile's class).
 //   mask_dense:    [heads][n][n] bytes, 1 where query q may attend key k;
 //   mask_classify: [heads][ceil(n/bq)][ceil(n/bk)] bytes, 0 empty, 1 partial, 2 full tiles,
-//                  a tile at a time where the pattern's box domain decides it (box_domain.cuh),
-//                  else a row at a time, else element by element (mask_refine);
+//                  a tile (or its two halves) at a time where the pattern's box domain decides
+//                  it (box_domain.cuh), else a row at a time, else element by element;
 //   mask_lists:    FlexAttention's BlockMask lists from those classes (kv_num / kv_idx for the
 //                  partial tiles, full_num / full_idx for the full ones), sorted, padded to
 //                  ceil(n/bk) indices per row: what `spattn mask --format bsr` writes;
@@ -645,48 +645,62 @@ __global__ void mask_dense(unsigned char* out, int n, int q0, pattern::Dyn dyn) 
   if (k < n) out[((long long)h * n + q) * n + k] = pattern::allowed(q, k, h, n, dyn) ? 1 : 0;
 }
 
-/** A thread per tile: the pattern over the tile's box (pattern::box_class) settles it where it
- *  can, 0 empty, 1 partial, 2 full; a tile it leaves undecided is marked 3 for mask_refine.
- *  Grid: x over key tiles, y over rows (head h, query tile qb) = h * nqb + qb, strided past
- *  the grid's 65535. Tiles past the end are clipped to n. */
+/** The class of a box from the classes of two halves that cover it: 0 empty, 1 partial, 2 full,
+ *  3 undecided (x and y are box::tri values). */
+__device__ __forceinline__ int halves_class(int x, int y) {
+  x &= 3, y &= 3;
+  if (x == box::P || y == box::P || (x == box::T && y == box::F) || (x == box::F && y == box::T)) return 1;
+  if (x == box::U || y == box::U) return 3;
+  return x == box::T ? 2 : 0;
+}
+
+/** TILES consecutive key tiles a thread: the pattern over each tile's box (pattern::box_class)
+ *  settles it where it can, 0 empty, 1 partial, 2 full; where it cannot, the tile's two halves
+ *  of rows are tried (block top-k's diagonal tiles: the causal part and the kept blocks are
+ *  both partial over the tile, but not over a query block); a tile still undecided is marked 3
+ *  for mask_refine. Grid: x over key tiles, y over rows (head h, query tile qb) = h * nqb + qb,
+ *  strided past the grid's 65535. Tiles past the end are clipped to n. */
+template <int TILES>
 __global__ void mask_classify(unsigned char* classes, int n, int bq, int bk, int nqb, int nkb, int heads, pattern::Dyn dyn) {
-  const int kb = blockIdx.x * blockDim.x + threadIdx.x;
-  if (kb >= nkb) return;
-  const int k0 = kb * bk, k1 = min(n - k0, bk) + k0 - 1;
+  const int kb0 = (blockIdx.x * blockDim.x + threadIdx.x) * TILES;
+  if (kb0 >= nkb) return;
   for (long long row = blockIdx.y; row < (long long)nqb * heads; row += gridDim.y) {
     const int qb = (int)(row % nqb), h = (int)(row / nqb);
-    const int q0 = qb * bq, q1 = min(n - q0, bq) + q0 - 1;
-    const int v = pattern::box_class(q0, q1, k0, k1, h, n, dyn) & 3;
-    classes[row * nkb + kb] = v == box::F ? 0 : v == box::T ? 2 : v == box::P ? 1 : 3;
+    const int q0 = qb * bq, q1 = min(n - q0, bq) + q0 - 1, qm = q0 + (q1 - q0) / 2;
+#pragma unroll
+    for (int x = 0; x < TILES; ++x) {
+      const int kb = kb0 + x;
+      if (kb >= nkb) break;
+      const int k0 = kb * bk, k1 = min(n - k0, bk) + k0 - 1;
+      const int v = pattern::box_class(q0, q1, k0, k1, h, n, dyn) & 3;
+      int cls = v == box::F ? 0 : v == box::T ? 2 : v == box::P ? 1 : 3;
+      if (cls == 3 && q1 > q0) cls = halves_class(pattern::box_class(q0, qm, k0, k1, h, n, dyn), pattern::box_class(qm + 1, q1, k0, k1, h, n, dyn));
+      classes[row * nkb + kb] = (unsigned char)cls;
+    }
   }
 }
 
-/** Settles the tiles mask_classify marked 3, as the compiler's refineBlock does: a thread per
- *  row of the tile takes the pattern over that row's box, and evaluates the row's elements only
- *  where the row is undecided too (a tile of block top-k whose two query blocks keep different
- *  key blocks, on the diagonal, is undecided as a whole but each of its rows is not). The tile
- *  is full when every pair is allowed, empty when none is. Each CTA takes blockDim.x tiles at
- *  a time (grid-stride) and settles the marked ones together. */
+/** Settles the tiles mask_classify marked 3, as the compiler's refineBlock does: the pattern
+ *  over each row's box, and the row's elements only where the row is undecided too. A warp scans
+ *  32 tiles at a time (grid-stride); each marked one is settled by the whole warp, a lane per
+ *  row: full when every pair is allowed, empty when none is. */
 __global__ void mask_refine(unsigned char* classes, long long tiles, int n, int bq, int bk, int nqb, int nkb, pattern::Dyn dyn) {
-  __shared__ long long todo[256];
-  __shared__ int count;
-  for (long long start = blockIdx.x * (long long)blockDim.x; start < tiles; start += (long long)gridDim.x * blockDim.x) {
-    if (threadIdx.x == 0) count = 0;
-    __syncthreads();
-    const long long mine = start + threadIdx.x;
-    if (mine < tiles && classes[mine] == 3) todo[atomicAdd(&count, 1)] = mine;
-    __syncthreads();
-    for (int w = 0; w < count; ++w) {
-      const long long t = todo[w];
+  const int lane = threadIdx.x % 32;
+  const long long warp = (blockIdx.x * (long long)blockDim.x + threadIdx.x) / 32, warps = (long long)gridDim.x * blockDim.x / 32;
+  for (long long base = warp * 32; base < tiles; base += warps * 32) {
+    unsigned todo = __ballot_sync(0xffffffffu, base + lane < tiles && classes[base + lane] == 3);
+    while (todo) {
+      const long long t = base + __ffs(todo) - 1;
+      todo &= todo - 1;
       const int kb = (int)(t % nkb), qb = (int)(t / nkb % nqb), h = (int)(t / nkb / nqb);
       const int q0 = qb * bq, k0 = kb * bk;
       const int rows = min(bq, n - q0), k1 = min(n - k0, bk) + k0 - 1;
-      int any = 0, all = 1;
-      for (int r = threadIdx.x; r < rows; r += blockDim.x) {
+      bool any = false, all = true;
+      for (int r = lane; r < rows; r += 32) {
         const int q = q0 + r, v = pattern::box_class(q, q, k0, k1, h, n, dyn) & 3;
-        if (v == box::T) any = 1;
-        else if (v == box::F) all = 0;
-        else if (v == box::P) any = 1, all = 0;
+        if (v == box::T) any = true;
+        else if (v == box::F) all = false;
+        else if (v == box::P) any = true, all = false;
         else {
           for (int k = k0; k <= k1; ++k) {
             const bool ok = pattern::allowed(q, k, h, n, dyn);
@@ -695,11 +709,10 @@ __global__ void mask_refine(unsigned char* classes, long long tiles, int n, int 
           }
         }
       }
-      any = __syncthreads_or(any);
-      all = __syncthreads_and(all);
-      if (threadIdx.x == 0) classes[t] = all ? 2 : (any ? 1 : 0);
+      any = __any_sync(0xffffffffu, any);
+      all = __all_sync(0xffffffffu, all);
+      if (lane == 0) classes[t] = all ? 2 : (any ? 1 : 0);
     }
-    __syncthreads();  // count and todo are rewritten next
   }
 }
 
@@ -1698,10 +1711,10 @@ extern "C" int spattn_document_mask_blocks(unsigned char* classes, int heads, in
   if (nqb > 0x7fffffffLL || nkb > 0x7fffffffLL) return (int)cudaErrorInvalidValue;
   if (heads == 0 || seq_len == 0) return 0;
   // A thread per tile, then the tiles the box domain left undecided, by rows or elements.
-  spattn::mask_classify<<<dim3((unsigned)((nkb + 127) / 128), (unsigned)(rows < 65535 ? rows : 65535)), 128, 0, stream>>>(
+  spattn::mask_classify<4><<<dim3((unsigned)((nkb + 511) / 512), (unsigned)(rows < 65535 ? rows : 65535)), 128, 0, stream>>>(
       classes, seq_len, block_q, block_k, (int)nqb, (int)nkb, heads, *dyn);
-  const long long ctas = (tiles + 255) / 256;
-  spattn::mask_refine<<<(unsigned)(ctas < 2048 ? ctas : 2048), 256, 0, stream>>>(classes, tiles, seq_len, block_q, block_k, (int)nqb, (int)nkb, *dyn);
+  const long long warps = (tiles + 31) / 32;
+  spattn::mask_refine<<<(unsigned)(warps < 8192 ? (warps + 7) / 8 : 1024), 256, 0, stream>>>(classes, tiles, seq_len, block_q, block_k, (int)nqb, (int)nkb, *dyn);
   return (int)cudaGetLastError();
 }
 
