@@ -135,9 +135,11 @@ export function shortLoopUs(d: DeviceModel, p: Problem, full: number, partial: n
  * The kernel's time: CTAs in launch order (query tiles fastest, then heads), each on the CTA
  * slot that frees first (one per SM, or two for the short shape, whose two halves of a tile run
  * the tile's list each); a CTA costs the fixed overhead plus its loop. `work[h]` holds head h's
- * tiles per query tile. `shape` defaults to the launch's choice.
+ * tiles per query tile. `shape` defaults to the launch's choice. `halves[h]`, where a selection
+ * splits the tiles, holds head h's tiles per 64-row half: the short shape's CTAs then run only
+ * the entries their own rows need (the kernel skips the others: attention_sm90.cuh, SKIP).
  */
-export function scheduleKernel(d: DeviceModel, p: Problem, work: RowWork[], path: KernelPath = PLAIN_PATH, shape = ctaShape(d, work, path)): Schedule {
+export function scheduleKernel(d: DeviceModel, p: Problem, work: RowWork[], path: KernelPath = PLAIN_PATH, shape = ctaShape(d, work, path), halves?: RowWork[]): Schedule {
   const k = d.kernel;
   const short = shape === "short" ? k.shortShape : undefined;
   if (shape === "short" && !short) throw new Error(`device model ${d.name} has no short CTA shape`);
@@ -147,6 +149,18 @@ export function scheduleKernel(d: DeviceModel, p: Problem, work: RowWork[], path
   let busy = 0;
   let slowest = 0;
   let ctas = 0;
+  if (short && halves && path.selectionSplitsTiles) {
+    for (const w of halves) {
+      for (let i = 0; i < w.full.length; i++) {
+        const t = short.ctaOverheadUs + (w.full[i] + w.partial[i]) * short.keptEntryCost * short.entryCost * tileUs(d, p);
+        end = Math.max(end, free.assign(t));
+        busy += t;
+        ctas++;
+        slowest = Math.max(slowest, t);
+      }
+    }
+    return summarize(d, p.blockQ / 2, slots, ctas, end, busy, slowest);
+  }
   for (const w of work) {
     for (let i = 0; i < w.full.length; i++) {
       const t = short ? short.ctaOverheadUs + shortLoopUs(d, p, w.full[i], w.partial[i], path) : k.ctaOverheadUs + ctaLoopUs(d, p, w.full[i], w.partial[i], path);

@@ -35,6 +35,9 @@ export interface ShortShapeModel {
   entryCost: number;
   /** A partial entry whose predicate reads data-dependent indices costs this many full entries. */
   dataPartialTileCost: number;
+  /** Where a selection splits the tiles, a CTA runs only its own rows' entries (its kept blocks,
+   *  gathered from anywhere in K and V); each, full or partial, costs this many full entries. */
+  keptEntryCost: number;
 }
 
 export interface DeviceModel {
@@ -57,7 +60,7 @@ export interface DeviceModel {
 
 const NUMBERS = ["sms", "matmulTflops", "bandwidthTBs", "fp64Tflops", "fp32Tflops", "sharedMemoryKiB"] as const;
 const KERNEL_NUMBERS = ["mainloopEfficiency", "ctaOverheadUs", "partialTileCost", "dataPartialTileCost", "launchUs", "stepKeys", "mappedTileCost"] as const;
-const SHORT_NUMBERS = ["ctaOverheadUs", "entryCost", "dataPartialTileCost"] as const;
+const SHORT_NUMBERS = ["ctaOverheadUs", "entryCost", "dataPartialTileCost", "keptEntryCost"] as const;
 
 function devicesDir(): string {
   return packageFile("backends/simulator/devices");
@@ -147,6 +150,7 @@ export function parseDevice(text: string, file: string): DeviceModel {
       ctaOverheadUs: positive(short, "ctaOverheadUs", "kernel.shortShape.ctaOverheadUs"),
       entryCost: positive(short, "entryCost", "kernel.shortShape.entryCost"),
       dataPartialTileCost: positive(short, "dataPartialTileCost", "kernel.shortShape.dataPartialTileCost"),
+      keptEntryCost: positive(short, "keptEntryCost", "kernel.shortShape.keptEntryCost"),
     };
   }
   if (!Number.isInteger(model.sms)) fail(file, `'sms' must be an integer, got ${model.sms}`, text, where("sms"));

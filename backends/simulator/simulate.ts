@@ -73,7 +73,8 @@ interface HeadResult {
   /** False when the rows were sampled (see RowPlan). */
   tilesExact: boolean;
   pairs: PairCount;
-  kernel: { tiles: TileCounts; work: RowWork; area: number; keyBlocksTouched: number };
+  /** `halves`: the tiles of each 64-row half, where a selection splits the kernel's tiles. */
+  kernel: { tiles: TileCounts; work: RowWork; halves?: RowWork; area: number; keyBlocksTouched: number };
   blocks: HeadBlocks;
   plan: RowPlan;
 }
@@ -161,11 +162,12 @@ export function simulatePattern(input: PatternInput, s: SimulateSettings, progre
         const planOptions = s.plan ?? DEFAULT_PLAN_OPTIONS;
         const { blocks, plan } = classifyPlanned(m, grid, maskSize(ir.mask), planOptions);
         const k = perm ? classifyPlanned(maskEval(kIR.mask, kCtxs[h]), kGrid, maskSize(kIR.mask), planOptions) : { blocks, plan };
+        const half = !perm && selectionSplitsTiles(ir, p.blockQ, p.blockK) ? classifyPlanned(m, { ...grid, blockQ: p.blockQ / 2 }, maskSize(ir.mask), planOptions) : undefined;
         results.push({
           tiles: plannedTileCounts(blocks, grid, plan),
           tilesExact: !plan.sampled && !k.plan.sampled,
           pairs: countPairs(m, blocks, grid, { ...pairOptions, seed: pairOptions.seed + h }, plan),
-          kernel: { tiles: plannedTileCounts(k.blocks, kGrid, k.plan), work: rowWork(k.blocks, k.plan), area: visitedArea(k.blocks, kGrid, k.plan), keyBlocksTouched: keyBlocksTouched(k.blocks, numKBlocks(kGrid)) },
+          kernel: { tiles: plannedTileCounts(k.blocks, kGrid, k.plan), work: rowWork(k.blocks, k.plan), halves: half && rowWork(half.blocks, half.plan), area: visitedArea(k.blocks, kGrid, k.plan), keyBlocksTouched: keyBlocksTouched(k.blocks, numKBlocks(kGrid)) },
           blocks,
           plan,
         });
@@ -200,10 +202,15 @@ function lengthReport(d: DeviceModel, p: Problem, ir: PatternIR, results: HeadRe
   const area = results.reduce((a, x) => a + x.kernel.area, 0);
   const entries = kernelTiles.partial + kernelTiles.full;
   const keyFraction = results.reduce((a, x) => a + x.kernel.keyBlocksTouched, 0) / (H * Math.max(1, numKBlocks(kGrid)));
-  const flops = { sparse: entries * tileFlops(p), dense: H * denseTiles * tileFlops(p), allowed: 2 * allowed * (p.dim + p.dimV) };
-  const bytes = { sparse: attentionBytes(p, keyFraction, entries + H * numQBlocks(kGrid)), dense: attentionBytes(p) };
   const builders = builderWork(ir, p);
-  const schedule = scheduleKernel(d, p, results.map((x) => x.kernel.work), path);
+  const halves = results.every((x) => x.kernel.halves) ? results.map((x) => x.kernel.halves!) : undefined;
+  const schedule = scheduleKernel(d, p, results.map((x) => x.kernel.work), path, undefined, halves);
+  // 64-row CTAs that run their own entries compute half tiles.
+  const sum = (a: Int32Array): number => a.reduce((x, y) => x + y, 0);
+  const halfEntries = halves && schedule.ctaRows === p.blockQ / 2 ? halves.reduce((a, w) => a + sum(w.full) + sum(w.partial), 0) : undefined;
+  const sparseFlops = halfEntries === undefined ? entries * tileFlops(p) : (halfEntries * tileFlops(p)) / 2;
+  const flops = { sparse: sparseFlops, dense: H * denseTiles * tileFlops(p), allowed: 2 * allowed * (p.dim + p.dimV) };
+  const bytes = { sparse: attentionBytes(p, keyFraction, entries + H * numQBlocks(kGrid)), dense: attentionBytes(p) };
   const denseSchedule = scheduleDense(d, p);
   const denseRoofline = rooflineMs(d, flops.dense, bytes.dense);
   const sparseRoofline = rooflineMs(d, flops.sparse, bytes.sparse);
@@ -220,7 +227,7 @@ function lengthReport(d: DeviceModel, p: Problem, ir: PatternIR, results: HeadRe
   const alone = new Map<HeadResult, number>();
   const headReports: HeadReport[] = results.map((x, h) => {
     const kEntries = x.kernel.tiles.partial + x.kernel.tiles.full;
-    if (!alone.has(x)) alone.set(x, results.every((y) => y === x) ? timeMs.sparse : scheduleKernel(d, p, results.map(() => x.kernel.work), path).ms);
+    if (!alone.has(x)) alone.set(x, results.every((y) => y === x) ? timeMs.sparse : scheduleKernel(d, p, results.map(() => x.kernel.work), path, undefined, x.kernel.halves && results.map(() => x.kernel.halves!)).ms);
     const headTime = alone.get(x)!;
     const report: HeadReport = {
       head: h,

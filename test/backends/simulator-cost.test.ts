@@ -58,7 +58,7 @@ describe("the kernel schedule", () => {
 
   it("runs 64-row CTAs two per SM, each half of a tile with the tile's list", () => {
     // One SM, two slots; a half costs 2 + 1.5 per full entry, 1.5 x 2 per partial one (x 3 reading data).
-    const d = toy(1, { shortShape: { ctaOverheadUs: 2, entryCost: 1.5, dataPartialTileCost: 3 } });
+    const d = toy(1, { shortShape: { ctaOverheadUs: 2, entryCost: 1.5, dataPartialTileCost: 3, keptEntryCost: 2 } });
     const s = scheduleKernel(d, P, [work([2, 0], [0, 1])], PLAIN_PATH, "short");
     // Halves of row 0 (5 us each) on both slots, then row 1's (5 us each) on both: 10 us.
     expect(s.ms * 1000).toBeCloseTo(10, 9);
@@ -68,13 +68,25 @@ describe("the kernel schedule", () => {
     expect(() => scheduleKernel(toy(1), P, [work([1], [0])], PLAIN_PATH, "short")).toThrow(/no short CTA shape/);
   });
 
+  it("runs each 64-row half's own entries where a selection splits the tiles", () => {
+    // The halves' lists (3 rows of halves here) replace the tiles': a half costs 2 + 1.5 x 2 per entry.
+    const d = toy(1, { shortShape: { ctaOverheadUs: 2, entryCost: 1.5, dataPartialTileCost: 3, keptEntryCost: 2 } });
+    const path = { ...PLAIN_PATH, dataPredicate: true, selectionSplitsTiles: true };
+    const s = scheduleKernel(d, P, [work([2, 0], [0, 1])], path, "short", [work([1, 0, 2], [1, 0, 0])]);
+    // Halves of 8, 2 and 8 us on two slots: 8 | 2 + 8 -> 10 us.
+    expect(s.ms * 1000).toBeCloseTo(10, 9);
+    expect([s.ctas, s.ctaRows]).toEqual([3, 1]);
+    // Without a selection that splits the tiles the halves are not used.
+    expect(scheduleKernel(d, P, [work([2, 0], [0, 1])], PLAIN_PATH, "short", [work([1, 0, 2], [1, 0, 0])]).ctas).toBe(4);
+  });
+
   it("uses the generated launcher's limits for the short shape", () => {
     const launcher = readFileSync("backends/cuda/templates/attention_sm90.cuh", "utf8");
     expect(launcher).toContain(`constexpr int SHORT_ENTRIES = ${SHORT_MAX_ENTRIES}, SHORT_WAVES = ${SHORT_MAX_WAVES};`);
   });
 
   it("picks the CTA shape as the sm_90a launch does", () => {
-    const d = toy(2, { shortShape: { ctaOverheadUs: 1, entryCost: 1, dataPartialTileCost: 1 } });
+    const d = toy(2, { shortShape: { ctaOverheadUs: 1, entryCost: 1, dataPartialTileCost: 1, keptEntryCost: 1 } });
     const rows = (n: number, full: number) => [work(Array(n).fill(full), Array(n).fill(0))];
     expect(SHORT_MAX_ENTRIES).toBe(8);
     expect(ctaShape(d, rows(16, 8), PLAIN_PATH)).toBe("short");  // 8 entries, 8 waves
@@ -102,7 +114,7 @@ describe("device models", () => {
     for (const name of deviceNames()) {
       const d = loadDevice(name);
       expect(d.name).toBe(name);
-      expect(Object.keys(d.sources).length).toBe(6 + 7 + (d.kernel.shortShape ? 3 : 0));
+      expect(Object.keys(d.sources).length).toBe(6 + 7 + (d.kernel.shortShape ? 4 : 0));
     }
     // The H100 entry is what the lent GPU measured.
     expect([h100.matmulTflops, h100.bandwidthTBs, h100.sms]).toEqual([790, 3.0, 132]);
