@@ -231,12 +231,12 @@ __device__ __forceinline__ void load_tile(T* dst, int* tok, const T* src, int ro
 }  // namespace spattn
 
 // The pattern over a box of (q, k) pairs, on the device: the compiler's three-valued domain
-// (compiler/blockmask/lib.ts, ivCmp, triJoin, selectedBox) for the parts of a mask that are
-// cheap to decide there. A box's truth is F (no pair allowed), T (every pair allowed), P (some
-// and some not, proven) or U (not proven), packed with the variables it depends on as
-// value | dep << 2, exactly as the compiler packs it. Comparisons of expressions linear in q
-// and k, kept blocks of selections, constants and the connectives are decided; every other
-// leaf is U, which costs its callers an element-by-element look, never a wrong answer.
+// (compiler/blockmask/lib.ts: its IV ranges, ivCmp, triJoin, selectedBox), function for
+// function. A box's truth is F (no pair allowed), T (every pair allowed), P (some and some not,
+// proven) or U (not proven), packed with the variables it depends on as value | dep << 2,
+// exactly as the compiler packs it. Routes and vertical-slash steps, whose compiler boxes read
+// prefix sums the device does not have, are U, as are selections over boxes of more than 64
+// blocks: U costs callers an element-by-element look, never a wrong answer.
 // pattern::box_class (generated) combines these; the GPU mask generator classifies tiles with
 // it, and the sm_90a kernel's 64-row CTAs skip the list entries their rows leave empty.
 //
@@ -248,25 +248,122 @@ namespace box {
 // Enumerations rather than constants: nvcc warns of constants a file never reads.
 enum Truth { F = 0, T = 1, P = 2, U = 3 };
 enum Dep { DEP_Q = 1, DEP_K = 2 };
-/** Comparison codes of lin_cmp: left - right against 0. */
+/** Comparison codes of iv_cmp: left - right against 0. */
 enum Cmp { LT = 0, LE = 1, EQ = 2, NE = 3 };
 
 SPATTN_HD int tri(int v, int dep) { return v == F || v == T ? v : v | (dep << 2); }
 
-/** a q + b k + c (op) 0 over rows q0..q1 and keys k0..k1: both extremes of a linear form are
- *  attained at corners of the box (so F, T and, for < and <=, P are exact), and with unit
- *  steps in every varying variable every integer between them is attained (then == is P). */
-SPATTN_HD int lin_cmp(int op, long long a, long long b, long long c, long long q0, long long q1, long long k0, long long k1) {
-  const long long lo = (a >= 0 ? a * q0 : a * q1) + (b >= 0 ? b * k0 : b * k1) + c;
-  const long long hi = (a >= 0 ? a * q1 : a * q0) + (b >= 0 ? b * k1 : b * k0) + c;
-  const int dep = (a != 0 ? DEP_Q : 0) | (b != 0 ? DEP_K : 0);
-  const bool q_varies = q1 > q0 && a != 0, k_varies = k1 > k0 && b != 0;
+/** A box of (q, k) pairs: rows q0..q1, keys k0..k1, inclusive. */
+struct Box {
+  long long q0, q1, k0, k1;
+};
+
+/** The values an integer expression takes over a box (the compiler's IV): lo..hi bound them;
+ *  tight: both bounds are attained; dense: every integer between them is; dep: which of q (1)
+ *  and k (2) it reads; lin: it is exactly a q + b k + c. */
+struct Iv {
+  long long lo, hi;
+  bool tight, dense;
+  int dep;
+  bool lin;
+  long long a, b, c;
+};
+
+SPATTN_HD Iv iv_lin(long long a, long long b, long long c, const Box& x) {
+  const long long lo = (a >= 0 ? a * x.q0 : a * x.q1) + (b >= 0 ? b * x.k0 : b * x.k1) + c;
+  const long long hi = (a >= 0 ? a * x.q1 : a * x.q0) + (b >= 0 ? b * x.k1 : b * x.k0) + c;
+  // Unit steps in every varying variable reach every integer between the bounds.
+  const bool q_varies = x.q1 > x.q0 && a != 0, k_varies = x.k1 > x.k0 && b != 0;
   const bool dense = lo == hi || ((!q_varies || a == 1 || a == -1) && (!k_varies || b == 1 || b == -1));
-  if (op == LT) return hi < 0 ? T : lo >= 0 ? F : tri(P, dep);
-  if (op == LE) return hi <= 0 ? T : lo > 0 ? F : tri(P, dep);
-  int v = lo == 0 && hi == 0 ? T : (lo > 0 || hi < 0) ? F : (dense || lo == 0 || hi == 0) ? P : U;
+  return {lo, hi, true, dense, (a != 0 ? DEP_Q : 0) | (b != 0 ? DEP_K : 0), true, a, b, c};
+}
+SPATTN_HD Iv iv_const(long long c) { return {c, c, true, true, 0, true, 0, 0, c}; }
+SPATTN_HD Iv iv_of(long long lo, long long hi, bool tight, bool dense, int dep) {
+  if (lo == hi) return {lo, hi, true, true, dep, false, 0, 0, lo};
+  return {lo, hi, tight, dense, dep, false, 0, 0, 0};
+}
+/** Operands that read different variables, or one of which is constant, vary independently. */
+SPATTN_HD bool independent(const Iv& x, const Iv& y) { return (x.dep & y.dep) == 0 || x.lo == x.hi || y.lo == y.hi; }
+SPATTN_HD long long fdiv(long long a, long long m) { return floor_div<long long>(a, m); }
+SPATTN_HD long long fmod(long long a, long long m) { return floor_mod<long long>(a, m); }
+SPATTN_HD long long lmin(long long a, long long b) { return a < b ? a : b; }
+SPATTN_HD long long lmax(long long a, long long b) { return a > b ? a : b; }
+
+SPATTN_HD Iv iv_neg(const Iv& x, const Box& b) {
+  if (x.lin) return iv_lin(-x.a, -x.b, -x.c, b);
+  return iv_of(-x.hi, -x.lo, x.tight, x.dense, x.dep);
+}
+SPATTN_HD Iv iv_add(const Iv& x, const Iv& y, const Box& b) {
+  if (x.lin && y.lin) return iv_lin(x.a + y.a, x.b + y.b, x.c + y.c, b);
+  const bool ind = independent(x, y);
+  return iv_of(x.lo + y.lo, x.hi + y.hi, ind && x.tight && y.tight, ind && x.dense && y.dense, x.dep | y.dep);
+}
+SPATTN_HD Iv iv_sub(const Iv& x, const Iv& y, const Box& b) { return iv_add(x, iv_neg(y, b), b); }
+SPATTN_HD Iv iv_mul(const Iv& x, const Iv& y, const Box& b) {
+  if (x.lin && y.lin && x.dep == 0) return iv_lin(x.c * y.a, x.c * y.b, x.c * y.c, b);
+  if (x.lin && y.lin && y.dep == 0) return iv_lin(y.c * x.a, y.c * x.b, y.c * x.c, b);
+  const long long p0 = x.lo * y.lo, p1 = x.lo * y.hi, p2 = x.hi * y.lo, p3 = x.hi * y.hi;
+  const long long lo = lmin(lmin(p0, p1), lmin(p2, p3)), hi = lmax(lmax(p0, p1), lmax(p2, p3));
+  if (y.dep == 0 && y.lo == y.hi) return iv_of(lo, hi, x.tight, x.dense && y.lo >= -1 && y.lo <= 1, x.dep);
+  if (x.dep == 0 && x.lo == x.hi) return iv_of(lo, hi, y.tight, y.dense && x.lo >= -1 && x.lo <= 1, y.dep);
+  return iv_of(lo, hi, false, false, x.dep | y.dep);
+}
+SPATTN_HD Iv iv_div(const Iv& x, long long m) { return iv_of(fdiv(x.lo, m), fdiv(x.hi, m), x.tight, x.dense, x.dep); }
+SPATTN_HD Iv iv_mod(const Iv& x, long long m) {
+  if (fdiv(x.lo, m) == fdiv(x.hi, m)) return iv_of(fmod(x.lo, m), fmod(x.hi, m), x.tight, x.dense, x.dep);
+  if (!x.dense) return iv_of(0, m - 1, false, false, x.dep);
+  if (x.hi - x.lo + 1 >= m) return iv_of(0, m - 1, true, true, x.dep);
+  // One wrap: values are [lo mod m, m - 1] and [0, hi mod m]; 0 and m - 1 are attained.
+  return iv_of(0, m - 1, true, fmod(x.hi, m) + 1 >= fmod(x.lo, m), x.dep);
+}
+SPATTN_HD Iv iv_abs(const Iv& x, const Box& b) {
+  if (x.lo >= 0) return x;
+  if (x.hi <= 0) return iv_neg(x, b);
+  return iv_of(0, lmax(-x.lo, x.hi), x.dense, x.dense, x.dep);
+}
+SPATTN_HD Iv iv_min(const Iv& x, const Iv& y) {
+  const bool ind = independent(x, y);
+  return iv_of(lmin(x.lo, y.lo), lmin(x.hi, y.hi), ind && x.tight && y.tight, ind && x.dense && y.dense, x.dep | y.dep);
+}
+SPATTN_HD Iv iv_max(const Iv& x, const Iv& y) {
+  const bool ind = independent(x, y);
+  return iv_of(lmax(x.lo, y.lo), lmax(x.hi, y.hi), ind && x.tight && y.tight, ind && x.dense && y.dense, x.dep | y.dep);
+}
+/** The document of x, given the documents of its bounds (monotone; dense when no document is
+ *  empty, a fact the code generator passes in). */
+SPATTN_HD Iv iv_segment(const Iv& x, long long seg_lo, long long seg_hi, bool no_empty) {
+  return iv_of(seg_lo, seg_hi, x.tight, x.dense && no_empty, x.dep);
+}
+/** NATTEN's window start over x (natStart in the compiler): exact for one value, monotone
+ *  without dilation, enumerated over at most 4096 values, else bounded loosely. */
+SPATTN_HD Iv iv_nat_start(const Iv& x, long long length, long long kernel, long long dilation, bool causal) {
+  if (x.lo == x.hi) {
+    const long long s = nat_start<long long>(x.lo, length, kernel, dilation, causal);
+    return iv_of(s, s, true, true, x.dep);
+  }
+  if (dilation == 1) {
+    return iv_of(nat_start<long long>(x.lo, length, kernel, 1, causal), nat_start<long long>(x.hi, length, kernel, 1, causal), x.tight, x.dense, x.dep);
+  }
+  if (x.dense && x.hi - x.lo < 4096) {
+    long long lo = nat_start<long long>(x.lo, length, kernel, dilation, causal), hi = lo;
+    for (long long i = x.lo + 1; i <= x.hi; ++i) {
+      const long long s = nat_start<long long>(i, length, kernel, dilation, causal);
+      lo = lmin(lo, s);
+      hi = lmax(hi, s);
+    }
+    return iv_of(lo, hi, true, false, x.dep);
+  }
+  return iv_of(lmin(0, x.lo), lmax(length - 1, x.hi), false, false, x.dep);
+}
+
+/** x (op) 0 over the box, for x = left - right (ivCmp in the compiler). */
+SPATTN_HD int iv_cmp(int op, const Iv& x) {
+  const int vary = x.tight ? P : U;
+  if (op == LT) return x.hi < 0 ? T : x.lo >= 0 ? F : tri(vary, x.dep);
+  if (op == LE) return x.hi <= 0 ? T : x.lo > 0 ? F : tri(vary, x.dep);
+  int v = x.lo == 0 && x.hi == 0 ? T : (x.lo > 0 || x.hi < 0) ? F : (x.dense || (x.tight && (x.lo == 0 || x.hi == 0))) ? P : U;
   if (op == NE) v = v == T ? F : v == F ? T : v;
-  return tri(v, dep);
+  return tri(v, x.dep);
 }
 
 SPATTN_HD int tri_not(int x) {
@@ -292,13 +389,13 @@ SPATTN_HD int tri_or(int x, int y) { return tri_join(x, y, false); }
 /** The kept blocks of a selection ([nqb][nkb] bytes of one head) over the box: F when none of
  *  the blocks it touches is kept, T when all are, else P. Boxes touching more than 64 blocks
  *  are left U (a box of the kernels' tiles touches one to four). */
-SPATTN_HD int selected(const unsigned char* kept, long long nkb, int qblock, int kblock, int q0, int q1, int k0, int k1) {
-  const int i0 = q0 / qblock, i1 = q1 / qblock, j0 = k0 / kblock, j1 = k1 / kblock;
+SPATTN_HD int selected(const unsigned char* kept, long long nkb, int qblock, int kblock, const Box& b) {
+  const long long i0 = b.q0 / qblock, i1 = b.q1 / qblock, j0 = b.k0 / kblock, j1 = b.k1 / kblock;
   const long long cells = (long long)(i1 - i0 + 1) * (j1 - j0 + 1);
   if (cells > 64) return tri(U, DEP_Q | DEP_K);
   long long count = 0;
-  for (int i = i0; i <= i1; ++i) {
-    for (int j = j0; j <= j1; ++j) count += kept[(long long)i * nkb + j] != 0;
+  for (long long i = i0; i <= i1; ++i) {
+    for (long long j = j0; j <= j1; ++j) count += kept[i * nkb + j] != 0;
   }
   return count == 0 ? F : count == cells ? T : tri(P, DEP_Q | DEP_K);
 }
@@ -332,10 +429,11 @@ __host__ __device__ __forceinline__ bool allowed(int q_, int k_, int head, int n
 
 /** The predicate over the box of rows q0..q1 and keys k0..k1 (0 <= q0 <= q1 < n, likewise k) of
  *  head `head`: spattn::box's packed three-valued truth (value & 3 is F, T, P or U). */
-__host__ __device__ __forceinline__ int box_class(int q0, int q1, int k0, int k1, int head, int n_, const Dyn& dyn) {
-  const pint n = n_;
-  (void)dyn; (void)head; (void)n; (void)q0; (void)q1; (void)k0; (void)k1;
-  return spattn::box::tri_and(spattn::box::selected(dyn.sel0_kept + (long long)head * (((long long)n + 0) / 1) * (((long long)n + 63) / 64), (((long long)n + 63) / 64), 1, 64, q0, q1, k0, k1), spattn::box::lin_cmp(spattn::box::LE, -1LL, 1LL, 0LL, q0, q1, k0, k1));
+__host__ __device__ __forceinline__ int box_class(int q0, int q1, int k0, int k1, int head_, int n_, const Dyn& dyn) {
+  const spattn::box::Box b = {q0, q1, k0, k1};
+  const long long n = n_, head = head_;
+  (void)dyn; (void)head; (void)n; (void)b;
+  return spattn::box::tri_and(spattn::box::selected(dyn.sel0_kept + head * ((n + 0) / 1) * ((n + 63) / 64), ((n + 63) / 64), 1, 64, b), spattn::box::iv_cmp(spattn::box::LE, spattn::box::iv_sub(spattn::box::iv_lin(0, 1, 0, b), spattn::box::iv_lin(1, 0, 0, b), b)));
 }
 
 /** Heads' groups of `match head` cases: this pattern has one. */
