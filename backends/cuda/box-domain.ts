@@ -1,10 +1,62 @@
 // How the CUDA backend spells the pattern over a box of (q, k) pairs: pattern::box_class, the
 // compiler's three-valued domain (compiler/blockmask/evaluate.ts, maskBox and intBox) node for
-// node, on the helpers of templates/box_domain.cuh, which mirror compiler/blockmask/lib.ts.
+// node, on the helpers of templates/box_domain.cuh, which mirror compiler/blockmask/lib.ts;
+// comparisons of linear forms are folded here first.
 // Routes and vertical-slash steps are "unknown" on the device; callers settle unknown boxes
 // element by element (the mask generator) or by running the predicate (the attention kernels).
 import type { IntExpr, MaskExpr, PatternIR } from "../../compiler/ir.js";
-import { INLINE_ENDS, type CudaConstants } from "./spell.js";
+import { cudaInt, INLINE_ENDS, type CudaConstants } from "./spell.js";
+
+/** a q + b k + the sum of `c`: C terms that read neither q nor k (constant over a box). */
+interface Linear {
+  a: number;
+  b: number;
+  c: string[];
+}
+
+/** Coefficients beyond this leave a comparison to the general ranges, so that the 64-bit
+ *  products of a coefficient and a position (below 2^30) cannot overflow. */
+const MAX_COEFFICIENT = 2 ** 31;
+
+function readsPosition(e: IntExpr): boolean {
+  switch (e.op) {
+    case "const": return false;
+    case "var": return e.name === "q" || e.name === "k";
+    case "add": case "sub": case "mul": case "min": case "max": return readsPosition(e.a) || readsPosition(e.b);
+    default: return readsPosition(e.a);
+  }
+}
+
+function scaled(x: Linear | null, by: number): Linear | null {
+  if (!x || Math.abs(x.a * by) > MAX_COEFFICIENT || Math.abs(x.b * by) > MAX_COEFFICIENT) return null;
+  return { a: x.a * by, b: x.b * by, c: x.c.map((t) => `${by}LL * ${t}`) };
+}
+
+function sum(x: Linear | null, y: Linear | null): Linear | null {
+  return x && y ? { a: x.a + y.a, b: x.b + y.b, c: [...x.c, ...y.c] } : null;
+}
+
+/**
+ * e as a linear form in q and k, or null where it is not one. A comparison of a linear form
+ * is decided as the compiler's ranges decide it, with the coefficients folded here, so its
+ * device code is a few products and comparisons (the mask generator classifies 8.4 M tiles
+ * for block top-k at N = 65536; bench v17). Parts that read neither q nor k are spelled as
+ * the predicate spells them, once.
+ */
+function linear(e: IntExpr, consts: CudaConstants): Linear | null {
+  if (!readsPosition(e)) return { a: 0, b: 0, c: e.op === "const" && e.value === 0 ? [] : [`(long long)${cudaInt(e, consts)}`] };
+  switch (e.op) {
+    case "var": return e.name === "q" ? { a: 1, b: 0, c: [] } : { a: 0, b: 1, c: [] };
+    case "add": return sum(linear(e.a, consts), linear(e.b, consts));
+    case "sub": return sum(linear(e.a, consts), scaled(linear(e.b, consts), -1));
+    case "neg": return scaled(linear(e.a, consts), -1);
+    case "mul":
+      if (e.a.op === "const") return scaled(linear(e.b, consts), e.a.value);
+      if (e.b.op === "const") return scaled(linear(e.a, consts), e.b.value);
+      return null;
+    default: return null;
+  }
+}
 
 const CMP_CODE: Record<string, string> = { "<": "LT", "<=": "LE", "==": "EQ", "!=": "NE" };
 const UNKNOWN = "spattn::box::tri(spattn::box::U, spattn::box::DEP_Q | spattn::box::DEP_K)";
@@ -50,8 +102,14 @@ function boxInt(e: IntExpr, consts: CudaConstants): string {
 function boxMask(m: MaskExpr, ir: PatternIR, consts: CudaConstants): string {
   switch (m.op) {
     case "bool": return m.value ? "spattn::box::T" : "spattn::box::F";
-    // Through the difference, as the compiler does: q - k < w sees q - k as one exact range.
-    case "cmp": return `spattn::box::iv_cmp(spattn::box::${CMP_CODE[m.cmp]}, ${boxInt({ op: "sub", a: m.a, b: m.b }, consts)})`;
+    case "cmp": {
+      // Through the difference, as the compiler does: q - k < w sees q - k as one exact range.
+      const diff: IntExpr = { op: "sub", a: m.a, b: m.b };
+      const op = `spattn::box::${CMP_CODE[m.cmp]}`;
+      const lin = linear(diff, consts);
+      if (lin) return `spattn::box::lin_cmp(${op}, ${lin.a}LL, ${lin.b}LL, ${lin.c.length ? lin.c.join(" + ") : "0LL"}, b)`;
+      return `spattn::box::iv_cmp(${op}, ${boxInt(diff, consts)})`;
+    }
     case "and": case "or": {
       const fn = m.op === "and" ? "spattn::box::tri_and" : "spattn::box::tri_or";
       return m.args.map((x) => boxMask(x, ir, consts)).reduceRight((acc, x) => `${fn}(${x}, ${acc})`);

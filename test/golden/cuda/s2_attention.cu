@@ -366,6 +366,10 @@ SPATTN_HD int iv_cmp(int op, const Iv& x) {
   return tri(v, x.dep);
 }
 
+/** a q + b k + c (op) 0 over the box: a comparison the code generator folded into one linear
+ *  form (both extremes of a linear form are at corners of the box). */
+SPATTN_HD int lin_cmp(int op, long long a, long long b, long long c, const Box& x) { return iv_cmp(op, iv_lin(a, b, c, x)); }
+
 SPATTN_HD int tri_not(int x) {
   const int v = x & 3;
   return v == T ? F : v == F ? T : x;
@@ -390,12 +394,13 @@ SPATTN_HD int tri_or(int x, int y) { return tri_join(x, y, false); }
  *  the blocks it touches is kept, T when all are, else P. Boxes touching more than 64 blocks
  *  are left U (a box of the kernels' tiles touches one to four). */
 SPATTN_HD int selected(const unsigned char* kept, long long nkb, int qblock, int kblock, const Box& b) {
-  const long long i0 = b.q0 / qblock, i1 = b.q1 / qblock, j0 = b.k0 / kblock, j1 = b.k1 / kblock;
+  // Positions are below 2^30: 32-bit divisions by the (constant) block sizes.
+  const int i0 = (int)b.q0 / qblock, i1 = (int)b.q1 / qblock, j0 = (int)b.k0 / kblock, j1 = (int)b.k1 / kblock;
   const long long cells = (long long)(i1 - i0 + 1) * (j1 - j0 + 1);
   if (cells > 64) return tri(U, DEP_Q | DEP_K);
   long long count = 0;
-  for (long long i = i0; i <= i1; ++i) {
-    for (long long j = j0; j <= j1; ++j) count += kept[i * nkb + j] != 0;
+  for (int i = i0; i <= i1; ++i) {
+    for (int j = j0; j <= j1; ++j) count += kept[(long long)i * nkb + j] != 0;
   }
   return count == 0 ? F : count == cells ? T : tri(P, DEP_Q | DEP_K);
 }
@@ -433,7 +438,7 @@ __host__ __device__ __forceinline__ int box_class(int q0, int q1, int k0, int k1
   const spattn::box::Box b = {q0, q1, k0, k1};
   const long long n = n_, head = head_;
   (void)dyn; (void)head; (void)n; (void)b;
-  return spattn::box::tri_and(spattn::box::iv_cmp(spattn::box::LE, spattn::box::iv_sub(spattn::box::iv_lin(0, 1, 0, b), spattn::box::iv_lin(1, 0, 0, b), b)), spattn::box::tri_or(spattn::box::iv_cmp(spattn::box::EQ, spattn::box::iv_sub(spattn::box::iv_mod(spattn::box::iv_lin(0, 1, 0, b), 4LL), spattn::box::iv_mod(spattn::box::iv_const(head), 4LL), b)), spattn::box::iv_cmp(spattn::box::LT, spattn::box::iv_sub(spattn::box::iv_sub(spattn::box::iv_lin(1, 0, 0, b), spattn::box::iv_lin(0, 1, 0, b), b), spattn::box::iv_const(128LL), b))));
+  return spattn::box::tri_and(spattn::box::lin_cmp(spattn::box::LE, -1LL, 1LL, 0LL, b), spattn::box::tri_or(spattn::box::iv_cmp(spattn::box::EQ, spattn::box::iv_sub(spattn::box::iv_mod(spattn::box::iv_lin(0, 1, 0, b), 4LL), spattn::box::iv_mod(spattn::box::iv_const(head), 4LL), b)), spattn::box::lin_cmp(spattn::box::LT, 1LL, -1LL, -1LL * (long long)(pint)128, b)));
 }
 
 /** Heads' groups of `match head` cases: this pattern has one. */
