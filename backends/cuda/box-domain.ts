@@ -5,6 +5,7 @@
 // Routes and vertical-slash steps are "unknown" on the device; callers settle unknown boxes
 // element by element (the mask generator) or by running the predicate (the attention kernels).
 import type { IntExpr, MaskExpr, PatternIR } from "../../compiler/ir.js";
+import { noEmptyDocument } from "../../compiler/blockmask/lib.js";
 import { cudaInt, INLINE_ENDS, type CudaConstants } from "./spell.js";
 
 /** a q + b k + the sum of `c`: C terms that read neither q nor k (constant over a box). */
@@ -89,10 +90,9 @@ function boxInt(e: IntExpr, consts: CudaConstants): string {
     case "neg": return `spattn::box::iv_neg(${boxInt(e.a, consts)}, b)`;
     case "abs": return `spattn::box::iv_abs(${boxInt(e.a, consts)}, b)`;
     case "segment": {
-      // Monotone; dense when no document is empty (ids then step by one).
-      const noEmpty = !(e.ends.length > 0 && e.ends[0] === 0) && e.ends.every((v, i) => i === 0 || v !== e.ends[i - 1]);
+      // Monotone; dense when no document is empty.
       const x = boxInt(e.a, consts);
-      return `[&](const spattn::box::Iv& x) { return spattn::box::iv_segment(x, ${segmentOf(e.ends, "x.lo", consts)}, ${segmentOf(e.ends, "x.hi", consts)}, ${noEmpty}); }(${x})`;
+      return `[&](const spattn::box::Iv& x) { return spattn::box::iv_segment(x, ${segmentOf(e.ends, "x.lo", consts)}, ${segmentOf(e.ends, "x.hi", consts)}, ${noEmptyDocument(e.ends)}); }(${x})`;
     }
     case "natStart":
       return `spattn::box::iv_nat_start(${boxInt(e.a, consts)}, ${e.length < 0 ? "n" : `${e.length}LL`}, ${e.kernel}, ${e.dilation}, ${e.causal})`;

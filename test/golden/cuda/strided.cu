@@ -284,10 +284,6 @@ SPATTN_HD Iv iv_of(long long lo, long long hi, bool tight, bool dense, int dep) 
 }
 /** Operands that read different variables, or one of which is constant, vary independently. */
 SPATTN_HD bool independent(const Iv& x, const Iv& y) { return (x.dep & y.dep) == 0 || x.lo == x.hi || y.lo == y.hi; }
-SPATTN_HD long long fdiv(long long a, long long m) { return floor_div<long long>(a, m); }
-SPATTN_HD long long fmod(long long a, long long m) { return floor_mod<long long>(a, m); }
-SPATTN_HD long long lmin(long long a, long long b) { return a < b ? a : b; }
-SPATTN_HD long long lmax(long long a, long long b) { return a > b ? a : b; }
 
 SPATTN_HD Iv iv_neg(const Iv& x, const Box& b) {
   if (x.lin) return iv_lin(-x.a, -x.b, -x.c, b);
@@ -303,31 +299,31 @@ SPATTN_HD Iv iv_mul(const Iv& x, const Iv& y, const Box& b) {
   if (x.lin && y.lin && x.dep == 0) return iv_lin(x.c * y.a, x.c * y.b, x.c * y.c, b);
   if (x.lin && y.lin && y.dep == 0) return iv_lin(y.c * x.a, y.c * x.b, y.c * x.c, b);
   const long long p0 = x.lo * y.lo, p1 = x.lo * y.hi, p2 = x.hi * y.lo, p3 = x.hi * y.hi;
-  const long long lo = lmin(lmin(p0, p1), lmin(p2, p3)), hi = lmax(lmax(p0, p1), lmax(p2, p3));
+  const long long lo = min_i<long long>(min_i<long long>(p0, p1), min_i<long long>(p2, p3)), hi = max_i<long long>(max_i<long long>(p0, p1), max_i<long long>(p2, p3));
   if (y.dep == 0 && y.lo == y.hi) return iv_of(lo, hi, x.tight, x.dense && y.lo >= -1 && y.lo <= 1, x.dep);
   if (x.dep == 0 && x.lo == x.hi) return iv_of(lo, hi, y.tight, y.dense && x.lo >= -1 && x.lo <= 1, y.dep);
   return iv_of(lo, hi, false, false, x.dep | y.dep);
 }
-SPATTN_HD Iv iv_div(const Iv& x, long long m) { return iv_of(fdiv(x.lo, m), fdiv(x.hi, m), x.tight, x.dense, x.dep); }
+SPATTN_HD Iv iv_div(const Iv& x, long long m) { return iv_of(floor_div<long long>(x.lo, m), floor_div<long long>(x.hi, m), x.tight, x.dense, x.dep); }
 SPATTN_HD Iv iv_mod(const Iv& x, long long m) {
-  if (fdiv(x.lo, m) == fdiv(x.hi, m)) return iv_of(fmod(x.lo, m), fmod(x.hi, m), x.tight, x.dense, x.dep);
+  if (floor_div<long long>(x.lo, m) == floor_div<long long>(x.hi, m)) return iv_of(floor_mod<long long>(x.lo, m), floor_mod<long long>(x.hi, m), x.tight, x.dense, x.dep);
   if (!x.dense) return iv_of(0, m - 1, false, false, x.dep);
   if (x.hi - x.lo + 1 >= m) return iv_of(0, m - 1, true, true, x.dep);
   // One wrap: values are [lo mod m, m - 1] and [0, hi mod m]; 0 and m - 1 are attained.
-  return iv_of(0, m - 1, true, fmod(x.hi, m) + 1 >= fmod(x.lo, m), x.dep);
+  return iv_of(0, m - 1, true, floor_mod<long long>(x.hi, m) + 1 >= floor_mod<long long>(x.lo, m), x.dep);
 }
 SPATTN_HD Iv iv_abs(const Iv& x, const Box& b) {
   if (x.lo >= 0) return x;
   if (x.hi <= 0) return iv_neg(x, b);
-  return iv_of(0, lmax(-x.lo, x.hi), x.dense, x.dense, x.dep);
+  return iv_of(0, max_i<long long>(-x.lo, x.hi), x.dense, x.dense, x.dep);
 }
 SPATTN_HD Iv iv_min(const Iv& x, const Iv& y) {
   const bool ind = independent(x, y);
-  return iv_of(lmin(x.lo, y.lo), lmin(x.hi, y.hi), ind && x.tight && y.tight, ind && x.dense && y.dense, x.dep | y.dep);
+  return iv_of(min_i<long long>(x.lo, y.lo), min_i<long long>(x.hi, y.hi), ind && x.tight && y.tight, ind && x.dense && y.dense, x.dep | y.dep);
 }
 SPATTN_HD Iv iv_max(const Iv& x, const Iv& y) {
   const bool ind = independent(x, y);
-  return iv_of(lmax(x.lo, y.lo), lmax(x.hi, y.hi), ind && x.tight && y.tight, ind && x.dense && y.dense, x.dep | y.dep);
+  return iv_of(max_i<long long>(x.lo, y.lo), max_i<long long>(x.hi, y.hi), ind && x.tight && y.tight, ind && x.dense && y.dense, x.dep | y.dep);
 }
 /** The document of x, given the documents of its bounds (monotone; dense when no document is
  *  empty, a fact the code generator passes in). */
@@ -348,12 +344,12 @@ SPATTN_HD Iv iv_nat_start(const Iv& x, long long length, long long kernel, long 
     long long lo = nat_start<long long>(x.lo, length, kernel, dilation, causal), hi = lo;
     for (long long i = x.lo + 1; i <= x.hi; ++i) {
       const long long s = nat_start<long long>(i, length, kernel, dilation, causal);
-      lo = lmin(lo, s);
-      hi = lmax(hi, s);
+      lo = min_i<long long>(lo, s);
+      hi = max_i<long long>(hi, s);
     }
     return iv_of(lo, hi, true, false, x.dep);
   }
-  return iv_of(lmin(0, x.lo), lmax(length - 1, x.hi), false, false, x.dep);
+  return iv_of(min_i<long long>(0, x.lo), max_i<long long>(length - 1, x.hi), false, false, x.dep);
 }
 
 /** x (op) 0 over the box, for x = left - right (ivCmp in the compiler). */

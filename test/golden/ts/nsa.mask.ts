@@ -177,12 +177,16 @@ function ivMax(x: IV, y: IV): IV {
   return ivOf(Math.max(x.lo, y.lo), Math.max(x.hi, y.hi), ind && x.tight && y.tight, ind && x.dense && y.dense, x.dep | y.dep);
 }
 
+/** Whether every document of cumulative `ends` holds a position (ids then step by one). */
+function noEmptyDocument(ends: readonly number[]): boolean {
+  if (ends.length > 0 && ends[0] === 0) return false;
+  for (let i = 1; i < ends.length; i++) if (ends[i] === ends[i - 1]) return false;
+  return true;
+}
+
 function ivSegment(ends: readonly number[], x: IV): IV {
-  // Monotone; dense when no document is empty (ids then step by one).
-  let noEmpty = true;
-  for (let i = 1; i < ends.length; i++) if (ends[i] === ends[i - 1]) noEmpty = false;
-  if (ends.length > 0 && ends[0] === 0) noEmpty = false;
-  return ivOf(segmentOf(ends, x.lo), segmentOf(ends, x.hi), x.tight, x.dense && noEmpty, x.dep);
+  // Monotone; dense when no document is empty.
+  return ivOf(segmentOf(ends, x.lo), segmentOf(ends, x.hi), x.tight, x.dense && noEmptyDocument(ends), x.dep);
 }
 
 /** Ranges wider than this are bounded loosely instead of enumerated. */
