@@ -149,27 +149,22 @@ export function scheduleKernel(d: DeviceModel, p: Problem, work: RowWork[], path
   let busy = 0;
   let slowest = 0;
   let ctas = 0;
+  const run = (t: number): void => {
+    end = Math.max(end, free.assign(t));
+    busy += t;
+    ctas++;
+    slowest = Math.max(slowest, t);
+  };
   if (short && halves && path.selectionSplitsTiles) {
     for (const w of halves) {
-      for (let i = 0; i < w.full.length; i++) {
-        const t = short.ctaOverheadUs + (w.full[i] + w.partial[i]) * short.keptEntryCost * short.entryCost * tileUs(d, p);
-        end = Math.max(end, free.assign(t));
-        busy += t;
-        ctas++;
-        slowest = Math.max(slowest, t);
-      }
+      for (let i = 0; i < w.full.length; i++) run(short.ctaOverheadUs + (w.full[i] + w.partial[i]) * short.keptEntryCost * short.entryCost * tileUs(d, p));
     }
-    return summarize(d, p.blockQ / 2, slots, ctas, end, busy, slowest);
-  }
-  for (const w of work) {
-    for (let i = 0; i < w.full.length; i++) {
-      const t = short ? short.ctaOverheadUs + shortLoopUs(d, p, w.full[i], w.partial[i], path) : k.ctaOverheadUs + ctaLoopUs(d, p, w.full[i], w.partial[i], path);
-      for (let half = 0; half < (short ? 2 : 1); half++) {
-        end = Math.max(end, free.assign(t));
-        busy += t;
-        ctas++;
+  } else {
+    for (const w of work) {
+      for (let i = 0; i < w.full.length; i++) {
+        const t = short ? short.ctaOverheadUs + shortLoopUs(d, p, w.full[i], w.partial[i], path) : k.ctaOverheadUs + ctaLoopUs(d, p, w.full[i], w.partial[i], path);
+        for (let half = 0; half < (short ? 2 : 1); half++) run(t);
       }
-      slowest = Math.max(slowest, t);
     }
   }
   return summarize(d, short ? p.blockQ / 2 : p.blockQ, slots, ctas, end, busy, slowest);
