@@ -121,7 +121,7 @@ function boxMask(m: MaskExpr, ir: PatternIR, consts: CudaConstants): string {
       const s = ir.selections[m.selection];
       const nqb = `((n + ${s.qblock - 1}) / ${s.qblock})`;
       const nkb = `((n + ${s.kblock - 1}) / ${s.kblock})`;
-      return `spattn::box::selected(dyn.sel${m.selection}_kept + head * ${nqb} * ${nkb}, ${nkb}, ${s.qblock}, ${s.kblock}, b)`;
+      return `spattn::box::selected<MAX_CELLS>(dyn.sel${m.selection}_kept + head * ${nqb} * ${nkb}, ${nkb}, ${s.qblock}, ${s.kblock}, b)`;
     }
     case "sameCluster": case "verticalSlash": return UNKNOWN;
   }
@@ -131,7 +131,9 @@ function boxMask(m: MaskExpr, ir: PatternIR, consts: CudaConstants): string {
 export function boxClassFunction(ir: PatternIR, consts: CudaConstants): string[] {
   return [
     "/** The predicate over the box of rows q0..q1 and keys k0..k1 (0 <= q0 <= q1 < n, likewise k) of",
-    " *  head `head`: spattn::box's packed three-valued truth (value & 3 is F, T, P or U). */",
+    " *  head `head`: spattn::box's packed three-valued truth (value & 3 is F, T, P or U). Selections",
+    " *  over more than MAX_CELLS blocks are U (spattn::box::selected). */",
+    "template <int MAX_CELLS = 64>",
     "__host__ __device__ __forceinline__ int box_class(int q0, int q1, int k0, int k1, int head_, int n_, const Dyn& dyn) {",
     "  const spattn::box::Box b = {q0, q1, k0, k1};",
     "  const long long n = n_, head = head_;",

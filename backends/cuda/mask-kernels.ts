@@ -14,6 +14,11 @@ export function maskKernelPrototypes(prefix: string): string[] {
       " * [heads][nqb][nkb], sorted and zero-padded (nqb = ceil(n/block_q), nkb = ceil(n/block_k)). */\n" +
       `int ${prefix}_mask_lists(const unsigned char* classes, int heads, int seq_len, int block_q, int block_k,\n` +
       "    int* kv_num, int* kv_idx, int* full_num, int* full_idx, cudaStream_t stream)",
+    "/* The same lists straight from the pattern, in one pass, without the classes: kv_num, full_num [heads][nqb];\n" +
+      " * kv_idx, full_idx [heads][nqb][nkb], sorted; indices past kv_num and full_num are not written (no padding).\n" +
+      " * With block_q x block_k the kernels' tiles, these are a dynamic pattern's per-call lists (spattn_tiles, stride nkb). */\n" +
+      `int ${prefix}_mask_tiles(int heads, int seq_len, int block_q, int block_k, const ${prefix}_dyn* dyn,\n` +
+      "    int* kv_num, int* kv_idx, int* full_num, int* full_idx, cudaStream_t stream)",
     "/* Row masks of the partial tiles of the attention kernels' lists (tiles, token_map and map_len as\n" +
       " * the launch takes them; device pointers): bits gets heads * ceil(rows/BLOCK_Q) * stride * BLOCK_Q\n" +
       " * 64-bit words (rows = map_len with a token map, else seq_len), for tiles->partial_bits. */\n" +
@@ -59,6 +64,21 @@ export function maskKernelCode(prefix: string): string[] {
     "  if (rows == 0) return 0;",
     "  if ((rows + 7) / 8 > 0x7fffffffLL) return (int)cudaErrorInvalidValue;",
     "  spattn::mask_lists<<<(unsigned)((rows + 7) / 8), 256, 0, stream>>>(classes, (int)rows, (int)nkb, kv_num, kv_idx, full_num, full_idx);",
+    "  return (int)cudaGetLastError();",
+    "}",
+    "",
+    `extern "C" int ${prefix}_mask_tiles(int heads, int seq_len, int block_q, int block_k, const ${prefix}_dyn* dyn,`,
+    "    int* kv_num, int* kv_idx, int* full_num, int* full_idx, cudaStream_t stream) {",
+    "  if (!dyn || !kv_num || !kv_idx || !full_num || !full_idx || heads < 0 || heads > 65535 || seq_len < 0 || block_q <= 0 || block_k <= 0)",
+    "    return (int)cudaErrorInvalidValue;",
+    "  const long long nqb = ((long long)seq_len + block_q - 1) / block_q, nkb = ((long long)seq_len + block_k - 1) / block_k;",
+    "  const long long rows = nqb * heads;",
+    "  if (nqb > 0x7fffffffLL || nkb > 0x7fffffffLL) return (int)cudaErrorInvalidValue;",
+    "  if (rows == 0) return 0;",
+    "  // A warp per (head, query tile), eight a CTA, grid-stride past a million CTAs.",
+    "  const long long ctas = (rows + 7) / 8;",
+    "  spattn::mask_tiles<<<(unsigned)(ctas < (1 << 20) ? ctas : (1 << 20)), 256, 0, stream>>>(seq_len, block_q, block_k, (int)nqb, (int)nkb, rows, *dyn,",
+    "      kv_num, kv_idx, full_num, full_idx);",
     "  return (int)cudaGetLastError();",
     "}",
     "",

@@ -373,6 +373,31 @@ def gpu_block_lists(case, heads, n, dyn, bq=128, bk=64, bufs=None):
     return classes, kv_num, kv_idx, full_num, full_idx
 
 
+def gpu_tile_lists(case, heads, n, dyn, bufs, bq=128, bk=64):
+    """The pattern's one-pass list builder (mask_tiles) into `bufs` (list_buffers): the same lists
+    as gpu_block_lists, without the classes, entries only (the padding keeps what it held)."""
+    lib, pre = lib_of(case["stem"]), case["prefix"]
+    _, kv_num, kv_idx, full_num, full_idx = bufs
+    rc = getattr(lib, f"{pre}_mask_tiles")(heads, n, bq, bk, ctypes.byref(dyn), *(ctypes.c_void_p(t.data_ptr()) for t in (kv_num, kv_idx, full_num, full_idx)),
+                                          ctypes.c_void_p(torch.cuda.current_stream().cuda_stream))
+    if rc != 0:
+        raise RuntimeError(f"mask_tiles returned {rc}")
+    return kv_num, kv_idx, full_num, full_idx
+
+
+def same_entries(got, want, untouched=None):
+    """Lists equal entry for entry up to their counts (got, want: kv_num, kv_idx, full_num,
+    full_idx); with `untouched`, every index past the counts must still hold it."""
+    ok = True
+    for num, idx, wnum, widx in ((got[0], got[1], want[0], want[1]), (got[2], got[3], want[2], want[3])):
+        rank = torch.arange(idx.shape[-1], device=idx.device)[None, None, :]
+        listed = rank < wnum[..., None]
+        ok = ok and torch.equal(num, wnum) and bool(((idx == widx) | ~listed).all())
+        if untouched is not None:
+            ok = ok and bool(((idx == untouched) | listed).all())
+    return ok
+
+
 def expected_lists(mask, bq=128, bk=64):
     """Tile classes and lists from a dense [heads, n, n] mask (tiles clipped at n)."""
     heads, n = mask.shape[0], mask.shape[-1]
@@ -401,13 +426,20 @@ for c in checks:
     dense = torch.full((heads, n, n), 7, dtype=torch.uint8, device="cuda")
     rc = getattr(lib_of(c["stem"]), f"{c['prefix']}_mask_dense")(ctypes.c_void_p(dense.data_ptr()), heads, n, ctypes.byref(dyn), ctypes.c_void_p(torch.cuda.current_stream().cuda_stream))
     got = gpu_block_lists(c, heads, n, dyn)
+    sentinel = list_buffers(heads, n)
+    for t in sentinel[1:]:
+        t.fill_(-7)
+    one_pass = gpu_tile_lists(c, heads, n, dyn, sentinel)
     torch.cuda.synchronize()
+    expected = expected_lists(want)
     same_dense = rc == 0 and bool(((dense == 0) | (dense == 1)).all()) and torch.equal(dense.bool(), want)
-    same_lists = all(torch.equal(a, b) for a, b in zip(got, expected_lists(want)))
+    same_lists = all(torch.equal(a, b) for a, b in zip(got, expected))
+    same_tiles = same_entries(one_pass, expected[1:], untouched=-7)
+    good = same_dense and same_lists and same_tiles
     mask_checked += 1
-    mask_fail += 0 if (same_dense and same_lists) else 1
-    print(f"{'ok  ' if same_dense and same_lists else 'FAIL'} GPU mask generator {c['tag']}: dense {'identical' if same_dense else 'DIFFERENT'}, "
-          f"128x64 classes and lists {'identical' if same_lists else 'DIFFERENT'} to the CPU's mask", flush=True)
+    mask_fail += 0 if good else 1
+    print(f"{'ok  ' if good else 'FAIL'} GPU mask generator {c['tag']}: dense {'identical' if same_dense else 'DIFFERENT'}, "
+          f"128x64 classes and lists {'identical' if same_lists else 'DIFFERENT'}, one-pass lists {'identical, padding untouched' if same_tiles else 'DIFFERENT'} to the CPU's mask", flush=True)
 print(f"GPU mask generators: {mask_checked - mask_fail} passed, {mask_fail} failed", flush=True)
 failures += mask_fail
 
@@ -538,21 +570,24 @@ if timings:
             tiles = Tiles(pn.data_ptr(), pi.data_ptr(), fnum.data_ptr(), fi.data_ptr(), stride, heads)
             lists = "tile lists from the harness, untimed"
         else:
-            bufs = list_buffers(heads, n)
-            gpu_block_lists(t, heads, n, dyn, bufs=bufs)
-            _, g_pn, g_pi, g_fn, g_fi = bufs
-            rank = torch.arange(nkt, device="cuda")[None, None, :]
-            same = torch.equal(g_pn, pn) and torch.equal(g_fn, fnum) and \
-                bool(((rank >= pn[..., None]) | (g_pi == torch.nn.functional.pad(pi, (0, nkt - stride), value=0))).all()) and \
-                bool(((rank >= fnum[..., None]) | (g_fi == torch.nn.functional.pad(fi, (0, nkt - stride), value=0))).all())
-            print(f"{'ok  ' if same else 'FAIL'} {t['tag']}: GPU mask generator's lists {'identical' if same else 'DIFFERENT'} to the harness's", flush=True)
+            # The one-pass builder's lists (mask_tiles) run the attention; the two-step
+            # FlexAttention-layout generator (mask_blocks, mask_lists) is timed beside it.
+            bufs, flex_bufs = list_buffers(heads, n), list_buffers(heads, n)
+            got = gpu_tile_lists(t, heads, n, dyn, bufs)
+            got_flex = gpu_block_lists(t, heads, n, dyn, bufs=flex_bufs)[1:]
+            padded = lambda x: torch.nn.functional.pad(x, (0, nkt - stride), value=0)
+            same = same_entries(got, (pn, padded(pi), fnum, padded(fi))) and same_entries(got_flex, (pn, padded(pi), fnum, padded(fi)))
+            print(f"{'ok  ' if same else 'FAIL'} {t['tag']}: GPU mask generator's lists (one pass and two steps) {'identical' if same else 'DIFFERENT'} to the harness's", flush=True)
             if not same:
                 global failures
                 failures += 1
-            lists_ms = bench(lambda: gpu_block_lists(t, heads, n, dyn, bufs=bufs))
-            parts.update({f"lists: {name}": ms for name, ms in builder_kernel_times(lambda: gpu_block_lists(t, heads, n, dyn, bufs=bufs)).items()})
+            lists_ms = bench(lambda: gpu_tile_lists(t, heads, n, dyn, bufs))
+            flex_layout_ms = bench(lambda: gpu_block_lists(t, heads, n, dyn, bufs=flex_bufs))
+            parts.update({f"lists: {name}": ms for name, ms in builder_kernel_times(lambda: gpu_tile_lists(t, heads, n, dyn, bufs)).items()})
+            parts.update({f"flex layout (not counted): {name}": ms for name, ms in builder_kernel_times(lambda: gpu_block_lists(t, heads, n, dyn, bufs=flex_bufs)).items()})
+            g_pn, g_pi, g_fn, g_fi = got
             tiles = Tiles(g_pn.data_ptr(), g_pi.data_ptr(), g_fn.data_ptr(), g_fi.data_ptr(), nkt, heads)
-            lists = f"tile lists {lists_ms:.3f}"
+            lists = f"tile lists {lists_ms:.3f} (mask_tiles; padded FlexAttention layout by mask_blocks + mask_lists {flex_layout_ms:.3f})"
             build_ms += lists_ms
         fn = launcher(t["stem"], t["prefix"], "bf16", d)
         ours = bench(lambda: run(fn, q, k, v, o, lse, tiles, dyn))
@@ -689,11 +724,14 @@ if timings:
               f"with tile bits {ours_b:8.3f} ms x{flex_ms / ours_b:5.2f} (bits built in {bits_ms:.3f} ms)", flush=True)
     # The GPU mask generator's 128 x 64 lists of the positional patterns (sequence order, every
     # head), timed after the attention: its long brute-force runs heat the GPU.
+    # Both forms: classes then padded lists (mask_blocks, mask_lists), and one pass (mask_tiles).
     for t in timings if not args.ours_only else []:
         if t["flex"] in mods:
-            ms = bench(lambda: gpu_block_lists(t, t["heads"], t["n"], dyn_struct([], "")[0]))
-            rows.append({"case": f"gpu_block_mask_{t['tag']}", "n": t["n"], "heads": t["heads"], "ms": ms, "block_mask_ms_cpu_one_head": t["blockMaskMs"]})
-            print(f"GPU mask generator {t['tag']:26s} {ms:8.3f} ms ({t['heads']} heads; CPU, one head: {t['blockMaskMs']} ms)", flush=True)
+            bufs, dyn0 = list_buffers(t["heads"], t["n"]), dyn_struct([], "")[0]
+            ms = bench(lambda: gpu_block_lists(t, t["heads"], t["n"], dyn0, bufs=bufs))
+            one_ms = bench(lambda: gpu_tile_lists(t, t["heads"], t["n"], dyn0, bufs))
+            rows.append({"case": f"gpu_block_mask_{t['tag']}", "n": t["n"], "heads": t["heads"], "ms": ms, "one_pass_ms": one_ms, "block_mask_ms_cpu_one_head": t["blockMaskMs"]})
+            print(f"GPU mask generator {t['tag']:26s} {ms:8.3f} ms, one pass {one_ms:8.3f} ms ({t['heads']} heads; CPU, one head: {t['blockMaskMs']} ms)", flush=True)
     for n, heads in sorted({(t["n"], t["heads"]) for t in timings}) if not args.ours_only or args.sdpa else []:
         q, k, v = (torch.randn(1, heads, n, 128, device="cuda", dtype=torch.bfloat16) for _ in range(3))
         for name, causal in (("sdpa_dense", False), ("sdpa_causal", True)):

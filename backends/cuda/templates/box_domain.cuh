@@ -3,8 +3,8 @@
 // function. A box's truth is F (no pair allowed), T (every pair allowed), P (some and some not,
 // proven) or U (not proven), packed with the variables it depends on as value | dep << 2,
 // exactly as the compiler packs it. Routes and vertical-slash steps, whose compiler boxes read
-// prefix sums the device does not have, are U, as are selections over boxes of more than 64
-// blocks: U costs callers an element-by-element look, never a wrong answer.
+// prefix sums the device does not have, are U, as are selections over boxes of more than
+// box_class's MAX_CELLS blocks: U costs callers an element-by-element look, never a wrong answer.
 // pattern::box_class (generated) combines these; the GPU mask generator classifies tiles with
 // it, and the sm_90a kernel's 64-row CTAs skip the list entries their rows leave empty.
 //
@@ -154,17 +154,53 @@ SPATTN_HD int tri_join(int x, int y, bool is_and) {
 SPATTN_HD int tri_and(int x, int y) { return tri_join(x, y, true); }
 SPATTN_HD int tri_or(int x, int y) { return tri_join(x, y, false); }
 
+/** Nonzero bytes of a word: a byte's high bit after adding 0x7f to its low seven bits, or its own. */
+SPATTN_HD int nonzero_bytes(unsigned w) {
+  const unsigned t = (((w & 0x7f7f7f7fu) + 0x7f7f7f7fu) | w) & 0x80808080u;
+#ifdef __CUDA_ARCH__
+  return __popc(t);
+#else
+  return __builtin_popcount(t);
+#endif
+}
+
+/** Nonzero bytes of p[0 .. len), runs of 8 or more by aligned words. */
+SPATTN_HD int count_kept(const unsigned char* p, int len) {
+  int count = 0, j = 0;
+  if (len >= 8) {
+    for (const int head = (int)((0u - (unsigned)(unsigned long long)p) & 3u); j < head; ++j) count += p[j] != 0;
+    for (; j + 4 <= len; j += 4) {
+#ifdef __CUDA_ARCH__
+      const unsigned w = *reinterpret_cast<const unsigned*>(p + j);
+#else
+      unsigned w;
+      __builtin_memcpy(&w, p + j, 4);
+#endif
+      count += nonzero_bytes(w);
+    }
+  }
+  for (; j < len; ++j) count += p[j] != 0;
+  return count;
+}
+
 /** The kept blocks of a selection ([nqb][nkb] bytes of one head) over the box: F when none of
- *  the blocks it touches is kept, T when all are, else P. Boxes touching more than 64 blocks
- *  are left U (a box of the kernels' tiles touches one to four). */
+ *  the blocks it touches is kept, T when all are, else P. Boxes touching more than MAX_CELLS
+ *  blocks are left U. The kernels' tiles touch one to four (MAX_CELLS 64, a byte at a time:
+ *  the attention kernels' code stays small); the mask generator's boxes of 32 tiles 32 to 64
+ *  blocks and more, counted by words (MAX_CELLS 1024). */
+template <int MAX_CELLS>
 SPATTN_HD int selected(const unsigned char* kept, long long nkb, int qblock, int kblock, const Box& b) {
   // Positions are below 2^30: 32-bit divisions by the (constant) block sizes.
   const int i0 = (int)b.q0 / qblock, i1 = (int)b.q1 / qblock, j0 = (int)b.k0 / kblock, j1 = (int)b.k1 / kblock;
   const long long cells = (long long)(i1 - i0 + 1) * (j1 - j0 + 1);
-  if (cells > 64) return tri(U, DEP_Q | DEP_K);
+  if (cells > MAX_CELLS) return tri(U, DEP_Q | DEP_K);
   long long count = 0;
   for (int i = i0; i <= i1; ++i) {
-    for (int j = j0; j <= j1; ++j) count += kept[(long long)i * nkb + j] != 0;
+    if constexpr (MAX_CELLS > 64) {
+      count += count_kept(kept + (long long)i * nkb + j0, j1 - j0 + 1);
+    } else {
+      for (int j = j0; j <= j1; ++j) count += kept[(long long)i * nkb + j] != 0;
+    }
   }
   return count == 0 ? F : count == cells ? T : tri(P, DEP_Q | DEP_K);
 }

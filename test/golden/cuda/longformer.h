@@ -75,6 +75,11 @@ int spattn_longformer_mask_blocks(unsigned char* classes, int heads, int seq_len
  * [heads][nqb][nkb], sorted and zero-padded (nqb = ceil(n/block_q), nkb = ceil(n/block_k)). */
 int spattn_longformer_mask_lists(const unsigned char* classes, int heads, int seq_len, int block_q, int block_k,
     int* kv_num, int* kv_idx, int* full_num, int* full_idx, cudaStream_t stream);
+/* The same lists straight from the pattern, in one pass, without the classes: kv_num, full_num [heads][nqb];
+ * kv_idx, full_idx [heads][nqb][nkb], sorted; indices past kv_num and full_num are not written (no padding).
+ * With block_q x block_k the kernels' tiles, these are a dynamic pattern's per-call lists (spattn_tiles, stride nkb). */
+int spattn_longformer_mask_tiles(int heads, int seq_len, int block_q, int block_k, const spattn_longformer_dyn* dyn,
+    int* kv_num, int* kv_idx, int* full_num, int* full_idx, cudaStream_t stream);
 /* Row masks of the partial tiles of the attention kernels' lists (tiles, token_map and map_len as
  * the launch takes them; device pointers): bits gets heads * ceil(rows/BLOCK_Q) * stride * BLOCK_Q
  * 64-bit words (rows = map_len with a token map, else seq_len), for tiles->partial_bits. */

@@ -235,8 +235,8 @@ __device__ __forceinline__ void load_tile(T* dst, int* tok, const T* src, int ro
 // function. A box's truth is F (no pair allowed), T (every pair allowed), P (some and some not,
 // proven) or U (not proven), packed with the variables it depends on as value | dep << 2,
 // exactly as the compiler packs it. Routes and vertical-slash steps, whose compiler boxes read
-// prefix sums the device does not have, are U, as are selections over boxes of more than 64
-// blocks: U costs callers an element-by-element look, never a wrong answer.
+// prefix sums the device does not have, are U, as are selections over boxes of more than
+// box_class's MAX_CELLS blocks: U costs callers an element-by-element look, never a wrong answer.
 // pattern::box_class (generated) combines these; the GPU mask generator classifies tiles with
 // it, and the sm_90a kernel's 64-row CTAs skip the list entries their rows leave empty.
 //
@@ -386,17 +386,53 @@ SPATTN_HD int tri_join(int x, int y, bool is_and) {
 SPATTN_HD int tri_and(int x, int y) { return tri_join(x, y, true); }
 SPATTN_HD int tri_or(int x, int y) { return tri_join(x, y, false); }
 
+/** Nonzero bytes of a word: a byte's high bit after adding 0x7f to its low seven bits, or its own. */
+SPATTN_HD int nonzero_bytes(unsigned w) {
+  const unsigned t = (((w & 0x7f7f7f7fu) + 0x7f7f7f7fu) | w) & 0x80808080u;
+#ifdef __CUDA_ARCH__
+  return __popc(t);
+#else
+  return __builtin_popcount(t);
+#endif
+}
+
+/** Nonzero bytes of p[0 .. len), runs of 8 or more by aligned words. */
+SPATTN_HD int count_kept(const unsigned char* p, int len) {
+  int count = 0, j = 0;
+  if (len >= 8) {
+    for (const int head = (int)((0u - (unsigned)(unsigned long long)p) & 3u); j < head; ++j) count += p[j] != 0;
+    for (; j + 4 <= len; j += 4) {
+#ifdef __CUDA_ARCH__
+      const unsigned w = *reinterpret_cast<const unsigned*>(p + j);
+#else
+      unsigned w;
+      __builtin_memcpy(&w, p + j, 4);
+#endif
+      count += nonzero_bytes(w);
+    }
+  }
+  for (; j < len; ++j) count += p[j] != 0;
+  return count;
+}
+
 /** The kept blocks of a selection ([nqb][nkb] bytes of one head) over the box: F when none of
- *  the blocks it touches is kept, T when all are, else P. Boxes touching more than 64 blocks
- *  are left U (a box of the kernels' tiles touches one to four). */
+ *  the blocks it touches is kept, T when all are, else P. Boxes touching more than MAX_CELLS
+ *  blocks are left U. The kernels' tiles touch one to four (MAX_CELLS 64, a byte at a time:
+ *  the attention kernels' code stays small); the mask generator's boxes of 32 tiles 32 to 64
+ *  blocks and more, counted by words (MAX_CELLS 1024). */
+template <int MAX_CELLS>
 SPATTN_HD int selected(const unsigned char* kept, long long nkb, int qblock, int kblock, const Box& b) {
   // Positions are below 2^30: 32-bit divisions by the (constant) block sizes.
   const int i0 = (int)b.q0 / qblock, i1 = (int)b.q1 / qblock, j0 = (int)b.k0 / kblock, j1 = (int)b.k1 / kblock;
   const long long cells = (long long)(i1 - i0 + 1) * (j1 - j0 + 1);
-  if (cells > 64) return tri(U, DEP_Q | DEP_K);
+  if (cells > MAX_CELLS) return tri(U, DEP_Q | DEP_K);
   long long count = 0;
   for (int i = i0; i <= i1; ++i) {
-    for (int j = j0; j <= j1; ++j) count += kept[(long long)i * nkb + j] != 0;
+    if constexpr (MAX_CELLS > 64) {
+      count += count_kept(kept + (long long)i * nkb + j0, j1 - j0 + 1);
+    } else {
+      for (int j = j0; j <= j1; ++j) count += kept[(long long)i * nkb + j] != 0;
+    }
   }
   return count == 0 ? F : count == cells ? T : tri(P, DEP_Q | DEP_K);
 }
@@ -429,12 +465,14 @@ __host__ __device__ __forceinline__ bool allowed(int q_, int k_, int head, int n
 }
 
 /** The predicate over the box of rows q0..q1 and keys k0..k1 (0 <= q0 <= q1 < n, likewise k) of
- *  head `head`: spattn::box's packed three-valued truth (value & 3 is F, T, P or U). */
+ *  head `head`: spattn::box's packed three-valued truth (value & 3 is F, T, P or U). Selections
+ *  over more than MAX_CELLS blocks are U (spattn::box::selected). */
+template <int MAX_CELLS = 64>
 __host__ __device__ __forceinline__ int box_class(int q0, int q1, int k0, int k1, int head_, int n_, const Dyn& dyn) {
   const spattn::box::Box b = {q0, q1, k0, k1};
   const long long n = n_, head = head_;
   (void)dyn; (void)head; (void)n; (void)b;
-  return spattn::box::tri_and(spattn::box::lin_cmp(spattn::box::LE, -1LL, 1LL, 0LL, b), spattn::box::tri_or(spattn::box::selected(dyn.sel0_kept + head * ((n + 63) / 64) * ((n + 63) / 64), ((n + 63) / 64), 64, 64, b), spattn::box::lin_cmp(spattn::box::LT, 1LL, -1LL, -1LL * (long long)(pint)512, b)));
+  return spattn::box::tri_and(spattn::box::lin_cmp(spattn::box::LE, -1LL, 1LL, 0LL, b), spattn::box::tri_or(spattn::box::selected<MAX_CELLS>(dyn.sel0_kept + head * ((n + 63) / 64) * ((n + 63) / 64), ((n + 63) / 64), 64, 64, b), spattn::box::lin_cmp(spattn::box::LT, 1LL, -1LL, -1LL * (long long)(pint)512, b)));
 }
 
 /** Heads' groups of `match head` cases: this pattern has one. */
@@ -733,10 +771,15 @@ __global__ void __launch_bounds__(NW * 32) attention_fwd(Params p, pattern::Dyn 
 //   mask_lists:    FlexAttention's BlockMask lists from those classes (kv_num / kv_idx for the
 //                  partial tiles, full_num / full_idx for the full ones), sorted, padded to
 //                  ceil(n/bk) indices per row: what `spattn mask --format bsr` writes;
+//   mask_tiles:    the same lists in one pass without the classes or the padding (a dynamic
+//                  pattern's per-call lists for the attention kernels);
 //   mask_tile_bits: row masks of the partial tiles of the kernels' lists (optional input).
 // Embedded verbatim into every generated .cu file, after the pattern.
 
 namespace spattn {
+
+/** The largest selection box the mask generator counts (box::selected): its boxes of 32 tiles. */
+constexpr int MASK_MAX_CELLS = 1024;
 
 /** Grid (key chunks, query rows from q0, heads). */
 __global__ void mask_dense(unsigned char* out, int n, int q0, pattern::Dyn dyn) {
@@ -753,36 +796,72 @@ __device__ __forceinline__ int halves_class(int x, int y) {
   return x == box::T ? 2 : 0;
 }
 
-/** TILES consecutive key tiles a thread: the pattern over each tile's box (pattern::box_class)
- *  settles it where it can, 0 empty, 1 partial, 2 full; where it cannot, the tile's two halves
- *  of rows are tried (block top-k's diagonal tiles: the causal part and the kept blocks are
- *  both partial over the tile, but not over a query block); a tile still undecided is marked 3
- *  for mask_refine. Grid: x over key tiles, y over rows (head h, query tile qb) = h * nqb + qb,
- *  strided past the grid's 65535. Tiles past the end are clipped to n. */
+/** The class of the tile of rows q0..q1 and keys k0..k1: 0 empty, 1 partial, 2 full where the
+ *  pattern's box domain (pattern::box_class) settles it, else the tile's two halves of rows
+ *  (block top-k's diagonal tiles: the causal part and the kept blocks are both partial over the
+ *  tile, but not over a query block), else 3, undecided (refine_tile). */
+__device__ __forceinline__ int tile_class(int q0, int q1, int k0, int k1, int h, int n, const pattern::Dyn& dyn) {
+  const int v = pattern::box_class<MASK_MAX_CELLS>(q0, q1, k0, k1, h, n, dyn) & 3;
+  const int cls = v == box::F ? 0 : v == box::T ? 2 : v == box::P ? 1 : 3;
+  if (cls != 3 || q1 == q0) return cls;
+  const int qm = q0 + (q1 - q0) / 2;
+  return halves_class(pattern::box_class<MASK_MAX_CELLS>(q0, qm, k0, k1, h, n, dyn), pattern::box_class<MASK_MAX_CELLS>(qm + 1, q1, k0, k1, h, n, dyn));
+}
+
+/** Settles a tile tile_class left undecided, as the compiler's refineBlock does; the whole warp
+ *  calls it for the same tile. A lane per row takes the pattern over the row's box, and the
+ *  row's elements only where that is undecided too: full when every pair is allowed, empty when
+ *  none is, else partial (on every lane). */
+__device__ __forceinline__ int refine_tile(int q0, int q1, int k0, int k1, int h, int n, const pattern::Dyn& dyn, int lane) {
+  bool any = false, all = true;
+  for (int q = q0 + lane; q <= q1; q += 32) {
+    const int v = pattern::box_class<MASK_MAX_CELLS>(q, q, k0, k1, h, n, dyn) & 3;
+    if (v == box::T) any = true;
+    else if (v == box::F) all = false;
+    else if (v == box::P) any = true, all = false;
+    else {
+      for (int k = k0; k <= k1; ++k) {
+        const bool ok = pattern::allowed(q, k, h, n, dyn);
+        any |= ok;
+        all &= ok;
+      }
+    }
+  }
+  any = __any_sync(0xffffffffu, any);
+  all = __all_sync(0xffffffffu, all);
+  return all ? 2 : (any ? 1 : 0);
+}
+
+/** TILES consecutive key tiles a thread: their joint box first, which settles all of them at
+ *  once where the pattern is empty or full over it (most tiles of a selection or a window);
+ *  else each tile by tile_class, undecided ones marked 3 for mask_refine. Grid: x over key
+ *  tiles, y over rows (head h, query tile qb) = h * nqb + qb, strided past the grid's 65535.
+ *  Tiles past the end are clipped to n. */
 template <int TILES>
 __global__ void mask_classify(unsigned char* classes, int n, int bq, int bk, int nqb, int nkb, int heads, pattern::Dyn dyn) {
   const int kb0 = (blockIdx.x * blockDim.x + threadIdx.x) * TILES;
   if (kb0 >= nkb) return;
+  const int kbs = min(TILES, nkb - kb0), kend = min(n, (kb0 + kbs) * bk) - 1;
   for (long long row = blockIdx.y; row < (long long)nqb * heads; row += gridDim.y) {
     const int qb = (int)(row % nqb), h = (int)(row / nqb);
-    const int q0 = qb * bq, q1 = min(n - q0, bq) + q0 - 1, qm = q0 + (q1 - q0) / 2;
+    const int q0 = qb * bq, q1 = min(n - q0, bq) + q0 - 1;
+    unsigned char* c = classes + row * nkb + kb0;
+    const int joint = pattern::box_class<MASK_MAX_CELLS>(q0, q1, kb0 * bk, kend, h, n, dyn) & 3;
+    if (joint == box::F || joint == box::T) {
+      for (int x = 0; x < kbs; ++x) c[x] = joint == box::T ? 2 : 0;
+      continue;
+    }
 #pragma unroll
     for (int x = 0; x < TILES; ++x) {
-      const int kb = kb0 + x;
-      if (kb >= nkb) break;
-      const int k0 = kb * bk, k1 = min(n - k0, bk) + k0 - 1;
-      const int v = pattern::box_class(q0, q1, k0, k1, h, n, dyn) & 3;
-      int cls = v == box::F ? 0 : v == box::T ? 2 : v == box::P ? 1 : 3;
-      if (cls == 3 && q1 > q0) cls = halves_class(pattern::box_class(q0, qm, k0, k1, h, n, dyn), pattern::box_class(qm + 1, q1, k0, k1, h, n, dyn));
-      classes[row * nkb + kb] = (unsigned char)cls;
+      if (x >= kbs) break;
+      const int k0 = (kb0 + x) * bk;
+      c[x] = (unsigned char)tile_class(q0, q1, k0, min(n - k0, bk) + k0 - 1, h, n, dyn);
     }
   }
 }
 
-/** Settles the tiles mask_classify marked 3, as the compiler's refineBlock does: the pattern
- *  over each row's box, and the row's elements only where the row is undecided too. A warp scans
- *  32 tiles at a time (grid-stride); each marked one is settled by the whole warp, a lane per
- *  row: full when every pair is allowed, empty when none is. */
+/** Settles the tiles mask_classify marked 3 (refine_tile). A warp scans 32 tiles at a time
+ *  (grid-stride); each marked one is settled by the whole warp. */
 __global__ void mask_refine(unsigned char* classes, long long tiles, int n, int bq, int bk, int nqb, int nkb, pattern::Dyn dyn) {
   const int lane = threadIdx.x % 32;
   const long long warp = (blockIdx.x * (long long)blockDim.x + threadIdx.x) / 32, warps = (long long)gridDim.x * blockDim.x / 32;
@@ -793,24 +872,53 @@ __global__ void mask_refine(unsigned char* classes, long long tiles, int n, int 
       todo &= todo - 1;
       const int kb = (int)(t % nkb), qb = (int)(t / nkb % nqb), h = (int)(t / nkb / nqb);
       const int q0 = qb * bq, k0 = kb * bk;
-      const int rows = min(bq, n - q0), k1 = min(n - k0, bk) + k0 - 1;
-      bool any = false, all = true;
-      for (int r = lane; r < rows; r += 32) {
-        const int q = q0 + r, v = pattern::box_class(q, q, k0, k1, h, n, dyn) & 3;
-        if (v == box::T) any = true;
-        else if (v == box::F) all = false;
-        else if (v == box::P) any = true, all = false;
-        else {
-          for (int k = k0; k <= k1; ++k) {
-            const bool ok = pattern::allowed(q, k, h, n, dyn);
-            any |= ok;
-            all &= ok;
-          }
+      const int cls = refine_tile(q0, min(n - q0, bq) + q0 - 1, k0, min(n - k0, bk) + k0 - 1, h, n, dyn, lane);
+      if (lane == 0) classes[t] = (unsigned char)cls;
+    }
+  }
+}
+
+/** mask_lists' lists straight from the pattern, without the classes: a warp per (head, query
+ *  tile), grid-stride. Each lane takes the box of a chunk of 32 key tiles; the chunks not proven
+ *  empty are then walked in order, a tile a lane (tile_class, or full where its chunk is),
+ *  undecided tiles settled by the warp (refine_tile), and a ballot gives each listed tile its
+ *  place, so the indices come out sorted. Only the entries are written: kv_idx and full_idx past
+ *  kv_num and full_num keep what they held. For a selection of a few blocks a row this takes
+ *  about 2 boxes a tile row's chunk and one a tile near a kept block, where mask_classify takes
+ *  one or more for each of the row's tiles. */
+__global__ void mask_tiles(int n, int bq, int bk, int nqb, int nkb, long long rows, pattern::Dyn dyn, int* kv_num, int* kv_idx,
+                           int* full_num, int* full_idx) {
+  const int lane = threadIdx.x % 32;
+  const unsigned below = (1u << lane) - 1u;
+  const long long warps = (long long)gridDim.x * blockDim.x / 32;
+  for (long long row = (blockIdx.x * (long long)blockDim.x + threadIdx.x) / 32; row < rows; row += warps) {
+    const int qb = (int)(row % nqb), h = (int)(row / nqb);
+    const int q0 = qb * bq, q1 = min(n - q0, bq) + q0 - 1;
+    int* pi = kv_idx + row * nkb;
+    int* fi = full_idx + row * nkb;
+    int np = 0, nf = 0;
+    for (int base = 0; base < nkb; base += 32 * 32) {
+      const int c0 = base + lane * 32;
+      const int cv = c0 < nkb ? pattern::box_class<MASK_MAX_CELLS>(q0, q1, c0 * bk, (int)min((long long)n, (long long)min(c0 + 32, nkb) * bk) - 1, h, n, dyn) & 3 : (int)box::F;
+      const unsigned whole = __ballot_sync(0xffffffffu, cv == box::T);
+      for (unsigned todo = __ballot_sync(0xffffffffu, cv != box::F); todo; todo &= todo - 1) {
+        const int first = base + (__ffs(todo) - 1) * 32, kb = first + lane, k0 = kb * bk;
+        int cls = kb >= nkb ? 0 : (whole >> (__ffs(todo) - 1) & 1) ? 2 : tile_class(q0, q1, k0, min(n - k0, bk) + k0 - 1, h, n, dyn);
+        for (unsigned open = __ballot_sync(0xffffffffu, cls == 3); open; open &= open - 1) {
+          const int u = __ffs(open) - 1, u0 = (first + u) * bk;
+          const int settled = refine_tile(q0, q1, u0, min(n - u0, bk) + u0 - 1, h, n, dyn, lane);
+          if (lane == u) cls = settled;
         }
+        const unsigned part = __ballot_sync(0xffffffffu, cls == 1), full = __ballot_sync(0xffffffffu, cls == 2);
+        if (cls == 1) pi[np + __popc(part & below)] = kb;
+        if (cls == 2) fi[nf + __popc(full & below)] = kb;
+        np += __popc(part);
+        nf += __popc(full);
       }
-      any = __any_sync(0xffffffffu, any);
-      all = __all_sync(0xffffffffu, all);
-      if (lane == 0) classes[t] = all ? 2 : (any ? 1 : 0);
+    }
+    if (lane == 0) {
+      kv_num[row] = np;
+      full_num[row] = nf;
     }
   }
 }
@@ -2654,6 +2762,21 @@ extern "C" int spattn_nsa_mask_lists(const unsigned char* classes, int heads, in
   if (rows == 0) return 0;
   if ((rows + 7) / 8 > 0x7fffffffLL) return (int)cudaErrorInvalidValue;
   spattn::mask_lists<<<(unsigned)((rows + 7) / 8), 256, 0, stream>>>(classes, (int)rows, (int)nkb, kv_num, kv_idx, full_num, full_idx);
+  return (int)cudaGetLastError();
+}
+
+extern "C" int spattn_nsa_mask_tiles(int heads, int seq_len, int block_q, int block_k, const spattn_nsa_dyn* dyn,
+    int* kv_num, int* kv_idx, int* full_num, int* full_idx, cudaStream_t stream) {
+  if (!dyn || !kv_num || !kv_idx || !full_num || !full_idx || heads < 0 || heads > 65535 || seq_len < 0 || block_q <= 0 || block_k <= 0)
+    return (int)cudaErrorInvalidValue;
+  const long long nqb = ((long long)seq_len + block_q - 1) / block_q, nkb = ((long long)seq_len + block_k - 1) / block_k;
+  const long long rows = nqb * heads;
+  if (nqb > 0x7fffffffLL || nkb > 0x7fffffffLL) return (int)cudaErrorInvalidValue;
+  if (rows == 0) return 0;
+  // A warp per (head, query tile), eight a CTA, grid-stride past a million CTAs.
+  const long long ctas = (rows + 7) / 8;
+  spattn::mask_tiles<<<(unsigned)(ctas < (1 << 20) ? ctas : (1 << 20)), 256, 0, stream>>>(seq_len, block_q, block_k, (int)nqb, (int)nkb, rows, *dyn,
+      kv_num, kv_idx, full_num, full_idx);
   return (int)cudaGetLastError();
 }
 
