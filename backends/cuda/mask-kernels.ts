@@ -7,8 +7,8 @@ export function maskKernelPrototypes(prefix: string): string[] {
       " * 1 where query q may attend key k. */\n" +
       `int ${prefix}_mask_dense(unsigned char* out, int heads, int seq_len, const ${prefix}_dyn* dyn, cudaStream_t stream)`,
     "/* Classes of block_q x block_k tiles in sequence order: classes is [heads][ceil(n/block_q)][ceil(n/block_k)]\n" +
-      " * bytes, 0 empty, 1 partial, 2 full. A tile is settled whole where the compiler's box domain proves its\n" +
-      " * class, else by halves, rows or elements: exact either way. */\n" +
+      " * bytes, 0 empty, 1 partial, 2 full. Tiles are settled 32 or one at a time where the compiler's box domain\n" +
+      " * proves their class, else by halves, rows or elements: exact either way. */\n" +
       `int ${prefix}_mask_blocks(unsigned char* classes, int heads, int seq_len, int block_q, int block_k, const ${prefix}_dyn* dyn, cudaStream_t stream)`,
     "/* FlexAttention BlockMask lists from those classes: kv_num, full_num [heads][nqb]; kv_idx, full_idx\n" +
       " * [heads][nqb][nkb], sorted and zero-padded (nqb = ceil(n/block_q), nkb = ceil(n/block_k)). */\n" +
@@ -44,14 +44,12 @@ export function maskKernelCode(prefix: string): string[] {
     `extern "C" int ${prefix}_mask_blocks(unsigned char* classes, int heads, int seq_len, int block_q, int block_k, const ${prefix}_dyn* dyn, cudaStream_t stream) {`,
     "  if (!classes || !dyn || heads < 0 || heads > 65535 || seq_len < 0 || block_q <= 0 || block_k <= 0) return (int)cudaErrorInvalidValue;",
     "  const long long nqb = ((long long)seq_len + block_q - 1) / block_q, nkb = ((long long)seq_len + block_k - 1) / block_k;",
-    "  const long long tiles = nqb * nkb * heads, rows = nqb * heads;",
+    "  const long long rows = nqb * heads;",
     "  if (nqb > 0x7fffffffLL || nkb > 0x7fffffffLL) return (int)cudaErrorInvalidValue;",
     "  if (heads == 0 || seq_len == 0) return 0;",
-    "  // A thread per tile, then the tiles the box domain left undecided, by rows or elements.",
-    "  spattn::mask_classify<4><<<dim3((unsigned)((nkb + 511) / 512), (unsigned)(rows < 65535 ? rows : 65535)), 128, 0, stream>>>(",
-    "      classes, seq_len, block_q, block_k, (int)nqb, (int)nkb, heads, *dyn);",
-    "  const long long warps = (tiles + 31) / 32;",
-    "  spattn::mask_refine<<<(unsigned)(warps < 8192 ? (warps + 7) / 8 : 1024), 256, 0, stream>>>(classes, tiles, seq_len, block_q, block_k, (int)nqb, (int)nkb, *dyn);",
+    "  // A warp per (head, query tile), eight a CTA, grid-stride past a million CTAs.",
+    "  const long long ctas = (rows + 7) / 8;",
+    "  spattn::mask_classes<<<(unsigned)(ctas < (1 << 20) ? ctas : (1 << 20)), 256, 0, stream>>>(classes, seq_len, block_q, block_k, (int)nqb, (int)nkb, rows, *dyn);",
     "  return (int)cudaGetLastError();",
     "}",
     "",

@@ -5,6 +5,7 @@
 // are built ahead of time, like positional block lists, so they cost nothing here.
 import type { PatternIR } from "../../compiler/ir.js";
 import type { BuilderWork, Problem } from "./cost.js";
+import { LIST_CHUNK } from "./counts.js";
 import { CHOOSE_IN_REGISTERS } from "../cuda/index-builders.js";
 
 /** float64 scores a row of the filtered top-k choice computes, on average (bench v16: 0.257 on
@@ -42,4 +43,19 @@ export function builderWork(ir: PatternIR, p: Problem): BuilderWork[] {
     out.push({ what: `vertical-slash estimate (last ${v.last} queries)`, fp64Flops: h * v.last * n * (2 * d + 20), fp32Flops: 0, tensorFlops: 0, bytes: h * (n * d * e + v.last * d * e + 2 * n * 8) });
   }
   return out;
+}
+
+/** Operations one box evaluation of the one-pass list builder stands for, fitted to block_topk
+ *  (4 of 64-token blocks kept) at N = 65536 on the H200, where mask_tiles took 0.025 ms (bench
+ *  v18, first run; 1.68 M evaluations); with 8 and 16 kept it then gives 0.039 and 0.054 ms
+ *  against 0.037 and 0.051 measured. The builder waits on loads more than it computes, so this
+ *  is a time per evaluation expressed at the FP32 rate rather than a count of instructions. */
+export const LIST_BOX_OPS = 1000;
+
+/** The tile lists of a data-dependent pattern (mask_tiles): per row (a head's query tile) a box
+ *  a chunk of LIST_CHUNK key tiles, then a box a tile of the `chunks` chunks that hold listed
+ *  tiles; the entries and counts written. */
+export function listWork(heads: number, nqb: number, nkb: number, chunks: number, entries: number): BuilderWork {
+  const boxes = heads * nqb * Math.ceil(nkb / LIST_CHUNK) + LIST_CHUNK * chunks;
+  return { what: `tile lists in one pass (${boxes} box evaluations)`, fp64Flops: 0, fp32Flops: boxes * LIST_BOX_OPS, tensorFlops: 0, bytes: 4 * (entries + 2 * heads * nqb) };
 }

@@ -232,6 +232,27 @@ export function rowWork(h: HeadBlocks, plan: RowPlan = exactPlan(h.full.ptr.leng
   return { full: count(h.full.ptr), partial: count(h.partial.ptr) };
 }
 
+/** Key tiles a chunk of the GPU's one-pass list builder (backends/cuda/templates/mask_kernels.cuh,
+ *  classify_row): a lane takes a chunk's box, and the chunks it cannot prove empty are walked a
+ *  tile a lane. */
+export const LIST_CHUNK = 32;
+
+/** Chunks of LIST_CHUNK key tiles that hold a listed tile, summed over the rows (each row counted
+ *  for the rows it stands for): about the chunks that builder walks. */
+export function listedChunks(h: HeadBlocks, plan: RowPlan = exactPlan(h.full.ptr.length - 1)): number {
+  let total = 0;
+  const seen = new Set<number>();
+  for (let i = 0; i < plan.mult.length; i++) {
+    if (plan.mult[i] === 0) continue;
+    seen.clear();
+    for (const rows of [h.full, h.partial]) {
+      for (let e = rows.ptr[i]; e < rows.ptr[i + 1]; e++) seen.add(Math.floor(rows.idx[e] / LIST_CHUNK));
+    }
+    total += plan.mult[i] * seen.size;
+  }
+  return total;
+}
+
 /** A downsampled picture of the block mask: per cell, the fractions of full and partial tiles. */
 export interface BlockMap {
   rows: number;

@@ -11,9 +11,9 @@ import { dependsOnHead, hasIndexSteps, isDynamic, selectionSplitsTiles, type Pat
 import { choosePermutation, permutedIR, permutedLength, type Permutation } from "../../compiler/passes/permute.js";
 import { specializeHead } from "../../compiler/passes/specialize.js";
 import { randn } from "../../runtime/random.js";
-import { builderWork } from "./builders.js";
+import { builderWork, listWork } from "./builders.js";
 import { attentionBytes, builderMs, rooflineMs, scheduleDense, scheduleKernel, SHORT_MAX_ENTRIES, SHORT_MAX_WAVES, tileFlops, type KernelPath, type Problem } from "./cost.js";
-import { blockMap, classifyPlanned, countPairs, DEFAULT_PAIR_OPTIONS, DEFAULT_PLAN_OPTIONS, numKBlocks, numQBlocks, plannedTileCounts, rowWork, visitedArea, type Grid, type PairCount, type PairOptions, type PlanOptions, type RowPlan, type RowWork, type TileCounts, type BlockMap } from "./counts.js";
+import { blockMap, classifyPlanned, countPairs, DEFAULT_PAIR_OPTIONS, DEFAULT_PLAN_OPTIONS, listedChunks, numKBlocks, numQBlocks, plannedTileCounts, rowWork, visitedArea, type Grid, type PairCount, type PairOptions, type PlanOptions, type RowPlan, type RowWork, type TileCounts, type BlockMap } from "./counts.js";
 import type { DeviceModel } from "./device.js";
 import { SCHEMA_ID, type HeadReport, type LengthReport, type PatternReport, type SimulationReport, type Tiles } from "./schema.js";
 
@@ -74,7 +74,8 @@ interface HeadResult {
   tilesExact: boolean;
   pairs: PairCount;
   /** `halves`: the tiles of each 64-row half, where a selection splits the kernel's tiles. */
-  kernel: { tiles: TileCounts; work: RowWork; halves?: RowWork; area: number; keyBlocksTouched: number };
+  /** `chunks`: listedChunks, what the one-pass list builder walks (data-dependent patterns). */
+  kernel: { tiles: TileCounts; work: RowWork; halves?: RowWork; area: number; keyBlocksTouched: number; chunks: number };
   blocks: HeadBlocks;
   plan: RowPlan;
 }
@@ -167,7 +168,7 @@ export function simulatePattern(input: PatternInput, s: SimulateSettings, progre
           tiles: plannedTileCounts(blocks, grid, plan),
           tilesExact: !plan.sampled && !k.plan.sampled,
           pairs: countPairs(m, blocks, grid, { ...pairOptions, seed: pairOptions.seed + h }, plan),
-          kernel: { tiles: plannedTileCounts(k.blocks, kGrid, k.plan), work: rowWork(k.blocks, k.plan), halves: half && rowWork(half.blocks, half.plan), area: visitedArea(k.blocks, kGrid, k.plan), keyBlocksTouched: keyBlocksTouched(k.blocks, numKBlocks(kGrid)) },
+          kernel: { tiles: plannedTileCounts(k.blocks, kGrid, k.plan), work: rowWork(k.blocks, k.plan), halves: half && rowWork(half.blocks, half.plan), area: visitedArea(k.blocks, kGrid, k.plan), keyBlocksTouched: keyBlocksTouched(k.blocks, numKBlocks(kGrid)), chunks: listedChunks(k.blocks, k.plan) },
           blocks,
           plan,
         });
@@ -202,7 +203,10 @@ function lengthReport(d: DeviceModel, p: Problem, ir: PatternIR, results: HeadRe
   const area = results.reduce((a, x) => a + x.kernel.area, 0);
   const entries = kernelTiles.partial + kernelTiles.full;
   const keyFraction = results.reduce((a, x) => a + x.kernel.keyBlocksTouched, 0) / (H * Math.max(1, numKBlocks(kGrid)));
-  const builders = builderWork(ir, p);
+  // A data-dependent pattern's tile lists are built per call too, after its index steps.
+  const steps = builderWork(ir, p);
+  const chunks = results.reduce((a, x) => a + x.kernel.chunks, 0);
+  const builders = steps.length > 0 ? [...steps, listWork(H, numQBlocks(kGrid), numKBlocks(kGrid), chunks, entries)] : steps;
   const halves = results.every((x) => x.kernel.halves) ? results.map((x) => x.kernel.halves!) : undefined;
   const schedule = scheduleKernel(d, p, results.map((x) => x.kernel.work), path, undefined, halves);
   // 64-row CTAs that run their own entries compute half tiles.

@@ -8,7 +8,7 @@ import { buildKernelBlockMask } from "../../compiler/blockmask/kernel-order.js";
 import { maskEval } from "../../compiler/blockmask/evaluate.js";
 import { classifyBlocks } from "../../compiler/blockmask/lib.js";
 import { isDynamic, type Value } from "../../compiler/ir.js";
-import { blockMap, classifyPlanned, countPairs, plannedTileCounts, rowWork } from "../../backends/simulator/counts.js";
+import { blockMap, classifyPlanned, countPairs, listedChunks, LIST_CHUNK, plannedTileCounts, rowWork } from "../../backends/simulator/counts.js";
 import { loadDevice } from "../../backends/simulator/device.js";
 import { simulate } from "../../backends/simulator/simulate.js";
 import { bruteBlocks, EXAMPLES, examplePattern, randomTensor } from "../helpers.js";
@@ -21,6 +21,39 @@ function sizes(file: string): fc.Arbitrary<{ set: Record<string, Value>; n: numb
   if (file === "video3d.spattn") return fc.tuple(fc.integer({ min: 3, max: 4 }), fc.integer({ min: 7, max: 9 }), fc.integer({ min: 7, max: 9 })).map(([t, h, w]) => ({ set: { frames: t, height: h, width: w }, n: t * h * w }));
   return fc.integer({ min: 1, max: 160 }).map((n) => ({ set: {}, n }));
 }
+
+describe("the chunks the one-pass list builder walks", () => {
+  it("are the chunks of 32 key tiles that hold a listed tile, row by row, as brute force counts them", () => {
+    const cases = ["block_topk.spattn", "sliding_window.spattn", "strided.spattn"];
+    fc.assert(
+      fc.property(fc.constantFrom(...cases), fc.integer({ min: 40, max: 400 }), fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1, max: 4 }), (file, n, bq, bk) => {
+        const ir = examplePattern(file, file === "block_topk.spattn" ? { block: 4 } : file === "sliding_window.spattn" ? { window: 17 } : {});
+        const data = isDynamic(ir) ? { q: randomTensor(1, n, 8, n + 3), k: randomTensor(1, n, 8, n + 4) } : {};
+        const grid = { n, blockQ: bq, blockK: bk };
+        const [ctx] = headContexts(ir, { seqLen: n, heads: 1, ...data });
+        const { blocks, plan } = classifyPlanned(maskEval(ir.mask, ctx), grid, 1);
+        const dense = buildDenseMask(ir, { seqLen: n, heads: 1, ...data });
+        const table = bruteBlocks(n, bq, bk, (q, k) => dense.data[q * n + k] === 1);
+        const want = table.reduce((a, row) => a + new Set(row.flatMap((v, j) => (v === 0 ? [] : [Math.floor(j / LIST_CHUNK)]))).size, 0);
+        expect(plan.sampled).toBe(false);
+        expect(listedChunks(blocks, plan), `${file} n=${n} ${bq}x${bk}`).toBe(want);
+      }),
+      { numRuns: 30, seed: 7 },
+    );
+  });
+
+  it("price a data-dependent pattern's tile lists as part of its index building, and nothing for a positional one", () => {
+    const run = (file: string) => simulate([{ ir: examplePattern(file), file, seqLens: [4096] }], { device, heads: 2 }).patterns[0].lengths[0];
+    const l = run("block_topk.spattn");
+    const lists = l.indexBuilders.find((b) => /tile lists/.test(b.what));
+    expect(lists?.fp32Flops).toBeGreaterThan(0);
+    // A box a chunk of each row (2 heads, 32 query tiles, 64 key tiles: 2 chunks), at least one walked chunk a row.
+    const boxes = Number(/\((\d+) box evaluations\)/.exec(lists!.what)![1]);
+    expect(boxes).toBeGreaterThanOrEqual(2 * 32 * 2 + 32 * 2 * 32);
+    expect(boxes).toBeLessThanOrEqual(2 * 32 * 2 + 32 * 2 * 32 * 2);
+    expect(run("sliding_window.spattn").indexBuilders).toEqual([]);
+  });
+});
 
 describe("simulate counts tiles and pairs exactly", () => {
   for (const file of EXAMPLES) {

@@ -1,9 +1,10 @@
 // GPU mask generators: the pattern's predicate evaluated on the device, exact by construction
 // (the same predicate the attention kernel inlines, or the box domain where it proves a tile's class).
 //   mask_dense:    [heads][n][n] bytes, 1 where query q may attend key k;
-//   mask_classify: [heads][ceil(n/bq)][ceil(n/bk)] bytes, 0 empty, 1 partial, 2 full tiles,
-//                  a tile (or its two halves) at a time where the pattern's box domain decides
-//                  it (box_domain.cuh), else a row at a time, else element by element;
+//   mask_classes:  [heads][ceil(n/bq)][ceil(n/bk)] bytes, 0 empty, 1 partial, 2 full tiles:
+//                  32 tiles at a time, or a tile (or its two halves) at a time, where the
+//                  pattern's box domain decides them (box_domain.cuh), else a row at a time,
+//                  else element by element (classify_row);
 //   mask_lists:    FlexAttention's BlockMask lists from those classes (kv_num / kv_idx for the
 //                  partial tiles, full_num / full_idx for the full ones), sorted, padded to
 //                  ceil(n/bk) indices per row: what `spattn mask --format bsr` writes;
@@ -68,60 +69,65 @@ __device__ __forceinline__ int refine_tile(int q0, int q1, int k0, int k1, int h
   return all ? 2 : (any ? 1 : 0);
 }
 
-/** TILES consecutive key tiles a thread: their joint box first, which settles all of them at
- *  once where the pattern is empty or full over it (most tiles of a selection or a window);
- *  else each tile by tile_class, undecided ones marked 3 for mask_refine. Grid: x over key
- *  tiles, y over rows (head h, query tile qb) = h * nqb + qb, strided past the grid's 65535.
- *  Tiles past the end are clipped to n. */
-template <int TILES>
-__global__ void mask_classify(unsigned char* classes, int n, int bq, int bk, int nqb, int nkb, int heads, pattern::Dyn dyn) {
-  const int kb0 = (blockIdx.x * blockDim.x + threadIdx.x) * TILES;
-  if (kb0 >= nkb) return;
-  const int kbs = min(TILES, nkb - kb0), kend = min(n, (kb0 + kbs) * bk) - 1;
-  for (long long row = blockIdx.y; row < (long long)nqb * heads; row += gridDim.y) {
-    const int qb = (int)(row % nqb), h = (int)(row / nqb);
-    const int q0 = qb * bq, q1 = min(n - q0, bq) + q0 - 1;
-    unsigned char* c = classes + row * nkb + kb0;
-    const int joint = pattern::box_class<MASK_MAX_CELLS>(q0, q1, kb0 * bk, kend, h, n, dyn) & 3;
-    if (joint == box::F || joint == box::T) {
-      for (int x = 0; x < kbs; ++x) c[x] = joint == box::T ? 2 : 0;
-      continue;
-    }
-#pragma unroll
-    for (int x = 0; x < TILES; ++x) {
-      if (x >= kbs) break;
-      const int k0 = (kb0 + x) * bk;
-      c[x] = (unsigned char)tile_class(q0, q1, k0, min(n - k0, bk) + k0 - 1, h, n, dyn);
+/** The classes of the key tiles of one query tile (rows q0..q1 of head h), the warp together,
+ *  in order. Each lane takes the box of a chunk of 32 key tiles (a selection's kept blocks over
+ *  it are counted by words). A chunk that box proves empty, or full unless WALK_FULL, goes to
+ *  chunk(first, count, cls) on its lane alone. The other chunks are walked in order, a tile a
+ *  lane: tile(kb, cls) on every lane at once (kb >= nkb past the end, class 0), the tiles
+ *  tile_class leaves undecided settled by the warp (refine_tile). For a selection of a few
+ *  blocks a row this is a box a lane for the row and one a tile near a kept block, where a box
+ *  a tile would take one for each of the row's tiles. */
+template <bool WALK_FULL, class Chunk, class Tile>
+__device__ __forceinline__ void classify_row(int q0, int q1, int h, int n, int bk, int nkb, const pattern::Dyn& dyn, int lane, Chunk chunk,
+                                             Tile tile) {
+  for (int base = 0; base < nkb; base += 32 * 32) {
+    const int c0 = base + lane * 32, count = max(0, min(32, nkb - c0));
+    const int cv = count > 0 ? pattern::box_class<MASK_MAX_CELLS>(q0, q1, c0 * bk, min(n, (c0 + count) * bk) - 1, h, n, dyn) & 3 : (int)box::F;
+    const bool settled = cv == box::F || (!WALK_FULL && cv == box::T);
+    if (settled && count > 0) chunk(c0, count, cv == box::T ? 2 : 0);
+    const unsigned whole = __ballot_sync(0xffffffffu, cv == box::T);
+    for (unsigned todo = __ballot_sync(0xffffffffu, !settled); todo; todo &= todo - 1) {
+      const int src = __ffs(todo) - 1, first = base + src * 32, kb = first + lane, k0 = kb * bk;
+      int cls = kb >= nkb ? 0 : (whole >> src & 1) ? 2 : tile_class(q0, q1, k0, min(n - k0, bk) + k0 - 1, h, n, dyn);
+      for (unsigned open = __ballot_sync(0xffffffffu, cls == 3); open; open &= open - 1) {
+        const int u = __ffs(open) - 1, u0 = (first + u) * bk;
+        const int settled_cls = refine_tile(q0, q1, u0, min(n - u0, bk) + u0 - 1, h, n, dyn, lane);
+        if (lane == u) cls = settled_cls;
+      }
+      tile(kb, cls);
     }
   }
 }
 
-/** Settles the tiles mask_classify marked 3 (refine_tile). A warp scans 32 tiles at a time
- *  (grid-stride); each marked one is settled by the whole warp. */
-__global__ void mask_refine(unsigned char* classes, long long tiles, int n, int bq, int bk, int nqb, int nkb, pattern::Dyn dyn) {
+/** p[0 .. count) = v, by 16-byte stores where aligned. */
+__device__ __forceinline__ void fill_bytes(unsigned char* p, int count, int v) {
+  const unsigned w = 0x01010101u * (unsigned)v;
+  int j = 0;
+  for (; j < count && ((unsigned long long)(p + j) & 15u); ++j) p[j] = (unsigned char)v;
+  for (; j + 16 <= count; j += 16) *reinterpret_cast<uint4*>(p + j) = make_uint4(w, w, w, w);
+  for (; j < count; ++j) p[j] = (unsigned char)v;
+}
+
+/** Tile classes, a warp per (head, query tile) = row h * nqb + qb, grid-stride (classify_row):
+ *  chunks settled whole are filled by their lane; tiles past n are clipped to it. */
+__global__ void mask_classes(unsigned char* classes, int n, int bq, int bk, int nqb, int nkb, long long rows, pattern::Dyn dyn) {
   const int lane = threadIdx.x % 32;
-  const long long warp = (blockIdx.x * (long long)blockDim.x + threadIdx.x) / 32, warps = (long long)gridDim.x * blockDim.x / 32;
-  for (long long base = warp * 32; base < tiles; base += warps * 32) {
-    unsigned todo = __ballot_sync(0xffffffffu, base + lane < tiles && classes[base + lane] == 3);
-    while (todo) {
-      const long long t = base + __ffs(todo) - 1;
-      todo &= todo - 1;
-      const int kb = (int)(t % nkb), qb = (int)(t / nkb % nqb), h = (int)(t / nkb / nqb);
-      const int q0 = qb * bq, k0 = kb * bk;
-      const int cls = refine_tile(q0, min(n - q0, bq) + q0 - 1, k0, min(n - k0, bk) + k0 - 1, h, n, dyn, lane);
-      if (lane == 0) classes[t] = (unsigned char)cls;
-    }
+  const long long warps = (long long)gridDim.x * blockDim.x / 32;
+  for (long long row = (blockIdx.x * (long long)blockDim.x + threadIdx.x) / 32; row < rows; row += warps) {
+    const int qb = (int)(row % nqb), h = (int)(row / nqb);
+    const int q0 = qb * bq, q1 = min(n - q0, bq) + q0 - 1;
+    unsigned char* c = classes + row * nkb;
+    classify_row<false>(q0, q1, h, n, bk, nkb, dyn, lane, [&](int first, int count, int cls) { fill_bytes(c + first, count, cls); },
+                        [&](int kb, int cls) {
+                          if (kb < nkb) c[kb] = (unsigned char)cls;
+                        });
   }
 }
 
 /** mask_lists' lists straight from the pattern, without the classes: a warp per (head, query
- *  tile), grid-stride. Each lane takes the box of a chunk of 32 key tiles; the chunks not proven
- *  empty are then walked in order, a tile a lane (tile_class, or full where its chunk is),
- *  undecided tiles settled by the warp (refine_tile), and a ballot gives each listed tile its
- *  place, so the indices come out sorted. Only the entries are written: kv_idx and full_idx past
- *  kv_num and full_num keep what they held. For a selection of a few blocks a row this takes
- *  about 2 boxes a tile row's chunk and one a tile near a kept block, where mask_classify takes
- *  one or more for each of the row's tiles. */
+ *  tile), grid-stride (classify_row, full chunks walked so that the lists stay in order); a
+ *  ballot gives each listed tile its place, so the indices come out sorted. Only the entries are
+ *  written: kv_idx and full_idx past kv_num and full_num keep what they held. */
 __global__ void mask_tiles(int n, int bq, int bk, int nqb, int nkb, long long rows, pattern::Dyn dyn, int* kv_num, int* kv_idx,
                            int* full_num, int* full_idx) {
   const int lane = threadIdx.x % 32;
@@ -133,25 +139,13 @@ __global__ void mask_tiles(int n, int bq, int bk, int nqb, int nkb, long long ro
     int* pi = kv_idx + row * nkb;
     int* fi = full_idx + row * nkb;
     int np = 0, nf = 0;
-    for (int base = 0; base < nkb; base += 32 * 32) {
-      const int c0 = base + lane * 32;
-      const int cv = c0 < nkb ? pattern::box_class<MASK_MAX_CELLS>(q0, q1, c0 * bk, (int)min((long long)n, (long long)min(c0 + 32, nkb) * bk) - 1, h, n, dyn) & 3 : (int)box::F;
-      const unsigned whole = __ballot_sync(0xffffffffu, cv == box::T);
-      for (unsigned todo = __ballot_sync(0xffffffffu, cv != box::F); todo; todo &= todo - 1) {
-        const int first = base + (__ffs(todo) - 1) * 32, kb = first + lane, k0 = kb * bk;
-        int cls = kb >= nkb ? 0 : (whole >> (__ffs(todo) - 1) & 1) ? 2 : tile_class(q0, q1, k0, min(n - k0, bk) + k0 - 1, h, n, dyn);
-        for (unsigned open = __ballot_sync(0xffffffffu, cls == 3); open; open &= open - 1) {
-          const int u = __ffs(open) - 1, u0 = (first + u) * bk;
-          const int settled = refine_tile(q0, q1, u0, min(n - u0, bk) + u0 - 1, h, n, dyn, lane);
-          if (lane == u) cls = settled;
-        }
-        const unsigned part = __ballot_sync(0xffffffffu, cls == 1), full = __ballot_sync(0xffffffffu, cls == 2);
-        if (cls == 1) pi[np + __popc(part & below)] = kb;
-        if (cls == 2) fi[nf + __popc(full & below)] = kb;
-        np += __popc(part);
-        nf += __popc(full);
-      }
-    }
+    classify_row<true>(q0, q1, h, n, bk, nkb, dyn, lane, [](int, int, int) {}, [&](int kb, int cls) {
+      const unsigned part = __ballot_sync(0xffffffffu, cls == 1), full = __ballot_sync(0xffffffffu, cls == 2);
+      if (cls == 1) pi[np + __popc(part & below)] = kb;
+      if (cls == 2) fi[nf + __popc(full & below)] = kb;
+      np += __popc(part);
+      nf += __popc(full);
+    });
     if (lane == 0) {
       kv_num[row] = np;
       full_num[row] = nf;

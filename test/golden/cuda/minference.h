@@ -76,8 +76,8 @@ int spattn_minference_vs0_build_fp16(const void* q, const void* k, int heads, in
  * 1 where query q may attend key k. */
 int spattn_minference_mask_dense(unsigned char* out, int heads, int seq_len, const spattn_minference_dyn* dyn, cudaStream_t stream);
 /* Classes of block_q x block_k tiles in sequence order: classes is [heads][ceil(n/block_q)][ceil(n/block_k)]
- * bytes, 0 empty, 1 partial, 2 full. A tile is settled whole where the compiler's box domain proves its
- * class, else by halves, rows or elements: exact either way. */
+ * bytes, 0 empty, 1 partial, 2 full. Tiles are settled 32 or one at a time where the compiler's box domain
+ * proves their class, else by halves, rows or elements: exact either way. */
 int spattn_minference_mask_blocks(unsigned char* classes, int heads, int seq_len, int block_q, int block_k, const spattn_minference_dyn* dyn, cudaStream_t stream);
 /* FlexAttention BlockMask lists from those classes: kv_num, full_num [heads][nqb]; kv_idx, full_idx
  * [heads][nqb][nkb], sorted and zero-padded (nqb = ceil(n/block_q), nkb = ceil(n/block_k)). */
