@@ -6,6 +6,7 @@
 // Medians of CUDA-event timings of 30 calls after 5 warm-up calls; then the checks alone on
 // other head dims.
 //   (device) nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a bench/cuda/select_bench.cu -o /tmp/select_bench && /tmp/select_bench
+//   (-DSELECT_COUNT=K keeps K blocks instead of 4)
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -14,7 +15,12 @@
 
 #include "bench_inputs.cuh"
 
-constexpr int COUNT = 4;
+// -DSELECT_COUNT=16 and the like: more blocks kept (choose_row keeps them in registers, so the
+// reference path is slow there; the check is what counts).
+#ifndef SELECT_COUNT
+#define SELECT_COUNT 4
+#endif
+constexpr int COUNT = SELECT_COUNT;
 
 // The selection of examples/block_topk.spattn: the diagonal block always, earlier ones compete.
 struct Always {

@@ -2443,13 +2443,15 @@ __device__ __forceinline__ float4 load4(const float* p) { return __ldg(reinterpr
  *  below L ranks after all of them and cannot be kept. The others, the candidates in reach,
  *  are gathered 32 at a time into a shared list. When there are at most need of them (the
  *  usual case: no near ties), they are the kept blocks and no score is needed; otherwise they
- *  are scored in float64 by `exact`, a lane each, and chosen by rank. Lane l reads and marks
+ *  are scored in float64 by `exact`, a lane each, and chosen by rank (ranks_before), whenever
+ *  the list passes 32 and at the end. Lane l reads and marks
  *  blocks 4l to 4l + 3 of each 128: one 16-byte load of scores and one of norms per four
  *  blocks (a lane per block was instruction bound: bench/NOTES.md, v15); then the winners. */
 template <int COUNT, int BATCH = FILTER_BATCH, typename Always, typename Among, typename Exact>
 __device__ __forceinline__ void choose_row_filtered(unsigned char* row, int nkb, const float* __restrict__ s, const float* __restrict__ kn,
                                                     float qscale, Always always, Among among, Exact exact) {
   __shared__ int lists[FILTER_WARPS][64];
+  __shared__ double exacts[FILTER_WARPS][64];
   int* list = lists[threadIdx.x / 32];
   const int lane = threadIdx.x % 32;
   const bool packed = nkb % 4 == 0 && reinterpret_cast<uintptr_t>(row) % 4 == 0;  // the row's bytes go out four at a time
@@ -2508,25 +2510,51 @@ __device__ __forceinline__ void choose_row_filtered(unsigned char* row, int nkb,
       lows[COUNT - 1] = -INFINITY;
     }
   }
-  double es[COUNT];
-  int ek[COUNT];
-#pragma unroll
-  for (int i = 0; i < COUNT; ++i) {
-    es[i] = 0.0;
-    ek[i] = -1;
-  }
-  int pending = 0;  // entries of `list`, at most 63
-  bool scored = false;
-  const auto score_pending = [&](int count) {  // the first `count` (<= 32) entries, a lane each
-    scored = true;
-    __syncwarp();
-    if (lane < count) keep_best(es, ek, exact(list[lane]), list[lane]);
-    __syncwarp();
-    if (lane + 32 < pending) list[lane] = list[lane + 32];
-    __syncwarp();
-    pending -= count;
-  };
+  // The candidates in reach, and the float64 scores of the first `done` of them, which are
+  // then the best `need` (or fewer) of all scored so far: an entry that is not among the best
+  // `need` of a subset of the candidates is not among the best `need` of all of them. In shared
+  // memory rather than a sorted list a lane, whose 3 COUNT registers cost COUNT = 16 half its
+  // occupancy (bench/NOTES.md, v18). Scores are finite (means of finite inputs), so ranks_before
+  // orders the entries totally and exactly need of them rank below need.
+  double* scores = exacts[threadIdx.x / 32];
+  int pending = 0, done = 0;  // entries of `list` (at most 64), and how many are scored
   const unsigned below = (1u << lane) - 1;
+  const auto settle = [&]() {  // scores list[done .. pending), keeps the best `need` in list[0 ..)
+    __syncwarp();
+    for (int i = done + lane; i < pending; i += 32) scores[i] = exact(list[i]);
+    __syncwarp();
+    if (pending > need) {
+      bool keep[2];
+      int kb[2] = {-1, -1};
+      double ks[2] = {0.0, 0.0};
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {  // entry lane + 32 r: its rank by ranks_before
+        const int i = lane + 32 * r;
+        int rank = 0;
+        if (i < pending) {
+          kb[r] = list[i];
+          ks[r] = scores[i];
+          for (int j = 0; j < pending; ++j) rank += ranks_before(scores[j], list[j], ks[r], kb[r]);
+        }
+        keep[r] = i < pending && rank < need;
+      }
+      __syncwarp();
+      int kept = 0;
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {  // compacted in list order, at most need of them
+        const unsigned m = __ballot_sync(0xffffffff, keep[r]);
+        const int at = kept + __popc(m & below);
+        if (keep[r] && at < need) {
+          list[at] = kb[r];
+          scores[at] = ks[r];
+        }
+        kept += __popc(m);
+      }
+      pending = min(kept, need);
+      __syncwarp();
+    }
+    done = pending;
+  };
   for (int base = 0; base < nkb; base += 128 * BATCH) {
     fetch(base);
 #pragma unroll
@@ -2547,27 +2575,15 @@ __device__ __forceinline__ void choose_row_filtered(unsigned char* row, int nkb,
         const unsigned m = __ballot_sync(0xffffffff, in);
         if (in) list[pending + __popc(m & below)] = kb0 + e;
         pending += __popc(m);
-        if (pending >= 32) score_pending(32);
+        if (pending > 32) settle();  // at most 64 after the next ballot (need <= 32)
       }
     }
   }
-  if (!scored && pending <= need) {  // the usual case: the bounds decided; no float64 score
-    __syncwarp();
-    if (lane < pending) row[list[lane]] = 1;
-    return;
-  }
-  if (pending > 0) score_pending(pending);
+  // The usual case: the bounds decided, no float64 score (a settle leaves exactly need entries,
+  // so more than need remain whenever one ran and more came).
+  if (pending > need) settle();
   __syncwarp();
-  for (int t = 0; t < need; ++t) {
-    double best_s = es[0];
-    int best = ek[0];
-    warp_best(best_s, best);
-    if (best < 0) break;
-    if (ek[0] == best) {
-      row[best] = 1;
-      pop_best(es, ek);
-    }
-  }
+  for (int i = lane; i < pending; i += 32) row[list[i]] = 1;
 }
 
 /** The same choice for large COUNT (lists would not fit in registers): COUNT rounds, each a
