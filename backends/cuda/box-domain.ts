@@ -6,7 +6,7 @@
 // element by element (the mask generator) or by running the predicate (the attention kernels).
 import type { IntExpr, MaskExpr, PatternIR } from "../../compiler/ir.js";
 import { noEmptyDocument } from "../../compiler/blockmask/lib.js";
-import { cudaInt, INLINE_ENDS, type CudaConstants } from "./spell.js";
+import { cudaInt, segmentLookup, type CudaConstants } from "./spell.js";
 
 /** a q + b k + the sum of `c`: C terms that read neither q nor k (constant over a box). */
 interface Linear {
@@ -62,12 +62,6 @@ function linear(e: IntExpr, consts: CudaConstants): Linear | null {
 const CMP_CODE: Record<string, string> = { "<": "LT", "<=": "LE", "==": "EQ", "!=": "NE" };
 const UNKNOWN = "spattn::box::tri(spattn::box::U, spattn::box::DEP_Q | spattn::box::DEP_K)";
 
-/** The document of bound `at` (a C expression) of an Iv, as the predicate finds it. */
-function segmentOf(ends: number[], at: string, consts: CudaConstants): string {
-  if (ends.length <= INLINE_ENDS) return `spattn::segment_count<long long>(${at}${ends.map((v) => `, ${v}LL`).join("")})`;
-  return `spattn::segment_of<long long>(${consts.table(ends)}, ${ends.length}, ${at})`;
-}
-
 /** An Iv-valued C expression: the values of e over box `b` (intBox). */
 function boxInt(e: IntExpr, consts: CudaConstants): string {
   switch (e.op) {
@@ -92,7 +86,7 @@ function boxInt(e: IntExpr, consts: CudaConstants): string {
     case "segment": {
       // Monotone; dense when no document is empty.
       const x = boxInt(e.a, consts);
-      return `[&](const spattn::box::Iv& x) { return spattn::box::iv_segment(x, ${segmentOf(e.ends, "x.lo", consts)}, ${segmentOf(e.ends, "x.hi", consts)}, ${noEmptyDocument(e.ends)}); }(${x})`;
+      return `[&](const spattn::box::Iv& x) { return spattn::box::iv_segment(x, ${segmentLookup(e.ends, "long long", "x.lo", consts)}, ${segmentLookup(e.ends, "long long", "x.hi", consts)}, ${noEmptyDocument(e.ends)}); }(${x})`;
     }
     case "natStart":
       return `spattn::box::iv_nat_start(${boxInt(e.a, consts)}, ${e.length < 0 ? "n" : `${e.length}LL`}, ${e.kernel}, ${e.dilation}, ${e.causal})`;

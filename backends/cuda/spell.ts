@@ -11,6 +11,16 @@ import { ConstantDecls } from "../constants.js";
  */
 export const INLINE_ENDS = 16;
 
+/**
+ * The document of position `at` (a C expression of integer type `type`): the number of ends
+ * <= at (the ends are increasing), compared inline up to INLINE_ENDS ends, else searched in a
+ * device table. The predicate and the box domain (box-domain.ts) both spell lookups so.
+ */
+export function segmentLookup(ends: number[], type: string, at: string, consts: CudaConstants): string {
+  if (ends.length <= INLINE_ENDS) return `spattn::segment_count<${type}>(${at}${ends.map((v) => `, ${v}LL`).join("")})`;
+  return `spattn::segment_of<${type}>(${consts.table(ends)}, ${ends.length}, ${at})`;
+}
+
 /** Longer lists of document ends become device tables, read through the L1 cache. */
 export class CudaConstants extends ConstantDecls {
   table(values: number[]): string {
@@ -49,10 +59,7 @@ export function cudaInt(e: IntExpr, c: CudaConstants): string {
     case "mod": return `spattn::floor_mod<pint>(${cudaInt(e.a, c)}, ${lit(e.b)})`;
     case "neg": return `(-${cudaInt(e.a, c)})`;
     case "abs": return `spattn::abs_i<pint>(${cudaInt(e.a, c)})`;
-    case "segment":
-      // The segment of x is the number of ends <= x (the ends are increasing).
-      if (e.ends.length <= INLINE_ENDS) return `spattn::segment_count<pint>(${cudaInt(e.a, c)}${e.ends.map((v) => `, ${v}LL`).join("")})`;
-      return `spattn::segment_of<pint>(${c.table(e.ends)}, ${e.ends.length}, ${cudaInt(e.a, c)})`;
+    case "segment": return segmentLookup(e.ends, "pint", cudaInt(e.a, c), c);
     case "natStart": return `spattn::nat_start<pint>(${cudaInt(e.a, c)}, ${e.length < 0 ? "(pint)n" : lit(e.length)}, ${lit(e.kernel)}, ${lit(e.dilation)}, ${e.causal})`;
   }
 }
