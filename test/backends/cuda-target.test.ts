@@ -242,6 +242,12 @@ describe("cuda target", () => {
       else expect(box.unlikeCompiler, file).toBeGreaterThan(0);
     }
     expect(boxes.get("sliding_window.spattn")?.decided).toBe(600);
+    // Masks of linear comparisons and selections only (nsa: a window or kept blocks, and
+    // causal): every box decided, which is what lets the mask generator and the 64-row CTAs
+    // skip work.
+    for (const file of ["causal.spattn", "sliding_window.spattn", "streaming.spattn", "prefix_lm.spattn", "nsa.spattn"]) {
+      expect(boxes.get(file)?.decided, file).toBe(boxes.get(file)?.checked);
+    }
   }, 900_000);
 
   it("counts a selection's kept blocks by words over wide boxes, as the compiler does", async () => {
