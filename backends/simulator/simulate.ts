@@ -73,8 +73,9 @@ interface HeadResult {
   /** False when the rows were sampled (see RowPlan). */
   tilesExact: boolean;
   pairs: PairCount;
-  /** `halves`: the tiles of each 64-row half, where a selection splits the kernel's tiles. */
-  /** `chunks`: listedChunks, what the one-pass list builder walks (data-dependent patterns). */
+  /** `halves`: the tiles of each 64-row half, where a selection splits the kernel's tiles;
+   *  `chunks`: listedChunks, what the one-pass list builder walks (0 for positional patterns,
+   *  whose lists are built ahead of time). */
   kernel: { tiles: TileCounts; work: RowWork; halves?: RowWork; area: number; keyBlocksTouched: number; chunks: number };
   blocks: HeadBlocks;
   plan: RowPlan;
@@ -136,6 +137,7 @@ function tilesOf(counts: TileCounts[]): Tiles {
 export function simulatePattern(input: PatternInput, s: SimulateSettings, progress: { done: number; total: number }): PatternReport {
   const { ir } = input;
   const r = resolve(input, s);
+  const dynamic = isDynamic(ir);
   const pairOptions = s.pairs ?? DEFAULT_PAIR_OPTIONS;
   // Heads whose masks are the same once specialised share one classification.
   const sameAs = headClasses(ir, r.heads);
@@ -168,7 +170,7 @@ export function simulatePattern(input: PatternInput, s: SimulateSettings, progre
           tiles: plannedTileCounts(blocks, grid, plan),
           tilesExact: !plan.sampled && !k.plan.sampled,
           pairs: countPairs(m, blocks, grid, { ...pairOptions, seed: pairOptions.seed + h }, plan),
-          kernel: { tiles: plannedTileCounts(k.blocks, kGrid, k.plan), work: rowWork(k.blocks, k.plan), halves: half && rowWork(half.blocks, half.plan), area: visitedArea(k.blocks, kGrid, k.plan), keyBlocksTouched: keyBlocksTouched(k.blocks, numKBlocks(kGrid)), chunks: listedChunks(k.blocks, k.plan) },
+          kernel: { tiles: plannedTileCounts(k.blocks, kGrid, k.plan), work: rowWork(k.blocks, k.plan), halves: half && rowWork(half.blocks, half.plan), area: visitedArea(k.blocks, kGrid, k.plan), keyBlocksTouched: keyBlocksTouched(k.blocks, numKBlocks(kGrid)), chunks: dynamic ? listedChunks(k.blocks, k.plan) : 0 },
           blocks,
           plan,
         });
@@ -184,7 +186,7 @@ export function simulatePattern(input: PatternInput, s: SimulateSettings, progre
     params: ir.params,
     heads: r.heads,
     kvHeads: r.kvHeads,
-    data: !isDynamic(ir) ? "positional" : input.q ? "tensors" : "synthetic",
+    data: !dynamic ? "positional" : input.q ? "tensors" : "synthetic",
     layoutTransform: transform,
     lengths,
   };
