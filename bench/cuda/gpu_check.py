@@ -576,7 +576,8 @@ if timings:
             got = gpu_tile_lists(t, heads, n, dyn, bufs)
             got_flex = gpu_block_lists(t, heads, n, dyn, bufs=flex_bufs)[1:]
             padded = lambda x: torch.nn.functional.pad(x, (0, nkt - stride), value=0)
-            same = same_entries(got, (pn, padded(pi), fnum, padded(fi))) and same_entries(got_flex, (pn, padded(pi), fnum, padded(fi)))
+            want = (pn, padded(pi), fnum, padded(fi))
+            same = same_entries(got, want) and same_entries(got_flex, want)
             print(f"{'ok  ' if same else 'FAIL'} {t['tag']}: GPU mask generator's lists (one pass and two steps) {'identical' if same else 'DIFFERENT'} to the harness's", flush=True)
             if not same:
                 global failures
