@@ -415,6 +415,24 @@ def expected_lists(mask, bq=128, bk=64):
     return out
 
 
+def mask_geometry_same(c, heads, n, dyn, want, bq, bk):
+    """Whether the GPU mask generator's bq x bk classes and padded lists (mask_blocks, mask_lists)
+    and its one-pass lists (mask_tiles, the padding pre-filled with -7 and required untouched)
+    equal those of the CPU's dense mask."""
+    got = gpu_block_lists(c, heads, n, dyn, bq, bk)
+    sentinel = list_buffers(heads, n, bq, bk)
+    for t in sentinel[1:]:
+        t.fill_(-7)
+    one_pass = gpu_tile_lists(c, heads, n, dyn, sentinel, bq, bk)
+    torch.cuda.synchronize()
+    expected = expected_lists(want, bq, bk)
+    return all(torch.equal(a, b) for a, b in zip(got, expected)), same_entries(one_pass, expected[1:], untouched=-7)
+
+
+# Rows of more than 1024 key tiles take classify_row's later passes (a pass is 32 chunks of 32
+# tiles): tiles of one key (and 48 queries, straddling the kernels' tiles) reach them wherever
+# n > 1024.
+FINE_BQ, FINE_BK = 48, 1
 mask_fail = 0
 mask_checked = 0
 for c in checks:
@@ -425,21 +443,19 @@ for c in checks:
     want = torch.from_numpy(npy(f"{c['tag']}.mask.npy")).cuda().bool()
     dense = torch.full((heads, n, n), 7, dtype=torch.uint8, device="cuda")
     rc = getattr(lib_of(c["stem"]), f"{c['prefix']}_mask_dense")(ctypes.c_void_p(dense.data_ptr()), heads, n, ctypes.byref(dyn), ctypes.c_void_p(torch.cuda.current_stream().cuda_stream))
-    got = gpu_block_lists(c, heads, n, dyn)
-    sentinel = list_buffers(heads, n)
-    for t in sentinel[1:]:
-        t.fill_(-7)
-    one_pass = gpu_tile_lists(c, heads, n, dyn, sentinel)
     torch.cuda.synchronize()
-    expected = expected_lists(want)
     same_dense = rc == 0 and bool(((dense == 0) | (dense == 1)).all()) and torch.equal(dense.bool(), want)
-    same_lists = all(torch.equal(a, b) for a, b in zip(got, expected))
-    same_tiles = same_entries(one_pass, expected[1:], untouched=-7)
-    good = same_dense and same_lists and same_tiles
+    same_lists, same_tiles = mask_geometry_same(c, heads, n, dyn, want, 128, 64)
+    fine = -(-n // FINE_BK) > 1024
+    same_fine = mask_geometry_same(c, heads, n, dyn, want, FINE_BQ, FINE_BK) if fine else (True, True)
+    good = same_dense and same_lists and same_tiles and all(same_fine)
     mask_checked += 1
     mask_fail += 0 if good else 1
+    fine_text = (f"; {FINE_BQ}x{FINE_BK} ({-(-n // FINE_BK)} key tiles a row) classes and lists {'identical' if same_fine[0] else 'DIFFERENT'}, "
+                 f"one-pass {'identical' if same_fine[1] else 'DIFFERENT'}") if fine else ""
     print(f"{'ok  ' if good else 'FAIL'} GPU mask generator {c['tag']}: dense {'identical' if same_dense else 'DIFFERENT'}, "
-          f"128x64 classes and lists {'identical' if same_lists else 'DIFFERENT'}, one-pass lists {'identical, padding untouched' if same_tiles else 'DIFFERENT'} to the CPU's mask", flush=True)
+          f"128x64 classes and lists {'identical' if same_lists else 'DIFFERENT'}, one-pass lists {'identical, padding untouched' if same_tiles else 'DIFFERENT'}"
+          f"{fine_text} to the CPU's mask", flush=True)
 print(f"GPU mask generators: {mask_checked - mask_fail} passed, {mask_fail} failed", flush=True)
 failures += mask_fail
 

@@ -27,4 +27,8 @@ json.dump(out, open(os.path.join(dst, "manifest.json"), "w"), indent=1)
 for case in out["checks"] + out["timings"]:
     for f in glob.glob(os.path.join(glob.escape(src), glob.escape(case["tag"]) + ".*")) + [os.path.join(src, f"{case['stem']}.{x}") for x in ("cu", "h")]:
         shutil.copy(f, dst)
+# exp64's bits (gpu_check.py checks them with the first vertical-slash case) go wherever one goes.
+if any(c.get("vsBuilders") for c in out["checks"]):
+    for f in glob.glob(os.path.join(glob.escape(src), "exp64_*")):
+        shutil.copy(f, dst)
 print(f"{len(out['checks'])} checks, {len(out['timings'])} timings in {dst}")
