@@ -47,6 +47,7 @@ export function program(done: (code: number) => void = () => {}): Command {
     .requiredOption("--v <v.npy>", "values [1, H, N, Dv]")
     .requiredOption("--out <o.npy>", "output [1, H, N, Dv]")
     .option("--dtype <t>", "output dtype: float32 or float64 (reference); cuda computes in bf16, or fp16 with float16", "float32")
+    .option("--lists <where>", "cuda: where the block lists and data-dependent arrays are made: cpu (float32 choices, as the reference) or device (GPU index builders and list builder, sequence order, choices on bf16/fp16 Q and K)", "cpu")
     .action((file: string, o) => guarded(() => runRun(file, o)).then(done));
 
   p.command("compile")

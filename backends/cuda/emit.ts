@@ -4,7 +4,6 @@
 import { readFileSync } from "node:fs";
 import { selectionSplitsTiles, type PatternIR } from "../../compiler/ir.js";
 import { packageFile } from "../../compiler/package-root.js";
-import { dynFieldNames } from "../inputs.js";
 import { commentText, sanitizeIdent } from "../names.js";
 import { CudaConstants, cudaMask } from "./spell.js";
 import { largestMagnitude } from "../../compiler/blockmask/evaluate.js";
@@ -15,6 +14,7 @@ import { boxClassFunction } from "./box-domain.js";
 import { exp64Code } from "./exp64.js";
 import { vslashBuilderCode, vslashBuilderPrototypes } from "./vslash-builder.js";
 import { maskKernelCode, maskKernelPrototypes } from "./mask-kernels.js";
+import { hostRunner } from "./host-runner.js";
 
 /** Sequence lengths the kernels accept (int indices), and a bound for head indices. */
 const MAX_N = 2 ** 30;
@@ -44,87 +44,6 @@ export interface CudaOutput {
 
 function template(name: string): string {
   return readFileSync(packageFile(`backends/cuda/templates/${name}`), "utf8");
-}
-
-/** The host runner: device buffers, bf16/fp16 conversion, launch, copies back. */
-function hostRunner(prefix: string, dyn: string[]): string[] {
-  return [
-    "#include <cstdio>",
-    "#include <vector>",
-    "namespace spattn_host {",
-    "struct Buffers {",
-    "  std::vector<void*> ptrs;",
-    "  ~Buffers() { for (void* p : ptrs) cudaFree(p); }",
-    "  template <typename X> X* upload(const X* host, size_t count, cudaError_t* e) {",
-    "    void* d = nullptr;",
-    "    if (*e != cudaSuccess) return nullptr;",
-    "    *e = cudaMalloc(&d, count * sizeof(X) + 16);",
-    "    if (*e != cudaSuccess) return nullptr;",
-    "    ptrs.push_back(d);",
-    "    if (host && count) *e = cudaMemcpy(d, host, count * sizeof(X), cudaMemcpyHostToDevice);",
-    "    return static_cast<X*>(d);",
-    "  }",
-    "};",
-    "template <typename T> std::vector<T> convert(const float* x, size_t count) {",
-    "  std::vector<T> out(count);",
-    "  for (size_t i = 0; i < count; ++i) out[i] = T(x[i]);",
-    "  return out;",
-    "}",
-    "static int fail(char* err, int len, int code, const char* what) {",
-    '  if (err && len > 0) snprintf(err, (size_t)len, "%s", what);',
-    "  return code;",
-    "}",
-    "}  // namespace spattn_host",
-    "",
-    "template <typename T>",
-    `static int run_host_typed(const spattn_run_args* a, char* err, int err_len) {`,
-    "  using namespace spattn_host;",
-    "  int devices = 0;",
-    "  cudaError_t e = cudaGetDeviceCount(&devices);",
-    "  if (e != cudaSuccess || devices == 0) {",
-    "    char msg[256];",
-    '    snprintf(msg, sizeof msg, "no CUDA device: %s", e != cudaSuccess ? cudaGetErrorString(e) : "none found");',
-    "    return fail(err, err_len, e != cudaSuccess ? (int)e : -1, msg);",
-    "  }",
-    "  const size_t qn = (size_t)a->batch * a->heads * a->seq_len * a->head_dim;",
-    "  const size_t kn = (size_t)a->batch * a->kv_heads * a->seq_len * a->head_dim;",
-    "  const size_t rows = (size_t)a->tile_heads * a->num_q_tiles;",
-    "  Buffers b;",
-    "  std::vector<T> hq = convert<T>(a->q, qn), hk = convert<T>(a->k, kn), hv = convert<T>(a->v, kn);",
-    "  T* q = b.upload(hq.data(), qn, &e);",
-    "  T* k = b.upload(hk.data(), kn, &e);",
-    "  T* v = b.upload(hv.data(), kn, &e);",
-    "  T* o = b.upload<T>(nullptr, qn, &e);",
-    "  float* lse = b.upload<float>(nullptr, (size_t)a->batch * a->heads * a->seq_len, &e);",
-    "  const int* map = a->token_map ? b.upload(a->token_map, (size_t)a->map_len, &e) : nullptr;",
-    "  spattn_tiles t;",
-    "  t.kv_num = b.upload(a->kv_num, rows, &e); t.kv_idx = b.upload(a->kv_idx, rows * a->stride, &e);",
-    "  t.full_num = b.upload(a->full_num, rows, &e); t.full_idx = b.upload(a->full_idx, rows * a->stride, &e);",
-    "  t.stride = a->stride; t.heads = a->tile_heads; t.partial_bits = nullptr;",
-    `  ${prefix}_dyn dyn = {};`,
-    `  if (a->dyn_count != ${dyn.length}) return fail(err, err_len, -1, "wrong number of data-dependent arrays (expected ${dyn.length})");`,
-    ...dyn.map((f, i) => `  dyn.${f} = static_cast<decltype(dyn.${f})>((const void*)b.upload(static_cast<const unsigned char*>(a->dyn[${i}]), (size_t)a->dyn_bytes[${i}], &e));`),
-    "  if (e != cudaSuccess) return fail(err, err_len, (int)e, cudaGetErrorString(e));",
-    "  int rc;",
-    "  if (a->head_dim == 64) rc = launch<T, 64>(q, k, v, o, lse, a->batch, a->heads, a->kv_heads, a->seq_len, map, a->map_len, &t, &dyn, 0);",
-    "  else if (a->head_dim == 128) rc = launch<T, 128>(q, k, v, o, lse, a->batch, a->heads, a->kv_heads, a->seq_len, map, a->map_len, &t, &dyn, 0);",
-    '  else return fail(err, err_len, -1, "head dimension not supported (the kernels take 64 and 128)");',
-    "  if (rc != 0) return fail(err, err_len, rc, cudaGetErrorString((cudaError_t)rc));",
-    "  e = cudaDeviceSynchronize();",
-    "  std::vector<T> ho(qn);",
-    "  if (e == cudaSuccess) e = cudaMemcpy(ho.data(), o, qn * sizeof(T), cudaMemcpyDeviceToHost);",
-    "  if (e == cudaSuccess && a->lse) e = cudaMemcpy(a->lse, lse, (size_t)a->batch * a->heads * a->seq_len * sizeof(float), cudaMemcpyDeviceToHost);",
-    "  if (e != cudaSuccess) return fail(err, err_len, (int)e, cudaGetErrorString(e));",
-    "  for (size_t i = 0; i < qn; ++i) a->o[i] = (float)ho[i];",
-    "  return 0;",
-    "}",
-    "",
-    `extern "C" int ${prefix}_run_host(const spattn_run_args* a, char* err, int err_len) {`,
-    '  if (!a || !a->q || !a->k || !a->v || !a->o) return spattn_host::fail(err, err_len, -1, "missing input or output");',
-    "  return a->dtype == 1 ? run_host_typed<__half>(a, err, err_len) : run_host_typed<__nv_bfloat16>(a, err, err_len);",
-    "}",
-    "",
-  ];
 }
 
 /** The Dyn struct's fields: device arrays the data-dependent steps produce, per query head. */
@@ -205,7 +124,9 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
     "  float* o; float* lse;                             /* host outputs; lse may be NULL */",
     "  int batch, heads, kv_heads, seq_len, head_dim, dtype;",
     "  const int* token_map; int map_len;               /* host, or NULL / 0 */",
-    "  const int* kv_num; const int* kv_idx; const int* full_num; const int* full_idx;  /* host block lists */",
+    "  /* host block lists; kv_num NULL: built on the device (P_mask_tiles, sequence order), and the",
+    "   * data-dependent arrays by the GPU index builders (dyn unused) */",
+    "  const int* kv_num; const int* kv_idx; const int* full_num; const int* full_idx;",
     "  int stride, tile_heads, num_q_tiles;",
     "  const void* const* dyn; const long long* dyn_bytes; int dyn_count;  /* host arrays of the Dyn fields, in order */",
     "} spattn_run_args;",
@@ -348,7 +269,7 @@ export function emitCuda(ir: PatternIR, options: { sourceName: string }): CudaOu
     ...(ir.routes.length ? [template("route_builder.cuh"), ...routeBuilderCode(ir, prefix)] : []),
     ...(ir.verticalSlashes.length ? [template("vslash_builder.cuh"), ...vslashBuilderCode(ir, prefix)] : []),
     ...maskKernelCode(prefix),
-    ...hostRunner(prefix, dynFieldNames(ir)),
+    ...hostRunner(ir, prefix, CUDA_TILE),
     "/* The pattern's predicate on the host (dyn holds host pointers here): for checks and tools. */",
     `extern "C" int ${prefix}_allowed(int q, int k, int head, int seq_len, const ${prefix}_dyn* dyn) {`,
     "  return pattern::allowed(q, k, head, seq_len, *dyn) ? 1 : 0;",

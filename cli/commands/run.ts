@@ -16,6 +16,7 @@ export interface RunCommandOptions {
   v: string;
   out: string;
   dtype: string;
+  lists?: string;
 }
 
 const BACKENDS = ["reference", "cuda", "webgpu"];
@@ -25,6 +26,9 @@ export async function runRun(file: string, o: RunCommandOptions): Promise<void> 
   if (o.dtype !== "float32" && o.dtype !== "float64" && !(o.backend === "cuda" && o.dtype === "float16")) {
     throw new UsageError(`--dtype must be float32 or float64${o.backend === "cuda" ? " (or float16: fp16 kernels instead of bf16)" : ""}, got '${o.dtype}'`);
   }
+  const lists = o.lists ?? "cpu";
+  if (lists !== "cpu" && lists !== "device") throw new UsageError(`--lists must be cpu or device, got '${lists}'`);
+  if (lists !== "cpu" && o.backend !== "cuda") throw new UsageError(`--lists ${lists} is for --backend cuda (the ${o.backend} backend makes its own lists)`);
   const source = readSource(file);
   const ir = compile(source, { fileName: file, pattern: o.pattern, set: o.set });
   const q = readTensor(o.q, "Q");
@@ -40,7 +44,7 @@ export async function runRun(file: string, o: RunCommandOptions): Promise<void> 
   const shape = [1, heads, n, v.shape[3]];
   if (o.backend === "cuda") {
     // The kernels compute in bf16 (or fp16) with float32 accumulation; the output is float32.
-    const { out } = runCuda(ir, q, k, v, o.dtype === "float16" ? "fp16" : "bf16");
+    const { out } = runCuda(ir, q, k, v, o.dtype === "float16" ? "fp16" : "bf16", lists);
     writeNpyOutput(o.out, { dtype: "<f4", shape, data: out });
     return;
   }

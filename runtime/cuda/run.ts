@@ -1,7 +1,7 @@
 // The CUDA runtime: builds a pattern's generated kernels into a shared library with nvcc
-// (cached by the hash of the generated code), computes block lists and data-dependent arrays
-// on the CPU, and runs the kernel through the native addon (runtime/cuda/addon). Every missing
-// piece (nvcc, the addon, a GPU) is an error that names it.
+// (cached by the hash of the generated code) and runs the kernel through the native addon
+// (runtime/cuda/addon), on block lists and data-dependent arrays from the CPU or from the
+// device (ListSource). Every missing piece (nvcc, the addon, a GPU) is an error that names it.
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
@@ -60,13 +60,27 @@ export function kernelLibrary(ir: PatternIR): string {
   return lib;
 }
 
+/**
+ * Where `runCuda` gets the block lists and data-dependent arrays.
+ * - "cpu" (the default; cudaInputs): the lists of the order the kernels run the pattern in
+ *   (gathered for dilation and 2D patches, with its token map), each list padded only to the
+ *   longest, and a data-dependent pattern's selections and routes made on Q and K in float32,
+ *   as the float64 reference makes them.
+ * - "device": what a C host does per call. The GPU index builders make the data-dependent
+ *   arrays, then P_mask_tiles the lists, in sequence order (a gathered pattern runs ungathered),
+ *   padded to ceil(n/64) a row. The builders read Q and K as the kernel does, rounded to bf16
+ *   or fp16, and rounding moves some choices (k-means routes most), so the result matches the
+ *   reference computed on the rounded Q and K rather than on the float32 ones.
+ */
+export type ListSource = "cpu" | "device";
+
 export interface CudaRunResult {
   out: Float32Array;
   lse: Float32Array;
 }
 
 /** Attention under the pattern on the GPU: q, k, v are [1, H, N, D] (D 64 or 128). */
-export function runCuda(ir: PatternIR, q: Tensor4, k: Tensor4, v: Tensor4, dtype: "bf16" | "fp16" = "bf16"): CudaRunResult {
+export function runCuda(ir: PatternIR, q: Tensor4, k: Tensor4, v: Tensor4, dtype: "bf16" | "fp16" = "bf16", lists: ListSource = "cpu"): CudaRunResult {
   const [, heads, n, d] = q.shape;
   const kvHeads = k.shape[1];
   if (v.shape[3] !== d) throw new CudaRuntimeError(`the CUDA kernels need V's head dimension to equal Q's (${d}), got ${v.shape[3]}`);
@@ -78,17 +92,22 @@ export function runCuda(ir: PatternIR, q: Tensor4, k: Tensor4, v: Tensor4, dtype
     handle = a.loadLibrary(lib);
     loaded.set(lib, handle);
   }
-  const { tiles, map, dyn } = cudaInputs(ir, { seqLen: n, heads, q, k });
   const f32 = (t: Tensor4) => (t.data instanceof Float32Array ? t.data : Float32Array.from(t.data));
   const out = new Float32Array(heads * n * d);
   const lse = new Float32Array(heads * n);
-  const r = a.runHost(handle, `${cudaPrefix(ir)}_run_host`, {
-    q: f32(q), k: f32(k), v: f32(v), o: out, lse,
-    batch: 1, heads, kvHeads, seqLen: n, headDim: d, dtype: dtype === "fp16" ? 1 : 0,
-    tokenMap: map ?? null, mapLen: map?.length ?? 0,
-    kvNum: tiles.kvNum, kvIdx: tiles.kvIdx, fullNum: tiles.fullNum, fullIdx: tiles.fullIdx,
-    stride: tiles.stride, tileHeads: tiles.tileHeads, numQTiles: tiles.numQTiles, dyn: dyn.map((x) => x.data),
-  });
+  const shared = { q: f32(q), k: f32(k), v: f32(v), o: out, lse, batch: 1, heads, kvHeads, seqLen: n, headDim: d, dtype: dtype === "fp16" ? 1 : 0 };
+  let given: object;
+  if (lists === "device") {
+    given = { tokenMap: null, mapLen: 0, kvNum: null, kvIdx: null, fullNum: null, fullIdx: null, stride: 0, tileHeads: 0, numQTiles: 0, dyn: [] };
+  } else {
+    const { tiles, map, dyn } = cudaInputs(ir, { seqLen: n, heads, q, k });
+    given = {
+      tokenMap: map ?? null, mapLen: map?.length ?? 0,
+      kvNum: tiles.kvNum, kvIdx: tiles.kvIdx, fullNum: tiles.fullNum, fullIdx: tiles.fullIdx,
+      stride: tiles.stride, tileHeads: tiles.tileHeads, numQTiles: tiles.numQTiles, dyn: dyn.map((x) => x.data),
+    };
+  }
+  const r = a.runHost(handle, `${cudaPrefix(ir)}_run_host`, { ...shared, ...given });
   if (r.code !== 0) throw new CudaRuntimeError(`CUDA backend: ${r.message || `error ${r.code}`}`);
   return { out, lse };
 }

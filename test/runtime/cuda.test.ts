@@ -1,12 +1,13 @@
 // The CUDA runtime: kernel libraries built by nvcc and cached by content, loaded through the
 // native addon. Without a GPU (CI) the call must fail with the library's own "no CUDA device"
-// message; with one (the GPU machine) it must match the float64 reference.
+// message, whether the lists come from the CPU or the device; with one (the GPU machine) it
+// must match the float64 reference (bench/cuda/node_run.sh runs the CLI there).
 import { existsSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { compile } from "../../compiler/compile.js";
 import { maskRows } from "../../compiler/blockmask/build.js";
-import { CudaRuntimeError, kernelLibrary, runCuda } from "../../runtime/cuda/run.js";
+import { CudaRuntimeError, kernelLibrary, runCuda, type ListSource } from "../../runtime/cuda/run.js";
 import { referenceAttention } from "../../runtime/reference.js";
 import { main } from "../../cli/main.js";
 import { randomTensor, tempDirs } from "../helpers.js";
@@ -26,18 +27,40 @@ describe("cuda runtime", () => {
     expect(statSync(a).mtimeMs).toBe(mtime);
     expect(kernelLibrary(compile("pattern p(w = 17) { mask causal and q - k < w }"))).not.toBe(a);
   }, 120_000);
+});
 
-  it(hasGpu ? "matches the float64 reference on the GPU" : "fails with the library's no-device message without a GPU", () => {
-    const ir = compile("pattern p() { mask causal and (q - k) % 3 == 0 }");
+/** x rounded to bf16 (to nearest, ties to even) and back to float32: what the kernels read. */
+function bf16(x: ArrayLike<number>): Float32Array {
+  const out = Float32Array.from(x);
+  const bits = new Uint32Array(out.buffer);
+  for (let i = 0; i < bits.length; i++) bits[i] = (((bits[i] + 0x7fff + ((bits[i] >>> 16) & 1)) >>> 16) << 16) >>> 0;
+  return out;
+}
+
+describe("cuda runtime runs", () => {
+  // Lists from the CPU (a dilation, gathered; a window; block top-k's float32 choices) and from
+  // the device (the window through P_mask_tiles; block top-k after the GPU index builders, whose
+  // choices are made on Q and K rounded to bf16, and so are the reference's then).
+  const runs: [string, ListSource][] = [
+    ["pattern p() { mask causal and (q - k) % 3 == 0 }", "cpu"],
+    ["pattern p() { mask causal and q - k < 50 }", "cpu"],
+    ["pattern p() { mask causal and q - k < 50 }", "device"],
+    ["pattern p() { let s = topk(3, block: 32, among: kb < qb, always: kb == qb)\n mask s and causal }", "cpu"],
+    ["pattern p() { let s = topk(3, block: 32, among: kb < qb, always: kb == qb)\n mask s and causal }", "device"],
+  ];
+  it.each(runs)(hasGpu ? "matches the float64 reference on the GPU: %s (lists: %s)" : "fails with the library's no-device message without a GPU: %s (lists: %s)", (src, lists) => {
+    process.env.SPATTN_CACHE ??= freshDir();
+    const ir = compile(src);
     const n = 200;
     const [q, k, v] = [1, 2, 3].map((s) => randomTensor(2, n, 64, s));
     if (!hasGpu) {
-      expect(() => runCuda(ir, q, k, v)).toThrow(CudaRuntimeError);
-      expect(() => runCuda(ir, q, k, v)).toThrow(/no CUDA device/);
+      expect(() => runCuda(ir, q, k, v, "bf16", lists)).toThrow(CudaRuntimeError);
+      expect(() => runCuda(ir, q, k, v, "bf16", lists)).toThrow(/no CUDA device/);
       return;
     }
-    const { out } = runCuda(ir, q, k, v);
-    const rows = maskRows(ir, { seqLen: n, heads: 2 });
+    const { out } = runCuda(ir, q, k, v, "bf16", lists);
+    const [qs, ks] = lists === "device" ? [bf16(q.data), bf16(k.data)].map((data) => ({ ...q, data })) : [q, k];
+    const rows = maskRows(ir, { seqLen: n, heads: 2, q: qs, k: ks });
     const ref = referenceAttention({ q: q.data, k: k.data, v: v.data, heads: 2, seqLen: n, headDim: 64 }, rows.row).out;
     let num = 0;
     let den = 0;
@@ -46,8 +69,10 @@ describe("cuda runtime", () => {
       den += ref[i] ** 2;
     }
     expect(Math.sqrt(num / den)).toBeLessThan(1e-2);
-  }, 120_000);
+  }, 240_000);
+});
 
+describe("cuda runtime CLI", () => {
   it("spattn run --backend cuda reports what is missing, with exit 1", async () => {
     const dir = freshDir();
     const paths: string[] = [];
@@ -70,4 +95,27 @@ describe("cuda runtime", () => {
       process.stderr.write = write;
     }
   }, 120_000);
+
+  it("spattn run --lists takes cpu or device, and only with --backend cuda (exit 1)", async () => {
+    const dir = freshDir();
+    const paths: string[] = [];
+    for (const name of ["q", "k", "v"]) {
+      const t = randomTensor(1, 16, 16, 1);
+      writeFileSync(join(dir, `${name}.npy`), encodeNpy({ dtype: "<f4", shape: t.shape, data: t.data }));
+      paths.push(`--${name}`, join(dir, `${name}.npy`));
+    }
+    const errors: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string) => (errors.push(String(chunk)), true)) as typeof process.stderr.write;
+    try {
+      const run = (...args: string[]) => main(["run", "examples/causal.spattn", ...paths, "--out", join(dir, "o.npy"), ...args]);
+      expect(await run("--backend", "cuda", "--lists", "gpu")).toBe(1);
+      expect(errors.join("")).toMatch(/--lists must be cpu or device, got 'gpu'/);
+      expect(await run("--lists", "device")).toBe(1);
+      expect(errors.join("")).toMatch(/--lists device is for --backend cuda/);
+      expect(existsSync(join(dir, "o.npy"))).toBe(false);
+    } finally {
+      process.stderr.write = write;
+    }
+  });
 });

@@ -91,10 +91,13 @@ Napi::Value RunHost(const Napi::CallbackInfo& info) {
   int* kv_idx = nullptr;
   int* full_num = nullptr;
   int* full_idx = nullptr;
-  ok = ok && Typed(o, "tokenMap", &map, nullptr, true) && Typed(o, "kvNum", &kv_num, nullptr, false) &&
-       Typed(o, "kvIdx", &kv_idx, nullptr, false) && Typed(o, "fullNum", &full_num, nullptr, false) &&
-       Typed(o, "fullIdx", &full_idx, nullptr, false);
-  if (!ok) return Fail(env, "runHost: q, k, v, o, kvNum, kvIdx, fullNum and fullIdx must be typed arrays");
+  // The lists may be null together: the kernel library then builds them on the device.
+  ok = ok && Typed(o, "tokenMap", &map, nullptr, true) && Typed(o, "kvNum", &kv_num, nullptr, true) &&
+       Typed(o, "kvIdx", &kv_idx, nullptr, true) && Typed(o, "fullNum", &full_num, nullptr, true) &&
+       Typed(o, "fullIdx", &full_idx, nullptr, true);
+  if (!ok) return Fail(env, "runHost: q, k, v and o must be typed arrays, and tokenMap, kvNum, kvIdx, fullNum and fullIdx typed arrays or null");
+  if (!kv_num != !kv_idx || !kv_num != !full_num || !kv_num != !full_idx)
+    return Fail(env, "runHost: kvNum, kvIdx, fullNum and fullIdx are given together or not at all");
   a.q = q;
   a.k = k;
   a.v = v;

@@ -27,7 +27,9 @@ typedef struct spattn_run_args {
   float* o; float* lse;                             /* host outputs; lse may be NULL */
   int batch, heads, kv_heads, seq_len, head_dim, dtype;
   const int* token_map; int map_len;               /* host, or NULL / 0 */
-  const int* kv_num; const int* kv_idx; const int* full_num; const int* full_idx;  /* host block lists */
+  /* host block lists; kv_num NULL: built on the device (P_mask_tiles, sequence order), and the
+   * data-dependent arrays by the GPU index builders (dyn unused) */
+  const int* kv_num; const int* kv_idx; const int* full_num; const int* full_idx;
   int stride, tile_heads, num_q_tiles;
   const void* const* dyn; const long long* dyn_bytes; int dyn_count;  /* host arrays of the Dyn fields, in order */
 } spattn_run_args;

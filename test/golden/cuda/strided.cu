@@ -1959,7 +1959,9 @@ extern "C" int spattn_strided_mask_tile_bits(const spattn_tiles* tiles, int seq_
   return (int)cudaGetLastError();
 }
 
+#include <algorithm>
 #include <cstdio>
+#include <type_traits>
 #include <vector>
 namespace spattn_host {
 struct Buffers {
@@ -1986,6 +1988,14 @@ static int fail(char* err, int len, int code, const char* what) {
 }
 }  // namespace spattn_host
 
+/* The pattern's data-dependent arrays, built on the device by its GPU index builders from q and k
+ * ([1, heads, n, d] device arrays). */
+template <typename T>
+static int build_dyn_device(const T* q, const T* k, int heads, int n, int d, spattn_host::Buffers& b, spattn_strided_dyn* dyn, cudaError_t* e) {
+  (void)q; (void)k; (void)heads; (void)n; (void)d; (void)b; (void)dyn; (void)e;
+  return 0;  // positional pattern: nothing to build
+}
+
 template <typename T>
 static int run_host_typed(const spattn_run_args* a, char* err, int err_len) {
   using namespace spattn_host;
@@ -1996,9 +2006,11 @@ static int run_host_typed(const spattn_run_args* a, char* err, int err_len) {
     snprintf(msg, sizeof msg, "no CUDA device: %s", e != cudaSuccess ? cudaGetErrorString(e) : "none found");
     return fail(err, err_len, e != cudaSuccess ? (int)e : -1, msg);
   }
+  // No lists from the caller: the device builds them (and the data-dependent arrays), in sequence order.
+  const bool device_lists = a->kv_num == nullptr;
+  if (device_lists && a->token_map) return fail(err, err_len, -1, "lists built on the device are in sequence order: a token map needs the lists made for it");
   const size_t qn = (size_t)a->batch * a->heads * a->seq_len * a->head_dim;
   const size_t kn = (size_t)a->batch * a->kv_heads * a->seq_len * a->head_dim;
-  const size_t rows = (size_t)a->tile_heads * a->num_q_tiles;
   Buffers b;
   std::vector<T> hq = convert<T>(a->q, qn), hk = convert<T>(a->k, kn), hv = convert<T>(a->v, kn);
   T* q = b.upload(hq.data(), qn, &e);
@@ -2007,12 +2019,28 @@ static int run_host_typed(const spattn_run_args* a, char* err, int err_len) {
   T* o = b.upload<T>(nullptr, qn, &e);
   float* lse = b.upload<float>(nullptr, (size_t)a->batch * a->heads * a->seq_len, &e);
   const int* map = a->token_map ? b.upload(a->token_map, (size_t)a->map_len, &e) : nullptr;
-  spattn_tiles t;
-  t.kv_num = b.upload(a->kv_num, rows, &e); t.kv_idx = b.upload(a->kv_idx, rows * a->stride, &e);
-  t.full_num = b.upload(a->full_num, rows, &e); t.full_idx = b.upload(a->full_idx, rows * a->stride, &e);
-  t.stride = a->stride; t.heads = a->tile_heads; t.partial_bits = nullptr;
   spattn_strided_dyn dyn = {};
-  if (a->dyn_count != 0) return fail(err, err_len, -1, "wrong number of data-dependent arrays (expected 0)");
+  spattn_tiles t;
+  t.partial_bits = nullptr;
+  if (device_lists) {
+    const int nqb = (a->seq_len + 127) / 128, nkb = (a->seq_len + 63) / 64;
+    const size_t rows = (size_t)a->heads * nqb;
+    int* kv_num = b.upload<int>(nullptr, rows, &e);
+    int* kv_idx = b.upload<int>(nullptr, rows * nkb, &e);
+    int* full_num = b.upload<int>(nullptr, rows, &e);
+    int* full_idx = b.upload<int>(nullptr, rows * nkb, &e);
+    if (e != cudaSuccess) return fail(err, err_len, (int)e, cudaGetErrorString(e));
+    const int rc = spattn_strided_mask_tiles(a->heads, a->seq_len, 128, 64, &dyn, kv_num, kv_idx, full_num, full_idx, 0);
+    if (rc != 0) return fail(err, err_len, rc, cudaGetErrorString((cudaError_t)rc));
+    t.kv_num = kv_num; t.kv_idx = kv_idx; t.full_num = full_num; t.full_idx = full_idx;
+    t.stride = nkb; t.heads = a->heads;
+  } else {
+    const size_t rows = (size_t)a->tile_heads * a->num_q_tiles;
+    t.kv_num = b.upload(a->kv_num, rows, &e); t.kv_idx = b.upload(a->kv_idx, rows * a->stride, &e);
+    t.full_num = b.upload(a->full_num, rows, &e); t.full_idx = b.upload(a->full_idx, rows * a->stride, &e);
+    t.stride = a->stride; t.heads = a->tile_heads;
+    if (a->dyn_count != 0) return fail(err, err_len, -1, "wrong number of data-dependent arrays (expected 0)");
+  }
   if (e != cudaSuccess) return fail(err, err_len, (int)e, cudaGetErrorString(e));
   int rc;
   if (a->head_dim == 64) rc = launch<T, 64>(q, k, v, o, lse, a->batch, a->heads, a->kv_heads, a->seq_len, map, a->map_len, &t, &dyn, 0);
