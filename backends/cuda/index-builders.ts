@@ -16,6 +16,14 @@ import { dbl } from "./exp64.js";
 /** Counts up to this choose with per-lane lists in registers; larger ones in rounds. */
 export const CHOOSE_IN_REGISTERS = 32;
 
+/** Whether the filtered top-k builder makes the means' bf16 splits and norms inside the pooling
+ *  (select_builder.cuh, pool_and_filter): where a mean's d / 4 lanes are a power of two within a
+ *  warp and the splits need no padding (d = 32, 64, 128), else in a pass of their own. */
+export function filterInPool(d: number): boolean {
+  const lanes = d / 4;
+  return d % 32 === 0 && lanes <= 32 && (lanes & (lanes - 1)) === 0;
+}
+
 /** Selections the GPU builds: all (top-k pooled or seeded, top-p pooled). */
 export function gpuSelections(ir: PatternIR): Selection[] {
   return ir.selections;
@@ -172,8 +180,7 @@ function filteredBuilder(sel: Selection, count: number, prefix: string): string[
     "  if (reinterpret_cast<uintptr_t>(workspace) % 16 != 0) return (int)cudaErrorInvalidValue;  // the choice's 16-byte loads",
     "  spattn::FilterWorkspace w;",
     "  spattn::filter_workspace(workspace, heads, nqb, nkb, d, &w);",
-    `  spattn::launch_mean_pool<T>({static_cast<const T*>(q), static_cast<const T*>(k), w.qp, w.kp, ${sel.qblock}, ${sel.kblock}}, heads, n, d, stream);`,
-    "  spattn::launch_filter_means(w, heads, nqb, nkb, d, stream);",
+    `  spattn::pool_and_filter<T>(static_cast<const T*>(q), static_cast<const T*>(k), ${sel.qblock}, ${sel.kblock}, w, heads, n, d, stream);`,
     `  ${prefix}_sel${i}_scores<<<dim3((nkb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, (nqb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, heads), spattn::MMA_SCORE_THREADS, 0, stream>>>(w.qsplit, w.ksplit, w.scores, n, d, *dyn);`,
     `  ${prefix}_sel${i}_select<<<dim3((nqb + spattn::FILTER_WARPS - 1) / spattn::FILTER_WARPS, heads), 32 * spattn::FILTER_WARPS, 0, stream>>>(w, kept, n, d, *dyn);`,
     "  return (int)cudaGetLastError();",

@@ -6,7 +6,7 @@
 import type { PatternIR } from "../../compiler/ir.js";
 import type { BuilderWork, Problem } from "./cost.js";
 import { LIST_CHUNK } from "./counts.js";
-import { CHOOSE_IN_REGISTERS } from "../cuda/index-builders.js";
+import { CHOOSE_IN_REGISTERS, filterInPool } from "../cuda/index-builders.js";
 
 /** float64 scores a row of the filtered top-k choice computes, on average (bench v16: 0.257 on
  *  Gaussian data, block_topk at N = 65536). */
@@ -19,14 +19,23 @@ export function builderWork(ir: PatternIR, p: Problem): BuilderWork[] {
     if (s.seed !== undefined) continue;
     const nqb = Math.ceil(n / s.qblock);
     const nkb = Math.ceil(n / s.kblock);
-    out.push({ what: `${s.name}: mean pooling of Q and K`, fp64Flops: h * 2 * n * d, fp32Flops: 0, tensorFlops: 0, bytes: h * (2 * n * d * e + (nqb + nkb) * d * 8) });
+    const pooling: BuilderWork = { what: `${s.name}: mean pooling of Q and K`, fp64Flops: h * 2 * n * d, fp32Flops: 0, tensorFlops: 0, bytes: h * (2 * n * d * e + (nqb + nkb) * d * 8) };
+    out.push(pooling);
     if (s.rule.kind === "topk" && s.rule.count <= CHOOSE_IN_REGISTERS) {
       // Scores on tensor cores (three bf16 products a pair) with error bounds; float64 again
       // only in rows whose bounds leave the kept blocks undecided: UNDECIDED_PAIRS_PER_ROW
-      // pairs a row on average.
+      // pairs a row on average. The means' bf16 splits and norms come out of the pooling where
+      // it can make them (filterInPool), else from a pass that reads the means again.
       const means = h * (nqb + nkb) * d;
       const split = 2 * Math.ceil(d / 32) * 32 * 2;
-      out.push({ what: `${s.name}: bf16 splits and norms of the means`, fp64Flops: 2 * means, fp32Flops: 0, tensorFlops: 0, bytes: means * 8 + h * (nqb + nkb) * split });
+      const splits = { fp64Flops: 2 * means, bytes: h * (nqb + nkb) * split };
+      if (filterInPool(d)) {
+        pooling.what += " (with the means' bf16 splits and norms)";
+        pooling.fp64Flops += splits.fp64Flops;
+        pooling.bytes += splits.bytes;
+      } else {
+        out.push({ what: `${s.name}: bf16 splits and norms of the means`, fp64Flops: splits.fp64Flops, fp32Flops: 0, tensorFlops: 0, bytes: means * 8 + splits.bytes });
+      }
       out.push({ what: `${s.name}: block scores on tensor cores (${nqb} x ${nkb} a head)`, fp64Flops: 0, fp32Flops: 0, tensorFlops: h * nqb * nkb * 3 * 2 * d, bytes: h * (nqb + nkb) * split + h * nqb * nkb * 4 });
       out.push({ what: `${s.name}: topk selection (float32 bounds, float64 where undecided)`, fp64Flops: h * nqb * UNDECIDED_PAIRS_PER_ROW * 2 * d, fp32Flops: h * nqb * nkb * 4, tensorFlops: 0, bytes: h * nqb * nkb * (2 * 4 + 1) });
       continue;

@@ -1937,7 +1937,7 @@ template <typename T> __device__ __forceinline__ float to_float(unsigned short b
 template <> __device__ __forceinline__ float to_float<__nv_bfloat16>(unsigned short bits) { return __bfloat162float(__ushort_as_bfloat16(bits)); }
 template <> __device__ __forceinline__ float to_float<__half>(unsigned short bits) { return __half2float(__ushort_as_half(bits)); }
 
-/** Loads VEC consecutive elements as float64 (VEC = 8: one 16-byte load). */
+/** Loads VEC consecutive elements as float64 (VEC = 8: one 16-byte load; 4: one 8-byte load). */
 template <typename T, int VEC>
 __device__ __forceinline__ void load_row(const T* src, double (&v)[VEC]) {
   if constexpr (VEC == 8) {
@@ -1945,16 +1945,41 @@ __device__ __forceinline__ void load_row(const T* src, double (&v)[VEC]) {
     const unsigned w[4] = {raw.x, raw.y, raw.z, raw.w};
 #pragma unroll
     for (int i = 0; i < 8; ++i) v[i] = (double)to_float<T>((unsigned short)(w[i / 2] >> (16 * (i % 2))));
+  } else if constexpr (VEC == 4) {
+    const uint2 raw = __ldg(reinterpret_cast<const uint2*>(src));
+    const unsigned w[2] = {raw.x, raw.y};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) v[i] = (double)to_float<T>((unsigned short)(w[i / 2] >> (16 * (i % 2))));
   } else {
 #pragma unroll
     for (int i = 0; i < VEC; ++i) v[i] = (double)(float)src[i];
   }
 }
 
+/** The filter's norm of a mean vector from the sum of its squares and its largest magnitude
+ *  (filter_means): +infinity where its largest element is outside [2^-50, 2^50] (its products
+ *  could leave float32's normal range: its scores are not trusted), 0 for an all-zero vector
+ *  (its scores are exactly 0). */
+__device__ __forceinline__ float filter_norm(double sum, double big) {
+  const bool usable = big >= 0x1p-50 && big <= 0x1p50 && sum <= 0x1p110;  // false for NaN
+  return big == 0.0 && sum == 0.0 ? 0.f : usable ? (float)sqrt(sum) : INFINITY;
+}
+
+/** x rounded to float32 and split into two bf16 parts, hi = bf16(x) and lo = bf16(x - hi)
+ *  (x - hi is exact in float32): what the tensor-core scores read. */
+__device__ __forceinline__ void split_bf16(double x, __nv_bfloat16& hi, __nv_bfloat16& lo) {
+  const float f = (float)x;
+  hi = __float2bfloat16_rn(f);
+  lo = __float2bfloat16_rn(f - __bfloat162float(hi));
+}
+
 /** The mean of one block b of `block` rows of head h's [n, d] matrix, VEC columns from
- *  lane * VEC: the rows summed in order (the CPU's order), UNROLL loads in flight. */
+ *  lane * VEC: the rows summed in order (the CPU's order), UNROLL loads in flight. With `split`,
+ *  also filter_means' work on the means as they are made: their bf16 splits (rows of 2 * d) and,
+ *  from the group's `per` lanes (consecutive, aligned within the warp), their norm. */
 template <typename T, int VEC, int UNROLL>
-__device__ __forceinline__ void pool_block(const T* __restrict__ x, double* __restrict__ out, int n, int d, int block, int b, int h, int lane) {
+__device__ __forceinline__ void pool_block(const T* __restrict__ x, double* __restrict__ out, int n, int d, int block, int b, int h, int lane,
+                                           __nv_bfloat16* split, float* norm, int pitch, int per) {
   const int nb = (n + block - 1) / block;
   const int r0 = b * block, r1 = min(n, r0 + block);
   const T* src = x + ((long long)h * n + r0) * d + lane * VEC;
@@ -1971,7 +1996,39 @@ __device__ __forceinline__ void pool_block(const T* __restrict__ x, double* __re
   const double count = (double)(r1 - r0);
   double* dst = out + ((long long)h * nb + b) * d + lane * VEC;
 #pragma unroll
-  for (int i = 0; i < VEC; ++i) dst[i] = __ddiv_rn(acc[i], count);
+  for (int i = 0; i < VEC; ++i) acc[i] = dst[i] = __ddiv_rn(acc[i], count);
+  if constexpr (VEC == 8 || VEC == 4) {
+    if (split == nullptr) return;
+    __nv_bfloat16 hi[VEC], lo[VEC];
+    double sum = 0.0, big = 0.0;
+#pragma unroll
+    for (int i = 0; i < VEC; ++i) {
+      split_bf16(acc[i], hi[i], lo[i]);
+      sum = fma(acc[i], acc[i], sum);
+      big = fmax(big, fabs(acc[i]));  // fmax drops NaN: the sum keeps it
+    }
+    // Each part's VEC values packed in pairs, stored 16 (or 8) bytes at once.
+    unsigned wh[VEC / 2], wl[VEC / 2];
+#pragma unroll
+    for (int j = 0; j < VEC / 2; ++j) {
+      wh[j] = __bfloat16_as_ushort(hi[2 * j]) | (unsigned)__bfloat16_as_ushort(hi[2 * j + 1]) << 16;
+      wl[j] = __bfloat16_as_ushort(lo[2 * j]) | (unsigned)__bfloat16_as_ushort(lo[2 * j + 1]) << 16;
+    }
+    __nv_bfloat16* row = split + ((long long)h * nb + b) * 2 * d + lane * VEC;
+    if constexpr (VEC == 8) {
+      *reinterpret_cast<uint4*>(row) = make_uint4(wh[0], wh[1], wh[2], wh[3]);
+      *reinterpret_cast<uint4*>(row + d) = make_uint4(wl[0], wl[1], wl[2], wl[3]);
+    } else {
+      *reinterpret_cast<uint2*>(row) = make_uint2(wh[0], wh[1]);
+      *reinterpret_cast<uint2*>(row + d) = make_uint2(wl[0], wl[1]);
+    }
+    const unsigned group = per == 32 ? 0xffffffffu : ((1u << per) - 1u) << ((threadIdx.x % 32) & ~(per - 1));
+    for (int off = per / 2; off > 0; off >>= 1) {
+      sum += __shfl_xor_sync(group, sum, off);
+      big = fmax(big, __shfl_xor_sync(group, big, off));
+    }
+    if (lane == 0) norm[(long long)h * pitch + b] = filter_norm(sum, big);
+  }
 }
 
 /** What a selection pools, side 0 and side 1 (Q by blocks of qblock rows, K by blocks of
@@ -1983,13 +2040,20 @@ struct PoolSides {
   double* out0;
   double* out1;
   int block0, block1;
+  // Optional (split0 null: not made): the filter's bf16 splits of each side's means and their
+  // norms, a head's norms pitch0 / pitch1 apart (pool_and_filter sets them).
+  __nv_bfloat16* split0 = nullptr;
+  __nv_bfloat16* split1 = nullptr;
+  float* norm0 = nullptr;
+  float* norm1 = nullptr;
+  int pitch0 = 0, pitch1 = 0;
 };
 
 /** Means of blocks of rows of each head of both sides, in one launch (one tail instead of
  *  two): d / VEC threads per block of rows, each summing VEC columns (pool_block), blockDim.x
  *  / (d / VEC) blocks of rows per CTA; grid (CTAs, heads, sides). Three CTAs of 256 threads
  *  per SM (at most 85 registers) with eight rows' loads in flight measured best of the shapes
- *  tried (bench/cuda/pool_bench.cu on the H200: 3.4 TB/s against v13's 3.1). */
+ *  tried with 16-byte loads (bench/cuda/pool_bench.cu on the H200: 3.4 TB/s against v13's 3.1). */
 template <typename T, int VEC, int MIN_CTAS = 3, int UNROLL = 8>
 __global__ void __launch_bounds__(256, MIN_CTAS) mean_pool(PoolSides<T> p, int n, int d) {
   const bool one = blockIdx.z == 1;
@@ -1997,20 +2061,36 @@ __global__ void __launch_bounds__(256, MIN_CTAS) mean_pool(PoolSides<T> p, int n
   const int per = d / VEC, slots = blockDim.x / per;
   const int lane = threadIdx.x % per, slot = threadIdx.x / per;
   const int nb = (n + block - 1) / block, b = blockIdx.x * slots + slot;
-  if (slot >= slots || b >= nb) return;
-  pool_block<T, VEC, UNROLL>(one ? p.x1 : p.x0, one ? p.out1 : p.out0, n, d, block, b, blockIdx.y, lane);
+  if (slot >= slots || b >= nb) return;  // the whole group of `per` lanes (the same b)
+  pool_block<T, VEC, UNROLL>(one ? p.x1 : p.x0, one ? p.out1 : p.out0, n, d, block, b, blockIdx.y, lane, one ? p.split1 : p.split0,
+                             one ? p.norm1 : p.norm0, one ? p.pitch1 : p.pitch0, per);
 }
 
-/** Launches mean_pool over both sides, with 16-byte loads where rows allow them; the grid
- *  covers the side with more blocks (the other's extra CTAs return at once). */
+/** Columns a pooling lane loads at once: 8-byte loads. They measured 4% faster than 16-byte
+ *  ones at the benchmark's shape (bench/cuda/pool_bench.cu on the H200, 0.155 against 0.161 ms
+ *  for Q and K), which with twice the lanes a mean and half the columns a lane is likelier from
+ *  the finer work items than from the loads themselves; and with D = 128 a mean's lanes are one
+ *  warp, so pool_and_filter can reduce its norm there. */
+constexpr int POOL_VEC = 4;
+
+/** Whether mean_pool takes POOL_VEC-element loads for these sides: rows of whole pieces. */
+template <typename T>
+bool pool_vectorised(const PoolSides<T>& p, int d) {
+  constexpr uintptr_t bytes = POOL_VEC * sizeof(T);
+  return d % POOL_VEC == 0 && d / POOL_VEC <= 256 && reinterpret_cast<uintptr_t>(p.x0) % bytes == 0 && reinterpret_cast<uintptr_t>(p.x1) % bytes == 0;
+}
+
+/** Launches mean_pool over both sides, with POOL_VEC-element loads where rows allow them; the
+ *  grid covers the side with more blocks (the other's extra CTAs return at once). Splits and
+ *  norms (p.split0) only with those loads. */
 template <typename T>
 void launch_mean_pool(const PoolSides<T>& p, int heads, int n, int d, cudaStream_t stream) {
   const int block = min(p.block0, p.block1), nb = (n + block - 1) / block;
-  const bool vec = d % 8 == 0 && d <= 2048 && reinterpret_cast<uintptr_t>(p.x0) % 16 == 0 && reinterpret_cast<uintptr_t>(p.x1) % 16 == 0;
-  const int per = vec ? d / 8 : d, slots = per <= 256 ? 256 / per : 1;
+  const bool vec = pool_vectorised(p, d);
+  const int per = vec ? d / POOL_VEC : d, slots = per <= 256 ? 256 / per : 1;
   const dim3 grid((nb + slots - 1) / slots, heads, 2);
   if (vec) {
-    mean_pool<T, 8><<<grid, slots * per, 0, stream>>>(p, n, d);
+    mean_pool<T, POOL_VEC><<<grid, slots * per, 0, stream>>>(p, n, d);
   } else {
     mean_pool<T, 1><<<grid, slots * per, 0, stream>>>(p, n, d);
   }
@@ -2141,10 +2221,7 @@ __global__ void filter_means(FilterWorkspace w, int heads, int nqb, int nkb, int
   double sum = 0.0, big = 0.0;
   for (int c = lane; c < d32; c += 32) {
     const double e = c < d ? x[c] : 0.0;
-    const float f = (float)e;
-    const __nv_bfloat16 h = __float2bfloat16_rn(f);
-    hi[c] = h;
-    hi[d32 + c] = __float2bfloat16_rn(f - __bfloat162float(h));
+    split_bf16(e, hi[c], hi[d32 + c]);
     sum = fma(e, e, sum);
     big = fmax(big, fabs(e));  // fmax drops NaN: the sum keeps it
   }
@@ -2153,16 +2230,32 @@ __global__ void filter_means(FilterWorkspace w, int heads, int nqb, int nkb, int
     sum += __shfl_xor_sync(0xffffffff, sum, off);
     big = fmax(big, __shfl_xor_sync(0xffffffff, big, off));
   }
-  const bool usable = big >= 0x1p-50 && big <= 0x1p50 && sum <= 0x1p110;  // false for NaN
-  const float norm = big == 0.0 && sum == 0.0 ? 0.f : usable ? (float)sqrt(sum) : INFINITY;
   const int kv = v - heads * nqb, nkb4 = (nkb + 3) & ~3;  // key vector kv: head kv / nkb
-  if (lane == 0) *(kv < 0 ? w.qnorm + v : w.knorm + (long long)(kv / nkb) * nkb4 + kv % nkb) = norm;
+  if (lane == 0) *(kv < 0 ? w.qnorm + v : w.knorm + (long long)(kv / nkb) * nkb4 + kv % nkb) = filter_norm(sum, big);
 }
 
 /** Launches filter_means over every pooled mean. */
 inline void launch_filter_means(const FilterWorkspace& w, int heads, int nqb, int nkb, int d, cudaStream_t stream) {
   const int count = heads * (nqb + nkb);
   filter_means<<<(count + 7) / 8, 256, 0, stream>>>(w, heads, nqb, nkb, d);
+}
+
+/** Pools Q and K into w's means and makes the filter's splits and norms: in the pooling itself
+ *  where its lanes of a mean are a power of two within a warp and the splits need no padding
+ *  (d = 32, 64 or 128: one pass less over the means, and one launch; 0.181 -> 0.162 ms at the
+ *  benchmark's shape, pool_bench), else by filter_means after it. */
+template <typename T>
+void pool_and_filter(const T* q, const T* k, int qblock, int kblock, const FilterWorkspace& w, int heads, int n, int d, cudaStream_t stream) {
+  PoolSides<T> p{q, k, w.qp, w.kp, qblock, kblock};
+  const int nqb = (n + qblock - 1) / qblock, nkb = (n + kblock - 1) / kblock, per = d / POOL_VEC;
+  const bool fused = pool_vectorised(p, d) && per <= 32 && (per & (per - 1)) == 0 && split_width(d) == d;
+  if (fused) {
+    p.split0 = w.qsplit, p.split1 = w.ksplit;
+    p.norm0 = w.qnorm, p.norm1 = w.knorm;
+    p.pitch0 = nqb, p.pitch1 = (nkb + 3) & ~3;
+  }
+  launch_mean_pool(p, heads, n, d, stream);
+  if (!fused) launch_filter_means(w, heads, nqb, nkb, d, stream);
 }
 
 /** Threads of a tensor-core score tile: four warps, each 32 x 32 of the tile's 64 x 64 pairs. */
@@ -2723,8 +2816,7 @@ static int spattn_nsa_sel0_build_typed(const void* q, const void* k, int heads, 
   if (reinterpret_cast<uintptr_t>(workspace) % 16 != 0) return (int)cudaErrorInvalidValue;  // the choice's 16-byte loads
   spattn::FilterWorkspace w;
   spattn::filter_workspace(workspace, heads, nqb, nkb, d, &w);
-  spattn::launch_mean_pool<T>({static_cast<const T*>(q), static_cast<const T*>(k), w.qp, w.kp, 64, 64}, heads, n, d, stream);
-  spattn::launch_filter_means(w, heads, nqb, nkb, d, stream);
+  spattn::pool_and_filter<T>(static_cast<const T*>(q), static_cast<const T*>(k), 64, 64, w, heads, n, d, stream);
   spattn_nsa_sel0_scores<<<dim3((nkb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, (nqb + spattn::SCORE_TILE - 1) / spattn::SCORE_TILE, heads), spattn::MMA_SCORE_THREADS, 0, stream>>>(w.qsplit, w.ksplit, w.scores, n, d, *dyn);
   spattn_nsa_sel0_select<<<dim3((nqb + spattn::FILTER_WARPS - 1) / spattn::FILTER_WARPS, heads), 32 * spattn::FILTER_WARPS, 0, stream>>>(w, kept, n, d, *dyn);
   return (int)cudaGetLastError();
