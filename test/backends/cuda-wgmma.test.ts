@@ -93,7 +93,8 @@ describe("the CUDA target's entry points", () => {
       emitCuda(compile(`pattern t() { let s = ${rule} mask s and causal }`, { fileName: "t.spattn" }), { sourceName: "t.spattn" }).cu;
     const small = cu("topk(32, block: 16, among: kb < qb, always: kb == qb)");
     expect(small).toContain("spattn::choose_row_filtered<32>(");
-    expect(small).toContain("spattn::launch_filter_means(w, heads, nqb, nkb, d, stream);");
+    // Pooling makes the filter's splits and norms too where it can, else filter_means follows.
+    expect(small).toContain("spattn::pool_and_filter<T>(static_cast<const T*>(q), static_cast<const T*>(k), 16, 16, w, heads, n, d, stream);");
     expect(small).toContain("spattn::score_tile_mma(qs, ks, scores, nqb, nkb, (nkb + 3) & ~3, d,");
     // The workspace's layout comes from one place, for its size and for the build.
     expect(small).toContain("return spattn::filter_workspace(nullptr, heads, nqb, nkb, d, nullptr);");

@@ -2066,17 +2066,17 @@ __global__ void __launch_bounds__(256, MIN_CTAS) mean_pool(PoolSides<T> p, int n
                              one ? p.norm1 : p.norm0, one ? p.pitch1 : p.pitch0, per);
 }
 
-/** Columns a pooling lane loads at once: 8-byte loads. They measured 4% faster than 16-byte
- *  ones at the benchmark's shape (bench/cuda/pool_bench.cu on the H200, 0.155 against 0.161 ms
- *  for Q and K), which with twice the lanes a mean and half the columns a lane is likelier from
- *  the finer work items than from the loads themselves; and with D = 128 a mean's lanes are one
- *  warp, so pool_and_filter can reduce its norm there. */
-constexpr int POOL_VEC = 4;
+/** Columns a pooling lane loads at once: 8-byte loads. They measured 3% faster than 16-byte
+ *  ones at the benchmark's shape (bench/cuda/pool_bench.cu on the H200, 0.153 against 0.158 ms
+ *  for Q and K; bench v19), perhaps from the finer work items (twice the lanes a mean, half the
+ *  columns a lane: a shorter last wave) rather than the loads themselves; and with D = 128 a
+ *  mean's lanes are one warp, so pool_and_filter can reduce its norm there. */
+enum { POOL_VEC = 4 };  // (an enum: a constexpr variable would warn where nothing pools)
 
 /** Whether mean_pool takes POOL_VEC-element loads for these sides: rows of whole pieces. */
 template <typename T>
 bool pool_vectorised(const PoolSides<T>& p, int d) {
-  constexpr uintptr_t bytes = POOL_VEC * sizeof(T);
+  const uintptr_t bytes = POOL_VEC * sizeof(T);
   return d % POOL_VEC == 0 && d / POOL_VEC <= 256 && reinterpret_cast<uintptr_t>(p.x0) % bytes == 0 && reinterpret_cast<uintptr_t>(p.x1) % bytes == 0;
 }
 
@@ -2242,8 +2242,8 @@ inline void launch_filter_means(const FilterWorkspace& w, int heads, int nqb, in
 
 /** Pools Q and K into w's means and makes the filter's splits and norms: in the pooling itself
  *  where its lanes of a mean are a power of two within a warp and the splits need no padding
- *  (d = 32, 64 or 128: one pass less over the means, and one launch; 0.181 -> 0.162 ms at the
- *  benchmark's shape, pool_bench), else by filter_means after it. */
+ *  (d = 32, 64 or 128: one pass less over the means, and one launch; 0.179 -> 0.161 ms at the
+ *  benchmark's shape, pool_bench, bench v19), else by filter_means after it. */
 template <typename T>
 void pool_and_filter(const T* q, const T* k, int qblock, int kblock, const FilterWorkspace& w, int heads, int n, int d, cudaStream_t stream) {
   PoolSides<T> p{q, k, w.qp, w.kp, qblock, kblock};
