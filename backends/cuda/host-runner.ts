@@ -21,55 +21,38 @@ export interface RunnerTile {
  * (they run one after another on the stream).
  */
 function deviceDynBuilder(ir: PatternIR, prefix: string): string[] {
-  const steps: { workspace: string; body: string[] }[] = [];
-  const call = (name: string, args: string) =>
-    `    const int rc = half ? ${prefix}_${name}_build_fp16(${args}) : ${prefix}_${name}_build_bf16(${args});`;
-  for (const r of ir.routes) {
-    steps.push({
-      workspace: `route${r.id}`,
+  const perHead = "(size_t)heads * n";
+  /** A builder's block: its outputs allocated (dyn fields `<name>_<field>`), the build, the
+   *  fields set. Selections also read the dyn built so far. */
+  const step = (name: string, comment: string, outs: [field: string, type: string, count: string][], readsDyn = false) => {
+    const args = `q, k, heads, n, d, ${readsDyn ? "dyn, " : ""}${outs.map(([f]) => `${name}_${f}`).join(", ")}, work, 0`;
+    return {
+      workspace: name,
       body: [
-        `  {  // route ${r.id}: clusters of queries and keys`,
-        "    int* rq = b.upload<int>(nullptr, (size_t)heads * n, e);",
-        "    int* rk = b.upload<int>(nullptr, (size_t)heads * n, e);",
+        `  {  // ${comment}`,
+        ...outs.map(([f, type, count]) => `    ${type}* ${name}_${f} = b.upload<${type}>(nullptr, ${count}, e);`),
         "    if (*e != cudaSuccess) return (int)*e;",
-        call(`route${r.id}`, "q, k, heads, n, d, rq, rk, work, 0"),
+        `    const int rc = half ? ${prefix}_${name}_build_fp16(${args}) : ${prefix}_${name}_build_bf16(${args});`,
         "    if (rc != 0) return rc;",
-        `    dyn->route${r.id}_q = rq;`,
-        `    dyn->route${r.id}_k = rk;`,
+        ...outs.map(([f]) => `    dyn->${name}_${f} = ${name}_${f};`),
         "  }",
       ],
-    });
-  }
-  for (const v of ir.verticalSlashes) {
-    steps.push({
-      workspace: `vs${v.id}`,
-      body: [
-        `  {  // vertical-slash step ${v.id}: kept columns and diagonals`,
-        "    unsigned char* cols = b.upload<unsigned char>(nullptr, (size_t)heads * n, e);",
-        "    unsigned char* diags = b.upload<unsigned char>(nullptr, (size_t)heads * n, e);",
-        "    if (*e != cudaSuccess) return (int)*e;",
-        call(`vs${v.id}`, "q, k, heads, n, d, cols, diags, work, 0"),
-        "    if (rc != 0) return rc;",
-        `    dyn->vs${v.id}_cols = cols;`,
-        `    dyn->vs${v.id}_diags = diags;`,
-        "  }",
-      ],
-    });
-  }
-  for (const s of ir.selections) {
-    steps.push({
-      workspace: `sel${s.id}`,
-      body: [
-        `  {  // selection ${s.id}: kept blocks of ${s.qblock} queries x ${s.kblock} keys (reads the selections before it)`,
-        `    unsigned char* kept = b.upload<unsigned char>(nullptr, (size_t)heads * ((n + ${s.qblock - 1}) / ${s.qblock}) * ((n + ${s.kblock - 1}) / ${s.kblock}), e);`,
-        "    if (*e != cudaSuccess) return (int)*e;",
-        call(`sel${s.id}`, "q, k, heads, n, d, dyn, kept, work, 0"),
-        "    if (rc != 0) return rc;",
-        `    dyn->sel${s.id}_kept = kept;`,
-        "  }",
-      ],
-    });
-  }
+    };
+  };
+  const steps = [
+    ...ir.routes.map((r) => step(`route${r.id}`, `route ${r.id}: clusters of queries and keys`, [["q", "int", perHead], ["k", "int", perHead]])),
+    ...ir.verticalSlashes.map((v) =>
+      step(`vs${v.id}`, `vertical-slash step ${v.id}: kept columns and diagonals`, [["cols", "unsigned char", perHead], ["diags", "unsigned char", perHead]]),
+    ),
+    ...ir.selections.map((s) =>
+      step(
+        `sel${s.id}`,
+        `selection ${s.id}: kept blocks of ${s.qblock} queries x ${s.kblock} keys (reads the selections before it)`,
+        [["kept", "unsigned char", `(size_t)heads * ((n + ${s.qblock - 1}) / ${s.qblock}) * ((n + ${s.kblock - 1}) / ${s.kblock})`]],
+        true,
+      ),
+    ),
+  ];
   return [
     "/* The pattern's data-dependent arrays, built on the device by its GPU index builders from q and k",
     " * ([1, heads, n, d] device arrays). */",

@@ -72,50 +72,46 @@ describe("cuda runtime runs", () => {
   }, 240_000);
 });
 
+/** Runs `spattn run examples/causal.spattn` with random Q, K and V of n tokens and 64
+ *  dimensions written to a fresh folder; returns the exit code, what went to stderr and the
+ *  output's path. */
+async function runCli(n: number, ...args: string[]): Promise<{ code: number; errors: string; out: string }> {
+  const dir = freshDir();
+  const paths: string[] = [];
+  for (const [name, seed] of [["q", 1], ["k", 2], ["v", 3]] as const) {
+    const t = randomTensor(1, n, 64, seed);
+    writeFileSync(join(dir, `${name}.npy`), encodeNpy({ dtype: "<f4", shape: t.shape, data: t.data }));
+    paths.push(`--${name}`, join(dir, `${name}.npy`));
+  }
+  const errors: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((chunk: string) => (errors.push(String(chunk)), true)) as typeof process.stderr.write;
+  try {
+    const out = join(dir, "o.npy");
+    const code = await main(["run", "examples/causal.spattn", ...paths, "--out", out, ...args]);
+    return { code, errors: errors.join(""), out };
+  } finally {
+    process.stderr.write = write;
+  }
+}
+
 describe("cuda runtime CLI", () => {
   it("spattn run --backend cuda reports what is missing, with exit 1", async () => {
-    const dir = freshDir();
-    const paths: string[] = [];
-    for (const [name, seed] of [["q", 1], ["k", 2], ["v", 3]] as const) {
-      const t = randomTensor(1, 64, 64, seed);
-      writeFileSync(join(dir, `${name}.npy`), encodeNpy({ dtype: "<f4", shape: t.shape, data: t.data }));
-      paths.push(`--${name}`, join(dir, `${name}.npy`));
-    }
-    const errors: string[] = [];
-    const write = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((chunk: string) => (errors.push(String(chunk)), true)) as typeof process.stderr.write;
-    try {
-      const code = await main(["run", "examples/causal.spattn", "--backend", "cuda", ...paths, "--out", join(dir, "o.npy")]);
-      if (hasGpu) expect(code).toBe(0);
-      else {
-        expect(code).toBe(1);
-        expect(errors.join("")).toMatch(/^spattn: error: CUDA backend: no CUDA device/);
-      }
-    } finally {
-      process.stderr.write = write;
+    const { code, errors } = await runCli(64, "--backend", "cuda");
+    if (hasGpu) expect(code).toBe(0);
+    else {
+      expect(code).toBe(1);
+      expect(errors).toMatch(/^spattn: error: CUDA backend: no CUDA device/);
     }
   }, 120_000);
 
   it("spattn run --lists takes cpu or device, and only with --backend cuda (exit 1)", async () => {
-    const dir = freshDir();
-    const paths: string[] = [];
-    for (const name of ["q", "k", "v"]) {
-      const t = randomTensor(1, 16, 16, 1);
-      writeFileSync(join(dir, `${name}.npy`), encodeNpy({ dtype: "<f4", shape: t.shape, data: t.data }));
-      paths.push(`--${name}`, join(dir, `${name}.npy`));
-    }
-    const errors: string[] = [];
-    const write = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((chunk: string) => (errors.push(String(chunk)), true)) as typeof process.stderr.write;
-    try {
-      const run = (...args: string[]) => main(["run", "examples/causal.spattn", ...paths, "--out", join(dir, "o.npy"), ...args]);
-      expect(await run("--backend", "cuda", "--lists", "gpu")).toBe(1);
-      expect(errors.join("")).toMatch(/--lists must be cpu or device, got 'gpu'/);
-      expect(await run("--lists", "device")).toBe(1);
-      expect(errors.join("")).toMatch(/--lists device is for --backend cuda/);
-      expect(existsSync(join(dir, "o.npy"))).toBe(false);
-    } finally {
-      process.stderr.write = write;
-    }
+    const bad = await runCli(16, "--backend", "cuda", "--lists", "gpu");
+    expect(bad.code).toBe(1);
+    expect(bad.errors).toMatch(/--lists must be cpu or device, got 'gpu'/);
+    const elsewhere = await runCli(16, "--lists", "device");
+    expect(elsewhere.code).toBe(1);
+    expect(elsewhere.errors).toMatch(/--lists device is for --backend cuda/);
+    expect(existsSync(elsewhere.out)).toBe(false);
   });
 });

@@ -2926,11 +2926,11 @@ static int build_dyn_device(const T* q, const T* k, int heads, int n, int d, spa
   void* work = b.upload<unsigned char>(nullptr, ws, e);
   if (*e != cudaSuccess) return (int)*e;
   {  // selection 0: kept blocks of 64 queries x 64 keys (reads the selections before it)
-    unsigned char* kept = b.upload<unsigned char>(nullptr, (size_t)heads * ((n + 63) / 64) * ((n + 63) / 64), e);
+    unsigned char* sel0_kept = b.upload<unsigned char>(nullptr, (size_t)heads * ((n + 63) / 64) * ((n + 63) / 64), e);
     if (*e != cudaSuccess) return (int)*e;
-    const int rc = half ? spattn_bigbird_sel0_build_fp16(q, k, heads, n, d, dyn, kept, work, 0) : spattn_bigbird_sel0_build_bf16(q, k, heads, n, d, dyn, kept, work, 0);
+    const int rc = half ? spattn_bigbird_sel0_build_fp16(q, k, heads, n, d, dyn, sel0_kept, work, 0) : spattn_bigbird_sel0_build_bf16(q, k, heads, n, d, dyn, sel0_kept, work, 0);
     if (rc != 0) return rc;
-    dyn->sel0_kept = kept;
+    dyn->sel0_kept = sel0_kept;
   }
   return 0;
 }

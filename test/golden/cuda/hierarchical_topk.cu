@@ -2997,18 +2997,18 @@ static int build_dyn_device(const T* q, const T* k, int heads, int n, int d, spa
   void* work = b.upload<unsigned char>(nullptr, ws, e);
   if (*e != cudaSuccess) return (int)*e;
   {  // selection 0: kept blocks of 64 queries x 256 keys (reads the selections before it)
-    unsigned char* kept = b.upload<unsigned char>(nullptr, (size_t)heads * ((n + 63) / 64) * ((n + 255) / 256), e);
+    unsigned char* sel0_kept = b.upload<unsigned char>(nullptr, (size_t)heads * ((n + 63) / 64) * ((n + 255) / 256), e);
     if (*e != cudaSuccess) return (int)*e;
-    const int rc = half ? spattn_hierarchical_topk_sel0_build_fp16(q, k, heads, n, d, dyn, kept, work, 0) : spattn_hierarchical_topk_sel0_build_bf16(q, k, heads, n, d, dyn, kept, work, 0);
+    const int rc = half ? spattn_hierarchical_topk_sel0_build_fp16(q, k, heads, n, d, dyn, sel0_kept, work, 0) : spattn_hierarchical_topk_sel0_build_bf16(q, k, heads, n, d, dyn, sel0_kept, work, 0);
     if (rc != 0) return rc;
-    dyn->sel0_kept = kept;
+    dyn->sel0_kept = sel0_kept;
   }
   {  // selection 1: kept blocks of 64 queries x 64 keys (reads the selections before it)
-    unsigned char* kept = b.upload<unsigned char>(nullptr, (size_t)heads * ((n + 63) / 64) * ((n + 63) / 64), e);
+    unsigned char* sel1_kept = b.upload<unsigned char>(nullptr, (size_t)heads * ((n + 63) / 64) * ((n + 63) / 64), e);
     if (*e != cudaSuccess) return (int)*e;
-    const int rc = half ? spattn_hierarchical_topk_sel1_build_fp16(q, k, heads, n, d, dyn, kept, work, 0) : spattn_hierarchical_topk_sel1_build_bf16(q, k, heads, n, d, dyn, kept, work, 0);
+    const int rc = half ? spattn_hierarchical_topk_sel1_build_fp16(q, k, heads, n, d, dyn, sel1_kept, work, 0) : spattn_hierarchical_topk_sel1_build_bf16(q, k, heads, n, d, dyn, sel1_kept, work, 0);
     if (rc != 0) return rc;
-    dyn->sel1_kept = kept;
+    dyn->sel1_kept = sel1_kept;
   }
   return 0;
 }

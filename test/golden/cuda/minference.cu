@@ -2216,13 +2216,13 @@ static int build_dyn_device(const T* q, const T* k, int heads, int n, int d, spa
   void* work = b.upload<unsigned char>(nullptr, ws, e);
   if (*e != cudaSuccess) return (int)*e;
   {  // vertical-slash step 0: kept columns and diagonals
-    unsigned char* cols = b.upload<unsigned char>(nullptr, (size_t)heads * n, e);
-    unsigned char* diags = b.upload<unsigned char>(nullptr, (size_t)heads * n, e);
+    unsigned char* vs0_cols = b.upload<unsigned char>(nullptr, (size_t)heads * n, e);
+    unsigned char* vs0_diags = b.upload<unsigned char>(nullptr, (size_t)heads * n, e);
     if (*e != cudaSuccess) return (int)*e;
-    const int rc = half ? spattn_minference_vs0_build_fp16(q, k, heads, n, d, cols, diags, work, 0) : spattn_minference_vs0_build_bf16(q, k, heads, n, d, cols, diags, work, 0);
+    const int rc = half ? spattn_minference_vs0_build_fp16(q, k, heads, n, d, vs0_cols, vs0_diags, work, 0) : spattn_minference_vs0_build_bf16(q, k, heads, n, d, vs0_cols, vs0_diags, work, 0);
     if (rc != 0) return rc;
-    dyn->vs0_cols = cols;
-    dyn->vs0_diags = diags;
+    dyn->vs0_cols = vs0_cols;
+    dyn->vs0_diags = vs0_diags;
   }
   return 0;
 }

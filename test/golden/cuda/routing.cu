@@ -2116,13 +2116,13 @@ static int build_dyn_device(const T* q, const T* k, int heads, int n, int d, spa
   void* work = b.upload<unsigned char>(nullptr, ws, e);
   if (*e != cudaSuccess) return (int)*e;
   {  // route 0: clusters of queries and keys
-    int* rq = b.upload<int>(nullptr, (size_t)heads * n, e);
-    int* rk = b.upload<int>(nullptr, (size_t)heads * n, e);
+    int* route0_q = b.upload<int>(nullptr, (size_t)heads * n, e);
+    int* route0_k = b.upload<int>(nullptr, (size_t)heads * n, e);
     if (*e != cudaSuccess) return (int)*e;
-    const int rc = half ? spattn_routing_route0_build_fp16(q, k, heads, n, d, rq, rk, work, 0) : spattn_routing_route0_build_bf16(q, k, heads, n, d, rq, rk, work, 0);
+    const int rc = half ? spattn_routing_route0_build_fp16(q, k, heads, n, d, route0_q, route0_k, work, 0) : spattn_routing_route0_build_bf16(q, k, heads, n, d, route0_q, route0_k, work, 0);
     if (rc != 0) return rc;
-    dyn->route0_q = rq;
-    dyn->route0_k = rk;
+    dyn->route0_q = route0_q;
+    dyn->route0_k = route0_k;
   }
   return 0;
 }
