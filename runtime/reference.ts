@@ -114,3 +114,15 @@ export function referenceAttention(inp: AttentionInputs, allowed: MaskRows, scal
   }
   return { out, lse };
 }
+
+/** float32 values rounded to bf16 (to nearest, ties to even) and back: the inputs as the GPU's
+ *  bf16 kernels and index builders read them, for a reference that sees the same. */
+export function roundToBf16(x: ArrayLike<number>): Float32Array {
+  const out = Float32Array.from(x);
+  const bits = new Uint32Array(out.buffer);
+  for (let i = 0; i < bits.length; i++) {
+    const b = bits[i];
+    bits[i] = ((b + 0x7fff + ((b >>> 16) & 1)) >>> 0) & 0xffff0000;
+  }
+  return out;
+}

@@ -15,6 +15,7 @@ import { isDynamic, type PatternIR } from "../../compiler/ir.js";
 import { emitCuda, CUDA_TILE } from "../../backends/cuda/emit.js";
 import { dynFieldNames } from "../../backends/inputs.js";
 import { encodeNpy } from "../../runtime/npy.js";
+import { roundToBf16 } from "../../runtime/reference.js";
 import { cudaInputs, type CudaTiles } from "../../backends/cuda/inputs.js";
 import { randn, rng } from "../../runtime/random.js";
 import { HELDOUT_CASES, randomBlocks } from "../simulate/heldout-cases.js";
@@ -31,16 +32,6 @@ const SHAPES = process.argv.includes("--shapes");
 const OUT = HELDOUT ? "bench/cuda/cases_heldout" : SHAPES ? "bench/cuda/cases_shapes" : "bench/cuda/cases";
 rmSync(OUT, { recursive: true, force: true });
 mkdirSync(OUT, { recursive: true });
-
-/** float32 values rounded to bf16 (nearest, ties to even), as the GPU sees them. */
-function bf16(x: Float32Array): Float32Array {
-  const bits = new Uint32Array(x.buffer.slice(0));
-  for (let i = 0; i < bits.length; i++) {
-    const b = bits[i];
-    bits[i] = ((b + 0x7fff + ((b >>> 16) & 1)) >>> 0) & 0xffff0000;
-  }
-  return new Float32Array(bits.buffer);
-}
 
 /** Gzipped .npy (numpy reads it through gzip.open): masks and block lists shrink a lot. */
 function save(name: string, dtype: "<i4" | "|u1" | "<f4" | "<f8" | "|b1", shape: number[], data: ArrayLike<number>): void {
@@ -123,7 +114,7 @@ function check(id: string, example: string, set: Record<string, string>, n: numb
   const routeBuilders = d === 64 ? ir.routes.map((r) => ({ id: r.id })) : [];
   const vsBuilders = d === 64 ? ir.verticalSlashes.map((v) => ({ id: v.id })) : [];
   if (builders.length || routeBuilders.length || vsBuilders.length) {
-    const ctxs = headContexts(ir, { ...opts, q: { shape, data: bf16(q) }, k: { shape, data: bf16(k) } });
+    const ctxs = headContexts(ir, { ...opts, q: { shape, data: roundToBf16(q) }, k: { shape, data: roundToBf16(k) } });
     for (const b of builders) {
       const size = ctxs[0].selections[b.id].kept.length;
       const all = new Uint8Array(heads * size);

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { compile } from "../../compiler/compile.js";
 import { maskRows } from "../../compiler/blockmask/build.js";
 import { CudaRuntimeError, kernelLibrary, runCuda, type ListSource } from "../../runtime/cuda/run.js";
-import { referenceAttention } from "../../runtime/reference.js";
+import { referenceAttention, roundToBf16 } from "../../runtime/reference.js";
 import { main } from "../../cli/main.js";
 import { randomTensor, tempDirs } from "../helpers.js";
 import { encodeNpy } from "../../runtime/npy.js";
@@ -28,14 +28,6 @@ describe("cuda runtime", () => {
     expect(kernelLibrary(compile("pattern p(w = 17) { mask causal and q - k < w }"))).not.toBe(a);
   }, 120_000);
 });
-
-/** x rounded to bf16 (to nearest, ties to even) and back to float32: what the kernels read. */
-function bf16(x: ArrayLike<number>): Float32Array {
-  const out = Float32Array.from(x);
-  const bits = new Uint32Array(out.buffer);
-  for (let i = 0; i < bits.length; i++) bits[i] = (((bits[i] + 0x7fff + ((bits[i] >>> 16) & 1)) >>> 16) << 16) >>> 0;
-  return out;
-}
 
 describe("cuda runtime runs", () => {
   // Lists from the CPU (a dilation, gathered; a window; block top-k's float32 choices) and from
@@ -59,7 +51,7 @@ describe("cuda runtime runs", () => {
       return;
     }
     const { out } = runCuda(ir, q, k, v, "bf16", lists);
-    const [qs, ks] = lists === "device" ? [bf16(q.data), bf16(k.data)].map((data) => ({ ...q, data })) : [q, k];
+    const [qs, ks] = lists === "device" ? [roundToBf16(q.data), roundToBf16(k.data)].map((data) => ({ ...q, data })) : [q, k];
     const rows = maskRows(ir, { seqLen: n, heads: 2, q: qs, k: ks });
     const ref = referenceAttention({ q: q.data, k: k.data, v: v.data, heads: 2, seqLen: n, headDim: 64 }, rows.row).out;
     let num = 0;
