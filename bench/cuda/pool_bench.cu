@@ -40,6 +40,9 @@ int main() {
   struct Variant {
     const char* name;
     std::function<void()> run;
+    /** Writes the filter's workspace w (means, splits and norms) rather than qp and kp; the
+     *  first such variant is the reference for splits and norms. */
+    bool filter = false;
   };
   // <T, VEC, MIN_CTAS (the register bound), UNROLL>
   const std::vector<Variant> variants = {
@@ -52,12 +55,10 @@ int main() {
       {"one launch; 3 CTAs/SM bound, unroll 8 (v18)", [&] { spattn::mean_pool<bf16, 8, 3, 8><<<both, 256>>>(qk, n, d); }},
       {"one launch; 8-byte loads, 3 CTAs/SM, unroll 8", [&] { spattn::mean_pool<bf16, 4, 3, 8><<<both4, 256>>>(qk, n, d); }},
       {"one launch; 8-byte loads, 4 CTAs/SM, unroll 8", [&] { spattn::mean_pool<bf16, 4, 4, 8><<<both4, 256>>>(qk, n, d); }},
-      {"pool, then filter_means (v18's builder)", [&] { spattn::mean_pool<bf16, 8, 3, 8><<<both, 256>>>(spattn::PoolSides<bf16>{q, k, w.qp, w.kp, block, block}, n, d); spattn::launch_filter_means(w, heads, nb, nb, d, 0); }},
-      {"splits in the pool, 16-byte loads, 3 CTAs/SM", [&] { spattn::mean_pool<bf16, 8, 3, 8><<<both, 256>>>(qk_split, n, d); }},
-      {"pool_and_filter (the builder's)", [&] { spattn::pool_and_filter(q, k, block, block, w, heads, n, d, 0); }},
+      {"pool, then filter_means (v18's builder)", [&] { spattn::mean_pool<bf16, 8, 3, 8><<<both, 256>>>(spattn::PoolSides<bf16>{q, k, w.qp, w.kp, block, block}, n, d); spattn::launch_filter_means(w, heads, nb, nb, d, 0); }, true},
+      {"splits in the pool, 16-byte loads, 3 CTAs/SM", [&] { spattn::mean_pool<bf16, 8, 3, 8><<<both, 256>>>(qk_split, n, d); }, true},
+      {"pool_and_filter (the builder's)", [&] { spattn::pool_and_filter(q, k, block, block, w, heads, n, d, 0); }, true},
   };
-  // Which variants write w (the filter's workspace) rather than qp and kp: the first of them is the reference.
-  auto in_workspace = [](const char* name) { return std::strstr(name, "filter") || std::strstr(name, "splits"); };
   const size_t split_bytes = (size_t)heads * nb * 2 * d * sizeof(bf16), norms = (size_t)heads * ((nb + 3) & ~3);
   std::vector<unsigned char> want_split(2 * split_bytes), got_split(2 * split_bytes);
   std::vector<float> want_norm(2 * norms), got_norm(2 * norms);
@@ -69,7 +70,7 @@ int main() {
   cudaEventCreate(&e1);
   const double bytes = 2.0 * count * sizeof(bf16);
   for (size_t v = 0; v < variants.size(); ++v) {
-    const bool split = in_workspace(variants[v].name);
+    const bool split = variants[v].filter;
     double* vq = split ? w.qp : qp;
     double* vk = split ? w.kp : kp;
     cudaMemset(vq, 0xff, means * sizeof(double));
